@@ -1,0 +1,257 @@
+import type { Logger } from 'pino';
+import { Camera, createSource } from './capture/index.js';
+import { type AgentConfig, topicRootOf } from './config/index.js';
+import { type Decision, type DecisionDraft, Inspector } from './decision/index.js';
+import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
+import { ModelRunner } from './inference/index.js';
+import { AgentMetrics } from './metrics.js';
+import { type Clock, type Service, systemClock, withTimeout } from './service.js';
+import { DecisionStore } from './store/index.js';
+import { HealthReporter, MqttLink, OutboxPublisher, RequestRejected, RequestRouter } from './sync/index.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentDeps {
+  log: Logger;
+  clock?: Clock;
+}
+
+export interface Problem {
+  code: string;
+  severity: 'warning' | 'critical';
+  message: string;
+  cameraId?: string;
+  modelId?: string;
+}
+
+/** How long one service may take to stop before the agent moves on to the next. */
+const STOP_TIMEOUT_MS = 10_000;
+/** WAL checkpoints keep the -wal file from growing without bound between restarts. */
+const CHECKPOINT_PERIOD_MS = 5 * 60_000;
+/** A backlog above this many decisions is listed as a problem (the broker has been away a while). */
+const BACKLOG_WARNING = 1_000;
+
+/**
+ * Wires the agent from a validated config: capture -> inference -> decision -> store -> sync, with health
+ * reading from all of them. Owns start order and reverse stop order; knows nothing about argv or signals.
+ */
+export class Agent {
+  readonly metrics = new AgentMetrics();
+  readonly store: DecisionStore;
+  readonly models = new Map<string, ModelRunner>();
+  readonly cameras = new Map<string, Camera<Decision>>();
+  readonly link: MqttLink;
+  readonly http: HttpServer;
+  private readonly publisher: OutboxPublisher;
+  private readonly services: Service[];
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly monitor: SystemMonitor;
+  private readonly startedAt: number;
+  private checkpointTimer: ReturnType<typeof setInterval> | undefined;
+  private started: Service[] = [];
+
+  constructor(
+    readonly config: AgentConfig,
+    deps: AgentDeps,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log;
+    this.startedAt = this.clock.now();
+    const core = { clock: this.clock, metrics: this.metrics };
+
+    this.store = new DecisionStore(config.store.path, config.agent.id, this.log.child({ module: 'store' }), () =>
+      this.clock.now(),
+    );
+    for (const m of config.models) {
+      this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
+    }
+    const topicRoot = topicRootOf(config);
+    this.link = new MqttLink(config.mqtt, config.agent.id, topicRoot, { ...core, log: this.log.child({ module: 'mqtt' }) });
+    this.publisher = new OutboxPublisher(this.store, this.link, { maxInFlight: config.mqtt.maxInFlight }, {
+      ...core,
+      log: this.log.child({ module: 'outbox' }),
+    });
+    for (const c of config.cameras) {
+      const model = this.models.get(c.model) as ModelRunner; // the config schema guarantees the reference
+      const log = this.log.child({ module: 'camera', camera: c.id });
+      const inspector = new Inspector({
+        cameraId: c.id,
+        deadlineMs: c.deadlineMs,
+        rules: c.rules,
+        model,
+        record: (draft) => this.record(draft),
+        clock: this.clock,
+        log,
+        metrics: this.metrics,
+      });
+      const source = createSource(c.source, this.clock);
+      const camera = new Camera<Decision>(c, source, (shot) => inspector.inspect(shot), () => model.state === 'ready', {
+        ...core,
+        log,
+      });
+      this.cameras.set(c.id, camera);
+    }
+    const requests = new RequestRouter(
+      {
+        trigger: async ({ camera, partId }) => {
+          const decision = await this.camera(camera).trigger(partId);
+          return { decisionId: decision.id, seq: decision.seq, verdict: decision.verdict };
+        },
+        'camera/enable': async ({ camera, enabled }) => {
+          this.camera(camera).setEnabled(enabled);
+          return { camera, enabled };
+        },
+      },
+      this.log.child({ module: 'requests' }),
+    );
+    requests.attach(this.link);
+    this.monitor = new SystemMonitor(config.store.path, this.log.child({ module: 'system' }));
+    const app = buildHttpApp({
+      status: () => this.status(),
+      readiness: () => this.readiness(),
+      metrics: async () => {
+        this.refreshGauges();
+        return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+      },
+      decisions: { list: (f) => this.store.list(f), get: (id) => this.store.getById(id) },
+      request: (name, body) => requests.handle(name, body),
+      token: config.health.token,
+    });
+    this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));
+    const reporter = new HealthReporter(this.link, () => this.status(), this.log.child({ module: 'health' }));
+
+    // start order: health first (so /healthz answers while models load), cameras last
+    this.services = [
+      this.monitor,
+      this.http,
+      ...this.models.values(),
+      this.link,
+      this.publisher,
+      reporter,
+      ...this.cameras.values(),
+    ];
+  }
+
+  async start(signal: AbortSignal = new AbortController().signal): Promise<void> {
+    if (this.config.drift) this.log.warn('drift reporting is not available in this version; drift settings are ignored');
+    for (const service of this.services) {
+      if (service instanceof ModelRunner) continue; // models load together below
+      if (service === this.link) {
+        await Promise.all([...this.models.values()].map((m) => this.startOne(m, signal)));
+      }
+      await this.startOne(service, signal);
+    }
+    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_PERIOD_MS);
+    this.checkpointTimer.unref();
+    this.log.info({ version: AGENT_VERSION, cameras: this.cameras.size, lastSeq: this.store.lastSeq() }, 'agent started');
+  }
+
+  /** Reverse order, each stop bounded; a failure is logged and does not block the rest. The store closes last. */
+  async stop(): Promise<void> {
+    clearInterval(this.checkpointTimer);
+    for (const service of [...this.started].reverse()) {
+      const limit = service instanceof Camera ? this.maxDeadlineMs() + STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
+      try {
+        await withTimeout(service.stop(), limit, () => new Error(`${service.name} did not stop within ${limit} ms`));
+      } catch (err) {
+        this.log.error({ err, service: service.name }, 'service stop failed');
+      }
+    }
+    this.started = [];
+    this.store.close();
+    this.log.info('agent stopped');
+  }
+
+  status() {
+    const stats = this.store.stats();
+    return {
+      agent: {
+        id: this.config.agent.id,
+        version: AGENT_VERSION,
+        startedAt: this.startedAt,
+        uptimeS: Math.round((this.clock.now() - this.startedAt) / 1000),
+        pid: process.pid,
+      },
+      cameras: [...this.cameras.values()].map((c) => c.snapshot()),
+      models: [...this.models.values()].map((m) => m.snapshot()),
+      store: { path: this.config.store.path, backlog: stats.backlog, lastSeq: stats.lastSeq, bytes: stats.bytes },
+      mqtt: { ...this.link.snapshot(), topicRoot: this.link.topicRoot, inFlight: this.publisher.inFlight },
+      system: this.monitor.snapshot(),
+      problems: this.problems(stats.backlog),
+    };
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    for (const camera of this.cameras.values()) {
+      const s = camera.snapshot();
+      if (!s.enabled) continue;
+      const model = this.models.get(s.model);
+      if (model?.state !== 'ready') reasons.push(`camera ${s.id}: model ${s.model} is ${model?.state ?? 'missing'}`);
+    }
+    if (!this.store.writable()) reasons.push('store is not writable');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private problems(backlog: number): Problem[] {
+    const out: Problem[] = [];
+    for (const m of this.models.values()) {
+      const s = m.snapshot();
+      if (s.state === 'failed') {
+        out.push({ code: 'MODEL_FAILED', severity: 'critical', modelId: s.id, message: s.error ?? 'model failed' });
+      }
+    }
+    for (const c of this.cameras.values()) {
+      const s = c.snapshot();
+      if (s.state === 'waiting-for-model') {
+        out.push({ code: 'CAMERA_WAITING', severity: 'critical', cameraId: s.id, message: `waiting for model ${s.model}` });
+      }
+    }
+    if (!this.link.connected) {
+      out.push({
+        code: 'MQTT_DOWN',
+        severity: 'warning',
+        message: `not connected to ${this.link.snapshot().url}${this.link.snapshot().lastError ? `: ${this.link.snapshot().lastError}` : ''}; decisions are buffered`,
+      });
+    }
+    if (backlog > BACKLOG_WARNING) {
+      out.push({ code: 'BACKLOG', severity: 'warning', message: `${backlog} decisions waiting to be delivered` });
+    }
+    return out;
+  }
+
+  private record(draft: DecisionDraft): Decision {
+    const decision = this.store.record(draft);
+    this.publisher.notify();
+    return decision;
+  }
+
+  private camera(id: string): Camera<Decision> {
+    const camera = this.cameras.get(id);
+    if (!camera) throw new RequestRejected(`unknown camera "${id}"; known: ${[...this.cameras.keys()].join(', ')}`);
+    return camera;
+  }
+
+  private async startOne(service: Service, signal: AbortSignal): Promise<void> {
+    await service.start(signal);
+    this.started.push(service);
+  }
+
+  private refreshGauges(): void {
+    const stats = this.store.stats();
+    this.metrics.backlog.set(stats.backlog);
+    this.metrics.storeBytes.set(stats.bytes);
+  }
+
+  private checkpoint(): void {
+    try {
+      this.store.checkpoint();
+    } catch (err) {
+      this.log.warn({ err }, 'WAL checkpoint failed');
+    }
+  }
+
+  private maxDeadlineMs(): number {
+    return Math.max(0, ...this.config.cameras.map((c) => c.deadlineMs));
+  }
+}

@@ -1,0 +1,196 @@
+import type { Logger } from 'pino';
+import type { CameraConfig } from '../config/index.js';
+import { describeError } from '../errors.js';
+import type { AgentMetrics } from '../metrics.js';
+import { type Clock, type Service, sleep } from '../service.js';
+import type { Frame, FrameSource } from './frame.js';
+
+export interface CameraShot {
+  partId?: string;
+  triggeredAt: number;
+  frame: Promise<Frame>;
+}
+
+/** What the camera hands each shot to; resolves when the shot's decision is stored. */
+export type ShotHandler<R> = (shot: CameraShot) => Promise<R>;
+
+export type CameraState = 'starting' | 'running' | 'waiting-for-model' | 'disabled' | 'stopped';
+
+export interface CameraStatus {
+  id: string;
+  state: CameraState;
+  enabled: boolean;
+  trigger: string;
+  source: string;
+  model: string;
+  fps: number;
+  lastFrameAgeMs: number | null;
+  inflight: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+/** After a capture error, wait this long before trying again so a dead source cannot spin the CPU. */
+const CAPTURE_RETRY_MS = 1_000;
+/** The measured fps is averaged over this window. */
+const FPS_WINDOW_MS = 10_000;
+
+/**
+ * One camera: its source and its trigger. Free-running triggers (`interval`, `continuous`) take frames as
+ * they come, one part in flight at a time (a tick that finds the camera busy is skipped and counted);
+ * requested triggers (`mqtt`, `http`) each become a shot with the first frame captured after the request.
+ */
+export class Camera<R> implements Service {
+  readonly name: string;
+  private state: CameraState = 'starting';
+  private enabled: boolean;
+  private loopAbort: AbortController | undefined;
+  private loopDone: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private lastFrameAt: number | null = null;
+  private frameTimes: number[] = [];
+  private lastError: string | null = null;
+
+  constructor(
+    private readonly config: CameraConfig,
+    private readonly source: FrameSource,
+    private readonly handle: ShotHandler<R>,
+    private readonly isModelReady: () => boolean,
+    private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
+  ) {
+    this.name = `camera:${config.id}`;
+    this.enabled = config.enabled;
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get requestable(): boolean {
+    return this.config.trigger.type === 'mqtt' || this.config.trigger.type === 'http';
+  }
+
+  async start(): Promise<void> {
+    this.state = this.enabled ? 'running' : 'disabled';
+    if (this.enabled && !this.requestable) this.startLoop();
+  }
+
+  /** Stops triggering, then waits for parts in flight: each ends by its deadline with a stored verdict. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.loopAbort?.abort(new Error('camera stopping'));
+    await this.loopDone;
+    await Promise.allSettled([...this.inflight]);
+    await this.source.close();
+  }
+
+  setEnabled(enabled: boolean): void {
+    if (enabled === this.enabled || this.state === 'stopped') return;
+    this.enabled = enabled;
+    this.state = enabled ? 'running' : 'disabled';
+    if (this.requestable) return;
+    if (enabled) this.startLoop();
+    else this.loopAbort?.abort(new Error('camera disabled'));
+  }
+
+  /** A requested trigger (MQTT or HTTP): one part, one decision. */
+  trigger(partId?: string): Promise<R> {
+    if (!this.enabled || this.state === 'stopped') {
+      return Promise.reject(new Error(`camera ${this.config.id} is ${this.enabled ? 'stopped' : 'disabled'}`));
+    }
+    const triggeredAt = this.deps.clock.now();
+    const grab = new AbortController();
+    const timer = this.deps.clock.setTimeout(() => grab.abort(new Error('no frame before the deadline')), this.config.deadlineMs);
+    const frame = this.source.next(grab.signal).finally(() => this.deps.clock.clearTimeout(timer));
+    frame.then((f) => this.noteFrame(f)).catch((err: unknown) => this.noteCaptureError(err));
+    return this.track(this.handle({ ...(partId !== undefined ? { partId } : {}), triggeredAt, frame }));
+  }
+
+  snapshot(): CameraStatus {
+    const now = this.deps.clock.now();
+    this.frameTimes = this.frameTimes.filter((t) => now - t <= FPS_WINDOW_MS);
+    return {
+      id: this.config.id,
+      state: this.state,
+      enabled: this.enabled,
+      trigger: this.config.trigger.type,
+      source: this.source.kind,
+      model: this.config.model,
+      fps: Math.round((this.frameTimes.length / (FPS_WINDOW_MS / 1000)) * 100) / 100,
+      lastFrameAgeMs: this.lastFrameAt === null ? null : now - this.lastFrameAt,
+      inflight: this.inflight.size,
+      reconnects: 0,
+      lastError: this.lastError,
+    };
+  }
+
+  private startLoop(): void {
+    const abort = new AbortController();
+    this.loopAbort = abort;
+    this.loopDone = this.runLoop(abort.signal).catch((err: unknown) => {
+      if (!abort.signal.aborted) this.deps.log.error({ err }, 'camera loop ended unexpectedly');
+    });
+  }
+
+  private async runLoop(signal: AbortSignal): Promise<void> {
+    const { trigger } = this.config;
+    const periodMs = trigger.type === 'interval' ? 1000 / trigger.fps : 0;
+    let nextTick = this.deps.clock.now();
+    while (!signal.aborted) {
+      if (!this.isModelReady()) {
+        // frames stay where they are (a folder keeps its files) until the model can judge them
+        this.state = 'waiting-for-model';
+        await sleep(CAPTURE_RETRY_MS, signal, this.deps.clock);
+        continue;
+      }
+      this.state = 'running';
+      if (periodMs > 0) {
+        nextTick += periodMs;
+        const wait = nextTick - this.deps.clock.now();
+        if (wait > 0) await sleep(wait, signal, this.deps.clock);
+        else nextTick = this.deps.clock.now(); // fell behind: do not try to catch up with a burst
+      }
+      if (this.inflight.size > 0) {
+        // interval mode and the previous part is still being judged: skip this tick (counted) rather than
+        // queue frames without bound; a folder keeps its file for the next tick, a stream moves on
+        this.deps.metrics.framesSkipped.inc({ camera: this.config.id });
+        continue;
+      }
+      let frame: Frame;
+      try {
+        frame = await this.source.next(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.noteCaptureError(err);
+        await sleep(CAPTURE_RETRY_MS, signal, this.deps.clock);
+        continue;
+      }
+      this.noteFrame(frame);
+      const shot = this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
+      if (trigger.type === 'continuous') await shot.catch(() => {});
+    }
+  }
+
+  private track(work: Promise<R>): Promise<R> {
+    const tracked = work.catch((err: unknown) => {
+      this.lastError = describeError(err);
+      this.deps.log.error({ err }, 'a shot failed to produce a stored decision');
+      throw err;
+    });
+    const settled = tracked.catch(() => {});
+    this.inflight.add(settled);
+    void settled.finally(() => this.inflight.delete(settled));
+    return tracked;
+  }
+
+  private noteFrame(frame: Frame): void {
+    this.lastFrameAt = frame.capturedAt;
+    this.frameTimes.push(frame.capturedAt);
+  }
+
+  private noteCaptureError(err: unknown): void {
+    this.lastError = describeError(err);
+    this.deps.metrics.captureErrors.inc({ camera: this.config.id });
+    this.deps.log.warn({ err }, 'capture failed');
+  }
+}

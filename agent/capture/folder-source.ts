@@ -1,0 +1,97 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { type Clock, sleep, systemClock } from '../service.js';
+import type { Frame, FrameSource } from './frame.js';
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif']);
+
+interface Seen {
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * Image files in a folder, as a smart camera's FTP upload drops them. Each new file is taken once, oldest
+ * first; a file is taken only when its size and mtime held still across two scans, so one still being
+ * written is not read half-done. With `loop`, the folder is a sample set replayed forever (the demo).
+ */
+export class FolderSource implements FrameSource {
+  readonly kind = 'folder';
+  private readonly pending: string[] = [];
+  private readonly taken = new Set<string>();
+  private candidates = new Map<string, Seen>();
+  private loopList: string[] = [];
+  private loopIndex = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly loop: boolean,
+    private readonly pollMs: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  async next(signal: AbortSignal): Promise<Frame> {
+    for (;;) {
+      signal.throwIfAborted();
+      const name = this.loop ? await this.nextLooped() : await this.nextNew();
+      if (name) {
+        const data = await readFile(join(this.dir, name));
+        return { kind: 'encoded', data, capturedAt: this.clock.now(), name };
+      }
+      await sleep(this.pollMs, signal, this.clock);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async nextLooped(): Promise<string | undefined> {
+    if (this.loopIndex >= this.loopList.length) {
+      this.loopList = (await this.listImages()).map((f) => f.name);
+      this.loopIndex = 0;
+    }
+    return this.loopList[this.loopIndex++];
+  }
+
+  private async nextNew(): Promise<string | undefined> {
+    if (this.pending.length === 0) await this.scan();
+    const name = this.pending.shift();
+    if (name) this.taken.add(name);
+    return name;
+  }
+
+  private async scan(): Promise<void> {
+    const files = await this.listImages();
+    const next = new Map<string, Seen>();
+    const stable: { name: string; mtimeMs: number }[] = [];
+    for (const f of files) {
+      if (this.taken.has(f.name)) continue;
+      const before = this.candidates.get(f.name);
+      if (before && before.size === f.size && before.mtimeMs === f.mtimeMs && f.size > 0) {
+        stable.push(f);
+      } else {
+        next.set(f.name, { size: f.size, mtimeMs: f.mtimeMs });
+      }
+    }
+    this.candidates = next;
+    stable.sort((a, b) => a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name));
+    this.pending.push(...stable.map((f) => f.name));
+  }
+
+  private async listImages(): Promise<{ name: string; size: number; mtimeMs: number }[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true });
+    const files = entries.filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()));
+    const out = await Promise.all(
+      files.map(async (e) => {
+        try {
+          const s = await stat(join(this.dir, e.name));
+          return { name: e.name, size: s.size, mtimeMs: s.mtimeMs };
+        } catch {
+          return undefined; // removed between readdir and stat: nothing to take
+        }
+      }),
+    );
+    return out
+      .filter((f): f is NonNullable<typeof f> => f !== undefined)
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+}

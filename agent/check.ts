@@ -1,0 +1,114 @@
+import { accessSync, constants, readdirSync } from 'node:fs';
+import mqtt from 'mqtt';
+import type { Logger } from 'pino';
+import { createSource } from './capture/index.js';
+import type { AgentConfig, CameraConfig } from './config/index.js';
+import { describeError } from './errors.js';
+import { ModelRunner } from './inference/index.js';
+import { systemClock, withTimeout } from './service.js';
+import { DecisionStore } from './store/index.js';
+import { redactUrl } from './sync/index.js';
+
+export interface CheckItem {
+  kind: 'store' | 'model' | 'camera' | 'broker';
+  id: string;
+  ok: boolean;
+  detail: string;
+}
+
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** `edge-agent check`: everything `run` would need, tried once, reported together. */
+export async function runCheck(config: AgentConfig, log: Logger, json: boolean): Promise<number> {
+  const items: CheckItem[] = [];
+  items.push(checkStore(config, log));
+  for (const m of config.models) items.push(await checkModel(m, log));
+  for (const c of config.cameras) items.push(await checkCamera(c));
+  items.push(await checkBroker(config));
+  const ok = items.every((i) => i.ok);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ok, items }, null, 2)}\n`);
+  } else {
+    for (const i of items) process.stdout.write(`${i.ok ? 'ok  ' : 'FAIL'}  ${i.kind} ${i.id}: ${i.detail}\n`);
+    process.stdout.write(ok ? 'all good\n' : `${items.filter((i) => !i.ok).length} problem(s) found\n`);
+  }
+  return ok ? 0 : 1;
+}
+
+function checkStore(config: AgentConfig, log: Logger): CheckItem {
+  try {
+    const store = new DecisionStore(config.store.path, config.agent.id, log);
+    const writable = store.writable();
+    const stats = store.stats();
+    store.close();
+    return {
+      kind: 'store',
+      id: config.store.path,
+      ok: writable,
+      detail: writable ? `last seq ${stats.lastSeq}, backlog ${stats.backlog}` : 'not writable',
+    };
+  } catch (err) {
+    return { kind: 'store', id: config.store.path, ok: false, detail: describeError(err) };
+  }
+}
+
+async function checkModel(config: AgentConfig['models'][number], log: Logger): Promise<CheckItem> {
+  const runner = new ModelRunner(config, log.child({ model: config.id }));
+  await runner.start();
+  const s = runner.snapshot();
+  await runner.stop();
+  return {
+    kind: 'model',
+    id: config.id,
+    ok: s.state === 'ready',
+    detail:
+      s.state === 'ready'
+        ? `version ${s.version} on ${s.provider}, golden images passed`
+        : (s.error ?? `state ${s.state}`),
+  };
+}
+
+async function checkCamera(config: CameraConfig): Promise<CheckItem> {
+  const item = { kind: 'camera' as const, id: config.id };
+  if (config.source.type === 'folder') {
+    try {
+      accessSync(config.source.path, constants.R_OK);
+      const files = readdirSync(config.source.path).length;
+      return { ...item, ok: true, detail: `folder ${config.source.path} readable (${files} entries)` };
+    } catch (err) {
+      return { ...item, ok: false, detail: describeError(err) };
+    }
+  }
+  const source = createSource(config.source, systemClock);
+  const abort = new AbortController();
+  try {
+    const frame = await withTimeout(source.next(abort.signal), PROBE_TIMEOUT_MS, () => new Error('no frame within 5 s'));
+    return { ...item, ok: true, detail: `${source.kind} delivered a frame (${frame.data.length} bytes)` };
+  } catch (err) {
+    return { ...item, ok: false, detail: describeError(err) };
+  } finally {
+    abort.abort();
+    await source.close();
+  }
+}
+
+async function checkBroker(config: AgentConfig): Promise<CheckItem> {
+  const id = redactUrl(config.mqtt.url);
+  try {
+    const client = await withTimeout(
+      mqtt.connectAsync(config.mqtt.url, {
+        reconnectPeriod: 0,
+        connectTimeout: PROBE_TIMEOUT_MS,
+        clientId: `edge-agent-check-${config.agent.id}-${process.pid}`,
+        ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
+        ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+      }),
+      PROBE_TIMEOUT_MS + 500,
+      () => new Error('no answer within 5 s'),
+    );
+    await client.endAsync();
+    return { kind: 'broker', id, ok: true, detail: 'connected' };
+  } catch (err) {
+    return { kind: 'broker', id, ok: false, detail: describeError(err) };
+  }
+}

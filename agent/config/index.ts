@@ -1,0 +1,12 @@
+export { ConfigError, type ConfigProblem, formatProblems, loadConfigFile, parseConfigText, topicRootOf } from './load.js';
+export {
+  type AgentConfig,
+  type CameraConfig,
+  configJsonSchema,
+  configSchema,
+  type ModelConfig,
+  type ProviderName,
+  type RulesConfig,
+  type SourceConfig,
+  type TriggerConfig,
+} from './schema.js';

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+
+/**
+ * The one schema of agent.yaml (CONTRACT section 2). The TypeScript types are inferred from it and the defaults
+ * live in it, so nothing else may restate a default. Keys added beyond the contract are marked "extension".
+ */
+
+const idPattern = /^[a-zA-Z0-9_-]+$/;
+const identifier = z.string().regex(idPattern, 'must match [a-zA-Z0-9_-]+');
+
+const siteSchema = z.strictObject({
+  enterprise: identifier,
+  site: identifier,
+  area: identifier,
+  line: identifier,
+});
+
+const agentSchema = z.strictObject({
+  id: identifier,
+  site: siteSchema.optional(),
+});
+
+const storeSchema = z.strictObject({
+  path: z.string().min(1).default('./data/agent.db'),
+  imagesDir: z.string().min(1).default('./data/images'),
+  maxDiskMB: z.number().int().positive().default(2048),
+  retentionDays: z.number().positive().default(30),
+  keepOkImageEvery: z.number().int().min(0).default(50),
+});
+
+const mqttSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^mqtts?:\/\/[^\s]+$/, 'must be an mqtt:// or mqtts:// URL')
+    .default('mqtt://localhost:1883'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  clientId: z.string().min(1).optional(),
+  format: z.enum(['json', 'sparkplug', 'both']).default('json'),
+  topicRoot: z.string().min(1).optional(),
+  sparkplug: z.strictObject({ groupId: identifier }).optional(),
+  // extension: how long a QoS 1 publish may wait for its PUBACK before it counts as failed
+  publishTimeoutMs: z.number().int().positive().default(10_000),
+  // extension: at most this many decisions awaiting PUBACK at once
+  maxInFlight: z.number().int().positive().default(32),
+  // extension: reconnect backoff bounds (exponential, jittered)
+  reconnectMinMs: z.number().int().positive().default(1_000),
+  reconnectMaxMs: z.number().int().positive().default(30_000),
+});
+
+const healthSchema = z.strictObject({
+  listen: z
+    .string()
+    .regex(/^[^\s:]*:\d{1,5}$/, 'must be HOST:PORT, e.g. 0.0.0.0:8080')
+    .default('0.0.0.0:8080'),
+  token: z.string().min(1).optional(),
+});
+
+const providerSchema = z.enum(['tensorrt', 'cuda', 'cpu']);
+
+const modelSchema = z.strictObject({
+  id: identifier,
+  path: z.string().min(1),
+  // extension: the manifest's path when it is not manifest.yaml/.json beside the model
+  manifest: z.string().min(1).optional(),
+  providers: z.array(providerSchema).min(1).default(['cpu']),
+  // extension: inference worker threads for this model
+  workers: z.number().int().min(1).max(16).default(1),
+  // extension: onnxruntime intra-op threads per worker (0 = onnxruntime's default)
+  intraOpThreads: z.number().int().min(0).default(0),
+});
+
+const folderSource = z.strictObject({
+  type: z.literal('folder'),
+  path: z.string().min(1),
+  loop: z.boolean().default(false),
+  // extension: how often the folder is scanned for new files
+  pollMs: z.number().int().positive().default(250),
+});
+
+const syntheticSource = z.strictObject({
+  type: z.literal('synthetic'),
+  width: z.number().int().min(8).max(8192).default(640),
+  height: z.number().int().min(8).max(8192).default(480),
+  // extension: frames per second the synthetic camera produces
+  fps: z.number().positive().max(1000).default(30),
+});
+
+const sourceSchema = z.discriminatedUnion('type', [folderSource, syntheticSource]);
+
+const triggerSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('interval'), fps: z.number().positive().max(1000) }),
+  z.strictObject({ type: z.literal('continuous') }),
+  z.strictObject({ type: z.literal('mqtt') }),
+  z.strictObject({ type: z.literal('http') }),
+]);
+
+const rulesSchema = z.strictObject({
+  // classes that make a part NG; default: every label except "ok"
+  ngClasses: z.array(z.string().min(1)).min(1).optional(),
+  minScore: z.number().min(0).max(1).default(0.5),
+  uncertainBelow: z.number().min(0).max(1).default(0.2),
+});
+
+const cameraSchema = z.strictObject({
+  id: identifier,
+  enabled: z.boolean().default(true),
+  source: sourceSchema,
+  trigger: triggerSchema,
+  model: identifier,
+  deadlineMs: z.number().int().positive().default(1000),
+  rules: rulesSchema.default({ minScore: 0.5, uncertainBelow: 0.2 }),
+});
+
+const driftSchema = z.strictObject({
+  schedule: z.string().min(1).default('*/1 * * * *'),
+  window: z.number().int().positive().default(500),
+});
+
+export const configSchema = z.strictObject({
+  agent: agentSchema,
+  store: storeSchema.default(storeSchema.parse({})),
+  mqtt: mqttSchema.default(mqttSchema.parse({})),
+  health: healthSchema.default(healthSchema.parse({})),
+  models: z.array(modelSchema).min(1),
+  cameras: z.array(cameraSchema).min(1),
+  drift: driftSchema.optional(),
+});
+
+export type AgentConfig = z.output<typeof configSchema>;
+export type ModelConfig = AgentConfig['models'][number];
+export type CameraConfig = AgentConfig['cameras'][number];
+export type SourceConfig = CameraConfig['source'];
+export type TriggerConfig = CameraConfig['trigger'];
+export type RulesConfig = CameraConfig['rules'];
+export type ProviderName = z.output<typeof providerSchema>;
+
+/** The schema as JSON Schema, for editors (`edge-agent config schema`). */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' });
+}

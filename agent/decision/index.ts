@@ -1,0 +1,11 @@
+export { type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
+export { judgeClassification, resolveNgClasses, type RuleOutcome } from './rules.js';
+export {
+  composeDecision,
+  type Decision,
+  type DecisionDraft,
+  type LatencyMs,
+  type ModelRef,
+  type TaskResult,
+  type Verdict,
+} from './types.js';

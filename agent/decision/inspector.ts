@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Frame } from '../capture/index.js';
+import type { RulesConfig } from '../config/index.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { Inference } from '../inference/index.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { Clock } from '../service.js';
+import { judgeClassification, resolveNgClasses } from './rules.js';
+import type { Decision, DecisionDraft, LatencyMs } from './types.js';
+
+/** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
+export interface Shot {
+  partId?: string;
+  triggeredAt: number;
+  frame: Promise<Frame>;
+}
+
+export interface Inferrer {
+  readonly labels: readonly string[];
+  infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
+}
+
+export interface InspectorDeps {
+  cameraId: string;
+  deadlineMs: number;
+  rules: RulesConfig;
+  model: Inferrer;
+  /** Stores the decision durably (and queues it for delivery); returns it with its identity. */
+  record: (draft: DecisionDraft) => Decision;
+  clock: Clock;
+  log: Logger;
+  metrics: AgentMetrics;
+}
+
+type Stage = 'waiting for a frame' | 'inference';
+
+/**
+ * Turns one shot into exactly one stored decision, always by the deadline: the model's verdict if it is
+ * ready in time, else a fallback UNCERTAIN (`degraded: true`) recorded at the deadline. A failure gives
+ * ERROR with its cause. A model result that arrives after the fallback was recorded is logged and counted,
+ * never published as a second verdict for the same part.
+ */
+export class Inspector {
+  constructor(private readonly deps: InspectorDeps) {}
+
+  async inspect(shot: Shot): Promise<Decision> {
+    const { clock, deadlineMs } = this.deps;
+    const startedAt = performance.now();
+    const cancel = new AbortController();
+    let stage: Stage = 'waiting for a frame';
+    let capturedAt: number | null = null;
+
+    const work = (async (): Promise<DecisionDraft> => {
+      let frame: Frame;
+      try {
+        frame = await shot.frame;
+      } catch (err) {
+        throw new AgentError(ErrorCodes.CAMERA_SOURCE, `no frame from the camera: ${describeError(err)}`, { cause: err });
+      }
+      capturedAt = frame.capturedAt;
+      stage = 'inference';
+      this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
+      const inference = await this.deps.model.infer(frame, cancel.signal);
+      return this.fromInference(shot, frame, inference, startedAt);
+    })().catch((err: unknown) => this.errorDraft(shot, capturedAt, err, startedAt));
+
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = clock.setTimeout(() => resolve('deadline'), Math.max(0, shot.triggeredAt + deadlineMs - clock.now()));
+    });
+    const winner = await Promise.race([work, deadline]);
+    if (timer !== undefined) clock.clearTimeout(timer);
+
+    let draft: DecisionDraft;
+    if (winner === 'deadline') {
+      cancel.abort();
+      this.deps.metrics.deadlineMisses.inc({ camera: this.deps.cameraId });
+      draft = this.fallbackDraft(shot, capturedAt, `no verdict within ${deadlineMs} ms (${stage})`, startedAt);
+      void work.then((late) => {
+        this.deps.metrics.lateResults.inc({ camera: this.deps.cameraId });
+        this.deps.log.warn(
+          { partId: shot.partId, lateVerdict: late.verdict, lateReason: late.reason, totalMs: late.latencyMs.total },
+          'model result arrived after the deadline; the fallback verdict stands',
+        );
+      });
+    } else {
+      draft = winner;
+    }
+    const decision = this.deps.record(draft);
+    this.deps.metrics.decisions.inc({ camera: this.deps.cameraId, verdict: decision.verdict });
+    this.deps.metrics.decisionLatency.observe({ camera: this.deps.cameraId }, (draft.decidedAt - shot.triggeredAt) / 1000);
+    return decision;
+  }
+
+  private fromInference(shot: Shot, frame: Frame, inference: Inference, startedAt: number): DecisionDraft {
+    const { result } = inference;
+    if (result.task !== 'classification') {
+      throw new AgentError(ErrorCodes.INFERENCE_FAILED, `task ${result.task} is not supported by this camera's rules`);
+    }
+    const ngClasses = resolveNgClasses(this.deps.rules, this.deps.model.labels);
+    const outcome = judgeClassification(result.scores, this.deps.rules, ngClasses);
+    this.deps.metrics.inferenceTime.observe(
+      { model: inference.model.id, provider: inference.model.provider },
+      inference.timings.inference / 1000,
+    );
+    this.deps.metrics.preprocessTime.observe({ model: inference.model.id }, inference.timings.preprocess / 1000);
+    return {
+      ...this.base(shot, frame.capturedAt),
+      verdict: outcome.verdict,
+      reason: outcome.reason,
+      degraded: false,
+      model: inference.model,
+      result,
+      latencyMs: this.latency(startedAt, inference.timings),
+      image: { sha256: createHash('sha256').update(frame.data).digest('hex'), stored: false },
+    };
+  }
+
+  private errorDraft(shot: Shot, capturedAt: number | null, err: unknown, startedAt: number): DecisionDraft {
+    this.deps.log.warn({ err, partId: shot.partId }, 'inspection failed; recording ERROR');
+    return {
+      ...this.base(shot, capturedAt),
+      verdict: 'ERROR',
+      reason: describeError(err),
+      degraded: false,
+      model: null,
+      result: null,
+      latencyMs: this.latency(startedAt),
+      image: null,
+    };
+  }
+
+  private fallbackDraft(shot: Shot, capturedAt: number | null, reason: string, startedAt: number): DecisionDraft {
+    return {
+      ...this.base(shot, capturedAt),
+      verdict: 'UNCERTAIN',
+      reason,
+      degraded: true,
+      model: null,
+      result: null,
+      latencyMs: this.latency(startedAt),
+      image: null,
+    };
+  }
+
+  private base(shot: Shot, capturedAt: number | null) {
+    return {
+      cameraId: this.deps.cameraId,
+      ...(shot.partId !== undefined ? { partId: shot.partId } : {}),
+      triggeredAt: shot.triggeredAt,
+      capturedAt,
+      decidedAt: this.deps.clock.now(),
+    };
+  }
+
+  private latency(startedAt: number, t?: Inference['timings']): LatencyMs {
+    const r = (v: number) => Math.round(v * 100) / 100;
+    return {
+      queue: r(t?.queue ?? 0),
+      preprocess: r(t?.preprocess ?? 0),
+      inference: r(t?.inference ?? 0),
+      total: r(performance.now() - startedAt),
+    };
+  }
+}

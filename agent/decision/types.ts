@@ -1,0 +1,74 @@
+/** The shapes that flow from decision to store to sync (CONTRACT section 3). */
+
+export type Verdict = 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR';
+
+export type TaskResult =
+  | { task: 'classification'; scores: Record<string, number> }
+  | { task: 'detection'; detections: { label: string; score: number; box: [number, number, number, number] }[] }
+  | { task: 'anomaly'; score: number; threshold: number; mapStored?: boolean };
+
+export interface ModelRef {
+  id: string;
+  version: string;
+  sha256: string;
+  provider: string;
+}
+
+export interface LatencyMs {
+  queue: number;
+  preprocess: number;
+  inference: number;
+  total: number;
+}
+
+/** A decision before the store gives it its identity (`id`, `seq`). */
+export interface DecisionDraft {
+  cameraId: string;
+  partId?: string;
+  triggeredAt: number;
+  capturedAt: number | null;
+  decidedAt: number;
+  verdict: Verdict;
+  reason: string;
+  degraded: boolean;
+  model: ModelRef | null;
+  result: TaskResult | null;
+  latencyMs: LatencyMs;
+  image: { sha256: string; stored: boolean } | null;
+}
+
+/** A stored decision, exactly as published (`historical` is set at publish time). */
+export interface Decision extends DecisionDraft {
+  schema: 1;
+  id: string;
+  seq: number;
+  agentId: string;
+  historical: boolean;
+}
+
+/** The published shape, keys in CONTRACT order (readable for people watching the topic). */
+export function composeDecision(
+  draft: DecisionDraft,
+  identity: { id: string; seq: number; agentId: string },
+  historical = false,
+): Decision {
+  return {
+    schema: 1,
+    id: identity.id,
+    seq: identity.seq,
+    agentId: identity.agentId,
+    cameraId: draft.cameraId,
+    ...(draft.partId !== undefined ? { partId: draft.partId } : {}),
+    triggeredAt: draft.triggeredAt,
+    capturedAt: draft.capturedAt,
+    decidedAt: draft.decidedAt,
+    verdict: draft.verdict,
+    reason: draft.reason,
+    degraded: draft.degraded,
+    historical,
+    model: draft.model,
+    result: draft.result,
+    latencyMs: draft.latencyMs,
+    image: draft.image,
+  };
+}

@@ -1,0 +1,3 @@
+export { type LoadedManifest, loadManifest, type ModelManifest, manifestSchema } from './manifest.js';
+export { type Inference, ModelRunner, type ModelState, type ModelStatus } from './model-runner.js';
+export { MAX_INPUT_PIXELS, preprocess, type Tensor, toTensor } from './preprocess.js';

@@ -1,0 +1,111 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Every Prometheus series the agent exports, on a registry of its own (never prom-client's global one, so
+ * two agents in one test process do not collide). Services get this object injected and only count;
+ * the health module renders it.
+ */
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly frames = new Counter({
+    name: 'eva_frames_total',
+    help: 'Frames captured and handed to inspection',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly framesSkipped = new Counter({
+    name: 'eva_frames_skipped_total',
+    help: 'Frames or ticks skipped because the camera was still busy with the previous part',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly captureErrors = new Counter({
+    name: 'eva_capture_errors_total',
+    help: 'Frames the camera failed to deliver',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'eva_decisions_total',
+    help: 'Decisions stored, by verdict',
+    labelNames: ['camera', 'verdict'],
+    registers: [this.registry],
+  });
+  readonly deadlineMisses = new Counter({
+    name: 'eva_deadline_misses_total',
+    help: 'Parts whose model verdict was not ready by deadlineMs (a fallback verdict was recorded)',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly lateResults = new Counter({
+    name: 'eva_late_results_total',
+    help: 'Model results that arrived after their deadline and were discarded (logged)',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly decisionLatency = new Histogram({
+    name: 'eva_decision_latency_seconds',
+    help: 'Trigger to stored verdict',
+    labelNames: ['camera'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly inferenceTime = new Histogram({
+    name: 'eva_inference_seconds',
+    help: 'Model run time in the worker (session.run only)',
+    labelNames: ['model', 'provider'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly preprocessTime = new Histogram({
+    name: 'eva_preprocess_seconds',
+    help: 'Decode, resize and normalise a frame',
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly backlog = new Gauge({
+    name: 'eva_backlog_decisions',
+    help: 'Stored decisions not yet acknowledged by the broker',
+    registers: [this.registry],
+  });
+  readonly storeBytes = new Gauge({
+    name: 'eva_store_bytes',
+    help: 'Bytes on disk used by the SQLite store',
+    registers: [this.registry],
+  });
+  readonly drops = new Counter({
+    name: 'eva_drops_total',
+    help: 'Things deliberately dropped, by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly mqttConnected = new Gauge({
+    name: 'eva_mqtt_connected',
+    help: '1 while connected to the broker',
+    registers: [this.registry],
+  });
+  readonly mqttReconnects = new Counter({
+    name: 'eva_mqtt_reconnects_total',
+    help: 'Broker connection attempts after the first',
+    registers: [this.registry],
+  });
+  readonly published = new Counter({
+    name: 'eva_published_total',
+    help: 'Decisions acknowledged by the broker',
+    labelNames: ['historical'],
+    registers: [this.registry],
+  });
+  readonly publishFailures = new Counter({
+    name: 'eva_publish_failures_total',
+    help: 'Publishes that failed or timed out (the decision stays in the outbox)',
+    registers: [this.registry],
+  });
+
+  constructor(defaults = true) {
+    // process metrics include event loop lag, the first thing to look at when the agent feels slow
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'eva_process_' });
+  }
+}

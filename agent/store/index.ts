@@ -1,0 +1,2 @@
+export { DecisionStore, type OutboxEntry, type StoreStats } from './decision-store.js';
+export { SCHEMA_VERSION } from './migrations.js';

@@ -1,0 +1,12 @@
+export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
+export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
+export { OutboxPublisher } from './outbox-publisher.js';
+export {
+  type RequestArgs,
+  type RequestHandlers,
+  type RequestName,
+  RequestRejected,
+  type RequestResponse,
+  RequestRouter,
+  requestSchemas,
+} from './requests.js';

@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { freePort, waitFor } from './net.js';
+
+export interface TestBroker {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Debian's mosquitto on a loopback port of its own; `port` may be given to restart on the same one. */
+export async function startMosquitto(opts: { port?: number } = {}): Promise<TestBroker> {
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'eva-mosq-'));
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n`);
+  const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
+      return canConnect(port);
+    },
+    10_000,
+    `mosquitto on port ${port}`,
+  );
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+/** An in-process Aedes broker, for unit-level tests. */
+export async function startAedes(opts: { port?: number } = {}): Promise<TestBroker> {
+  const port = opts.port ?? (await freePort());
+  const aedes = await Aedes.createBroker();
+  const server: Server = createServer(aedes.handle);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stop: async () => {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 1000 });
+    c.once('connect', () => {
+      c.end(true);
+      resolve(true);
+    });
+    c.once('error', () => {
+      c.end(true);
+      resolve(false);
+    });
+    c.once('close', () => resolve(false));
+  });
+}
+
+export interface Received {
+  topic: string;
+  payload: string;
+  json: () => Record<string, unknown>;
+  retain: boolean;
+}
+
+/** A subscriber that records everything on `filter`, reconnecting by itself. */
+export async function collect(url: string, filter: string): Promise<{ messages: Received[]; client: MqttClient; end(): Promise<void> }> {
+  const messages: Received[] = [];
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, clientId: `test-sub-${process.pid}-${Math.random()}` });
+  client.on('message', (topic, payload, packet) => {
+    const text = payload.toString('utf8');
+    messages.push({ topic, payload: text, json: () => JSON.parse(text), retain: packet.retain });
+  });
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { messages, client, end: () => client.endAsync() };
+}
