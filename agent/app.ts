@@ -59,18 +59,29 @@ export class Agent {
     this.startedAt = this.clock.now();
     const core = { clock: this.clock, metrics: this.metrics };
 
-    this.store = new DecisionStore(config.store.path, config.agent.id, this.log.child({ module: 'store' }), () =>
-      this.clock.now(),
-    );
+    this.store = new DecisionStore({
+      path: config.store.path,
+      agentId: config.agent.id,
+      log: this.log.child({ module: 'store' }),
+      now: () => this.clock.now(),
+    });
     for (const m of config.models) {
       this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
     }
     const topicRoot = topicRootOf(config);
-    this.link = new MqttLink(config.mqtt, config.agent.id, topicRoot, { ...core, log: this.log.child({ module: 'mqtt' }) });
-    this.publisher = new OutboxPublisher(this.store, this.link, { maxInFlight: config.mqtt.maxInFlight }, {
+    this.link = new MqttLink(config.mqtt, config.agent.id, topicRoot, {
       ...core,
-      log: this.log.child({ module: 'outbox' }),
+      log: this.log.child({ module: 'mqtt' }),
     });
+    this.publisher = new OutboxPublisher(
+      this.store,
+      this.link,
+      { maxInFlight: config.mqtt.maxInFlight },
+      {
+        ...core,
+        log: this.log.child({ module: 'outbox' }),
+      },
+    );
     for (const c of config.cameras) {
       const model = this.models.get(c.model) as ModelRunner; // the config schema guarantees the reference
       const log = this.log.child({ module: 'camera', camera: c.id });
@@ -85,10 +96,16 @@ export class Agent {
         metrics: this.metrics,
       });
       const source = createSource(c.source, this.clock);
-      const camera = new Camera<Decision>(c, source, (shot) => inspector.inspect(shot), () => model.state === 'ready', {
-        ...core,
-        log,
-      });
+      const camera = new Camera<Decision>(
+        c,
+        source,
+        (shot) => inspector.inspect(shot),
+        () => model.state === 'ready',
+        {
+          ...core,
+          log,
+        },
+      );
       this.cameras.set(c.id, camera);
     }
     const requests = new RequestRouter(
@@ -111,7 +128,10 @@ export class Agent {
       readiness: () => this.readiness(),
       metrics: async () => {
         this.refreshGauges();
-        return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+        return {
+          contentType: this.metrics.registry.contentType,
+          body: await this.metrics.registry.metrics(),
+        };
       },
       decisions: { list: (f) => this.store.list(f), get: (id) => this.store.getById(id) },
       request: (name, body) => requests.handle(name, body),
@@ -133,7 +153,8 @@ export class Agent {
   }
 
   async start(signal: AbortSignal = new AbortController().signal): Promise<void> {
-    if (this.config.drift) this.log.warn('drift reporting is not available in this version; drift settings are ignored');
+    if (this.config.drift)
+      this.log.warn('drift reporting is not available in this version; drift settings are ignored');
     for (const service of this.services) {
       if (service instanceof ModelRunner) continue; // models load together below
       if (service === this.link) {
@@ -143,7 +164,10 @@ export class Agent {
     }
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_PERIOD_MS);
     this.checkpointTimer.unref();
-    this.log.info({ version: AGENT_VERSION, cameras: this.cameras.size, lastSeq: this.store.lastSeq() }, 'agent started');
+    this.log.info(
+      { version: AGENT_VERSION, cameras: this.cameras.size, lastSeq: this.store.lastSeq() },
+      'agent started',
+    );
   }
 
   /** Reverse order, each stop bounded; a failure is logged and does not block the rest. The store closes last. */
@@ -152,7 +176,11 @@ export class Agent {
     for (const service of [...this.started].reverse()) {
       const limit = service instanceof Camera ? this.maxDeadlineMs() + STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
       try {
-        await withTimeout(service.stop(), limit, () => new Error(`${service.name} did not stop within ${limit} ms`));
+        await withTimeout(
+          service.stop(),
+          limit,
+          () => new Error(`${service.name} did not stop within ${limit} ms`),
+        );
       } catch (err) {
         this.log.error({ err, service: service.name }, 'service stop failed');
       }
@@ -174,7 +202,12 @@ export class Agent {
       },
       cameras: [...this.cameras.values()].map((c) => c.snapshot()),
       models: [...this.models.values()].map((m) => m.snapshot()),
-      store: { path: this.config.store.path, backlog: stats.backlog, lastSeq: stats.lastSeq, bytes: stats.bytes },
+      store: {
+        path: this.config.store.path,
+        backlog: stats.backlog,
+        lastSeq: stats.lastSeq,
+        bytes: stats.bytes,
+      },
       mqtt: { ...this.link.snapshot(), topicRoot: this.link.topicRoot, inFlight: this.publisher.inFlight },
       system: this.monitor.snapshot(),
       problems: this.problems(stats.backlog),
@@ -187,7 +220,8 @@ export class Agent {
       const s = camera.snapshot();
       if (!s.enabled) continue;
       const model = this.models.get(s.model);
-      if (model?.state !== 'ready') reasons.push(`camera ${s.id}: model ${s.model} is ${model?.state ?? 'missing'}`);
+      if (model?.state !== 'ready')
+        reasons.push(`camera ${s.id}: model ${s.model} is ${model?.state ?? 'missing'}`);
     }
     if (!this.store.writable()) reasons.push('store is not writable');
     return { ready: reasons.length === 0, reasons };
@@ -198,13 +232,23 @@ export class Agent {
     for (const m of this.models.values()) {
       const s = m.snapshot();
       if (s.state === 'failed') {
-        out.push({ code: 'MODEL_FAILED', severity: 'critical', modelId: s.id, message: s.error ?? 'model failed' });
+        out.push({
+          code: 'MODEL_FAILED',
+          severity: 'critical',
+          modelId: s.id,
+          message: s.error ?? 'model failed',
+        });
       }
     }
     for (const c of this.cameras.values()) {
       const s = c.snapshot();
       if (s.state === 'waiting-for-model') {
-        out.push({ code: 'CAMERA_WAITING', severity: 'critical', cameraId: s.id, message: `waiting for model ${s.model}` });
+        out.push({
+          code: 'CAMERA_WAITING',
+          severity: 'critical',
+          cameraId: s.id,
+          message: `waiting for model ${s.model}`,
+        });
       }
     }
     if (!this.link.connected) {
@@ -215,7 +259,11 @@ export class Agent {
       });
     }
     if (backlog > BACKLOG_WARNING) {
-      out.push({ code: 'BACKLOG', severity: 'warning', message: `${backlog} decisions waiting to be delivered` });
+      out.push({
+        code: 'BACKLOG',
+        severity: 'warning',
+        message: `${backlog} decisions waiting to be delivered`,
+      });
     }
     return out;
   }
@@ -228,7 +276,8 @@ export class Agent {
 
   private camera(id: string): Camera<Decision> {
     const camera = this.cameras.get(id);
-    if (!camera) throw new RequestRejected(`unknown camera "${id}"; known: ${[...this.cameras.keys()].join(', ')}`);
+    if (!camera)
+      throw new RequestRejected(`unknown camera "${id}"; known: ${[...this.cameras.keys()].join(', ')}`);
     return camera;
   }
 

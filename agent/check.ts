@@ -29,7 +29,8 @@ export async function runCheck(config: AgentConfig, log: Logger, json: boolean):
   if (json) {
     process.stdout.write(`${JSON.stringify({ ok, items }, null, 2)}\n`);
   } else {
-    for (const i of items) process.stdout.write(`${i.ok ? 'ok  ' : 'FAIL'}  ${i.kind} ${i.id}: ${i.detail}\n`);
+    for (const i of items)
+      process.stdout.write(`${i.ok ? 'ok  ' : 'FAIL'}  ${i.kind} ${i.id}: ${i.detail}\n`);
     process.stdout.write(ok ? 'all good\n' : `${items.filter((i) => !i.ok).length} problem(s) found\n`);
   }
   return ok ? 0 : 1;
@@ -37,7 +38,7 @@ export async function runCheck(config: AgentConfig, log: Logger, json: boolean):
 
 function checkStore(config: AgentConfig, log: Logger): CheckItem {
   try {
-    const store = new DecisionStore(config.store.path, config.agent.id, log);
+    const store = new DecisionStore({ path: config.store.path, agentId: config.agent.id, log });
     const writable = store.writable();
     const stats = store.stats();
     store.close();
@@ -82,7 +83,11 @@ async function checkCamera(config: CameraConfig): Promise<CheckItem> {
   const source = createSource(config.source, systemClock);
   const abort = new AbortController();
   try {
-    const frame = await withTimeout(source.next(abort.signal), PROBE_TIMEOUT_MS, () => new Error('no frame within 5 s'));
+    const frame = await withTimeout(
+      source.next(abort.signal),
+      PROBE_TIMEOUT_MS,
+      () => new Error('no frame within 5 s'),
+    );
     return { ...item, ok: true, detail: `${source.kind} delivered a frame (${frame.data.length} bytes)` };
   } catch (err) {
     return { ...item, ok: false, detail: describeError(err) };

@@ -53,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return withConfig(configPath, (config) => run(config, log));
     case 'check':
-      return withConfig(configPath, (config) => runCheck(config, log.child({ module: 'check' }), values.json));
+      return withConfig(configPath, (config) =>
+        runCheck(config, log.child({ module: 'check' }), values.json),
+      );
     case 'config':
       if (sub === 'schema') {
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);

@@ -42,6 +42,8 @@ function formatReport(r: {
   const lines = [`model ${r.file}`];
   for (const i of r.inputs) lines.push(`  input  ${i.name}: ${i.type} [${i.shape.join(', ')}]`);
   for (const o of r.outputs) lines.push(`  output ${o.name}: ${o.type} [${o.shape.join(', ')}]`);
-  lines.push(r.manifest ? `manifest:\n${JSON.stringify(r.manifest, null, 2)}` : `manifest: none (${r.manifestError})`);
+  lines.push(
+    r.manifest ? `manifest:\n${JSON.stringify(r.manifest, null, 2)}` : `manifest: none (${r.manifestError})`,
+  );
   return lines.join('\n');
 }

@@ -53,7 +53,12 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, makeError: ()
 }
 
 /** Exponential backoff with +-20 % jitter, so a fleet of agents does not reconnect in lockstep. */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random) {
+export function backoffDelay(
+  attempt: number,
+  minMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+) {
   const base = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt));
   return Math.round(base * (0.8 + 0.4 * random()));
 }

@@ -96,11 +96,16 @@ export class Camera<R> implements Service {
   /** A requested trigger (MQTT or HTTP): one part, one decision. */
   trigger(partId?: string): Promise<R> {
     if (!this.enabled || this.state === 'stopped') {
-      return Promise.reject(new Error(`camera ${this.config.id} is ${this.enabled ? 'stopped' : 'disabled'}`));
+      return Promise.reject(
+        new Error(`camera ${this.config.id} is ${this.enabled ? 'stopped' : 'disabled'}`),
+      );
     }
     const triggeredAt = this.deps.clock.now();
     const grab = new AbortController();
-    const timer = this.deps.clock.setTimeout(() => grab.abort(new Error('no frame before the deadline')), this.config.deadlineMs);
+    const timer = this.deps.clock.setTimeout(
+      () => grab.abort(new Error('no frame before the deadline')),
+      this.config.deadlineMs,
+    );
     const frame = this.source.next(grab.signal).finally(() => this.deps.clock.clearTimeout(timer));
     frame.then((f) => this.noteFrame(f)).catch((err: unknown) => this.noteCaptureError(err));
     return this.track(this.handle({ ...(partId !== undefined ? { partId } : {}), triggeredAt, frame }));

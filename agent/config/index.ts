@@ -1,4 +1,11 @@
-export { ConfigError, type ConfigProblem, formatProblems, loadConfigFile, parseConfigText, topicRootOf } from './load.js';
+export {
+  ConfigError,
+  type ConfigProblem,
+  formatProblems,
+  loadConfigFile,
+  parseConfigText,
+  topicRootOf,
+} from './load.js';
 export {
   type AgentConfig,
   type CameraConfig,

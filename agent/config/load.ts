@@ -43,12 +43,18 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${(err as Error).message}` }]);
+    throw new ConfigError(file, [
+      { path: '', message: `cannot read the config file: ${(err as Error).message}` },
+    ]);
   }
   return parseConfigText(text, file, env);
 }
 
-export function parseConfigText(text: string, file = 'config', env: NodeJS.ProcessEnv = process.env): AgentConfig {
+export function parseConfigText(
+  text: string,
+  file = 'config',
+  env: NodeJS.ProcessEnv = process.env,
+): AgentConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: ConfigProblem[] = [];
@@ -107,13 +113,15 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
   const cameras = Array.isArray(doc.cameras) ? (doc.cameras as Record<string, unknown>[]) : [];
   const modelIds = new Set<unknown>();
   models.forEach((m, i) => {
-    if (m && modelIds.has(m.id)) out.push({ path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
+    if (m && modelIds.has(m.id))
+      out.push({ path: ['models', i, 'id'], message: `duplicate model id "${m.id}"` });
     modelIds.add(m?.id);
   });
   const cameraIds = new Set<unknown>();
   cameras.forEach((c, i) => {
     if (!c || typeof c !== 'object') return;
-    if (cameraIds.has(c.id)) out.push({ path: ['cameras', i, 'id'], message: `duplicate camera id "${c.id}"` });
+    if (cameraIds.has(c.id))
+      out.push({ path: ['cameras', i, 'id'], message: `duplicate camera id "${c.id}"` });
     cameraIds.add(c.id);
     if (typeof c.model === 'string' && !modelIds.has(c.model)) {
       out.push({ path: ['cameras', i, 'model'], message: `no model with id "${c.model}" under models` });
@@ -121,13 +129,19 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
     const rules = c.rules as Record<string, unknown> | undefined;
     if (rules && typeof rules.minScore === 'number' && typeof rules.uncertainBelow === 'number') {
       if (rules.uncertainBelow > rules.minScore) {
-        out.push({ path: ['cameras', i, 'rules', 'uncertainBelow'], message: 'must not be above rules.minScore' });
+        out.push({
+          path: ['cameras', i, 'rules', 'uncertainBelow'],
+          message: 'must not be above rules.minScore',
+        });
       }
     }
   });
   const mqtt = doc.mqtt as Record<string, unknown> | undefined;
   if (mqtt && (mqtt.format === 'sparkplug' || mqtt.format === 'both')) {
-    out.push({ path: ['mqtt', 'format'], message: 'sparkplug output is not available in this version; use json' });
+    out.push({
+      path: ['mqtt', 'format'],
+      message: 'sparkplug output is not available in this version; use json',
+    });
   }
   return out;
 }
@@ -160,7 +174,9 @@ function substituteEnv(
 }
 
 function sortByLine(problems: ConfigProblem[]): ConfigProblem[] {
-  return [...problems].sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
+  return [...problems].sort(
+    (a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER),
+  );
 }
 
 function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
@@ -185,5 +201,7 @@ function deepFreeze<T>(value: T): T {
 export function topicRootOf(config: AgentConfig): string {
   if (config.mqtt.topicRoot) return config.mqtt.topicRoot;
   const s = config.agent.site;
-  return s ? `${s.enterprise}/${s.site}/${s.area}/${s.line}/edge/${config.agent.id}` : `edge/${config.agent.id}`;
+  return s
+    ? `${s.enterprise}/${s.site}/${s.area}/${s.line}/edge/${config.agent.id}`
+    : `edge/${config.agent.id}`;
 }

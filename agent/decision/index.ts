@@ -1,5 +1,5 @@
 export { type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
-export { judgeClassification, resolveNgClasses, type RuleOutcome } from './rules.js';
+export { judgeClassification, type RuleOutcome, resolveNgClasses } from './rules.js';
 export {
   composeDecision,
   type Decision,

@@ -57,7 +57,9 @@ export class Inspector {
       try {
         frame = await shot.frame;
       } catch (err) {
-        throw new AgentError(ErrorCodes.CAMERA_SOURCE, `no frame from the camera: ${describeError(err)}`, { cause: err });
+        throw new AgentError(ErrorCodes.CAMERA_SOURCE, `no frame from the camera: ${describeError(err)}`, {
+          cause: err,
+        });
       }
       capturedAt = frame.capturedAt;
       stage = 'inference';
@@ -68,7 +70,10 @@ export class Inspector {
 
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
-      timer = clock.setTimeout(() => resolve('deadline'), Math.max(0, shot.triggeredAt + deadlineMs - clock.now()));
+      timer = clock.setTimeout(
+        () => resolve('deadline'),
+        Math.max(0, shot.triggeredAt + deadlineMs - clock.now()),
+      );
     });
     const winner = await Promise.race([work, deadline]);
     if (timer !== undefined) clock.clearTimeout(timer);
@@ -77,11 +82,21 @@ export class Inspector {
     if (winner === 'deadline') {
       cancel.abort();
       this.deps.metrics.deadlineMisses.inc({ camera: this.deps.cameraId });
-      draft = this.fallbackDraft(shot, capturedAt, `no verdict within ${deadlineMs} ms (${stage})`, startedAt);
+      draft = this.fallbackDraft(
+        shot,
+        capturedAt,
+        `no verdict within ${deadlineMs} ms (${stage})`,
+        startedAt,
+      );
       void work.then((late) => {
         this.deps.metrics.lateResults.inc({ camera: this.deps.cameraId });
         this.deps.log.warn(
-          { partId: shot.partId, lateVerdict: late.verdict, lateReason: late.reason, totalMs: late.latencyMs.total },
+          {
+            partId: shot.partId,
+            lateVerdict: late.verdict,
+            lateReason: late.reason,
+            totalMs: late.latencyMs.total,
+          },
           'model result arrived after the deadline; the fallback verdict stands',
         );
       });
@@ -90,14 +105,20 @@ export class Inspector {
     }
     const decision = this.deps.record(draft);
     this.deps.metrics.decisions.inc({ camera: this.deps.cameraId, verdict: decision.verdict });
-    this.deps.metrics.decisionLatency.observe({ camera: this.deps.cameraId }, (draft.decidedAt - shot.triggeredAt) / 1000);
+    this.deps.metrics.decisionLatency.observe(
+      { camera: this.deps.cameraId },
+      (draft.decidedAt - shot.triggeredAt) / 1000,
+    );
     return decision;
   }
 
   private fromInference(shot: Shot, frame: Frame, inference: Inference, startedAt: number): DecisionDraft {
     const { result } = inference;
     if (result.task !== 'classification') {
-      throw new AgentError(ErrorCodes.INFERENCE_FAILED, `task ${result.task} is not supported by this camera's rules`);
+      throw new AgentError(
+        ErrorCodes.INFERENCE_FAILED,
+        `task ${result.task} is not supported by this camera's rules`,
+      );
     }
     const ngClasses = resolveNgClasses(this.deps.rules, this.deps.model.labels);
     const outcome = judgeClassification(result.scores, this.deps.rules, ngClasses);
@@ -105,7 +126,10 @@ export class Inspector {
       { model: inference.model.id, provider: inference.model.provider },
       inference.timings.inference / 1000,
     );
-    this.deps.metrics.preprocessTime.observe({ model: inference.model.id }, inference.timings.preprocess / 1000);
+    this.deps.metrics.preprocessTime.observe(
+      { model: inference.model.id },
+      inference.timings.preprocess / 1000,
+    );
     return {
       ...this.base(shot, frame.capturedAt),
       verdict: outcome.verdict,
@@ -132,7 +156,12 @@ export class Inspector {
     };
   }
 
-  private fallbackDraft(shot: Shot, capturedAt: number | null, reason: string, startedAt: number): DecisionDraft {
+  private fallbackDraft(
+    shot: Shot,
+    capturedAt: number | null,
+    reason: string,
+    startedAt: number,
+  ): DecisionDraft {
     return {
       ...this.base(shot, capturedAt),
       verdict: 'UNCERTAIN',

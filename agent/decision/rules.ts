@@ -24,7 +24,10 @@ export function judgeClassification(
   const top = `top class ${topLabel} ${topScore.toFixed(2)}`;
   if (ngScore >= rules.minScore) {
     const worst = ranked.find(([label]) => ngClasses.includes(label));
-    return { verdict: 'NG', reason: `${worst?.[0] ?? 'defect'} ${(worst?.[1] ?? 0).toFixed(2)}; ng score ${ngScore.toFixed(2)} >= ${rules.minScore}` };
+    return {
+      verdict: 'NG',
+      reason: `${worst?.[0] ?? 'defect'} ${(worst?.[1] ?? 0).toFixed(2)}; ng score ${ngScore.toFixed(2)} >= ${rules.minScore}`,
+    };
   }
   if (ngScore < rules.uncertainBelow) return { verdict: 'OK', reason: top };
   return {

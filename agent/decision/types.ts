@@ -4,7 +4,10 @@ export type Verdict = 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR';
 
 export type TaskResult =
   | { task: 'classification'; scores: Record<string, number> }
-  | { task: 'detection'; detections: { label: string; score: number; box: [number, number, number, number] }[] }
+  | {
+      task: 'detection';
+      detections: { label: string; score: number; box: [number, number, number, number] }[];
+    }
   | { task: 'anomaly'; score: number; threshold: number; mapStored?: boolean };
 
 export interface ModelRef {

@@ -45,19 +45,22 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     return reply.type(m.contentType).send(m.body);
   });
 
-  app.get<{ Querystring: { camera?: string; verdict?: string; limit?: string } }>('/api/decisions', async (req, reply) => {
-    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      return reply.code(400).send({ status: 'error', error: 'limit must be an integer from 1 to 1000' });
-    }
-    return {
-      decisions: deps.decisions.list({
-        ...(req.query.camera ? { camera: req.query.camera } : {}),
-        ...(req.query.verdict ? { verdict: req.query.verdict } : {}),
-        limit,
-      }),
-    };
-  });
+  app.get<{ Querystring: { camera?: string; verdict?: string; limit?: string } }>(
+    '/api/decisions',
+    async (req, reply) => {
+      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        return reply.code(400).send({ status: 'error', error: 'limit must be an integer from 1 to 1000' });
+      }
+      return {
+        decisions: deps.decisions.list({
+          ...(req.query.camera ? { camera: req.query.camera } : {}),
+          ...(req.query.verdict ? { verdict: req.query.verdict } : {}),
+          limit,
+        }),
+      };
+    },
+  );
 
   app.get<{ Params: { id: string } }>('/api/decisions/:id', async (req, reply) => {
     const decision = deps.decisions.get(req.params.id);
@@ -69,7 +72,9 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     if (!authorised(req.headers.authorization, deps.token)) {
       return reply.code(401).send({
         status: 'error',
-        error: deps.token ? 'missing or wrong bearer token' : 'no health.token configured: state-changing calls are refused',
+        error: deps.token
+          ? 'missing or wrong bearer token'
+          : 'no health.token configured: state-changing calls are refused',
       });
     }
     const response = await deps.request(req.params['*'], req.body ?? {});

@@ -1,2 +1,2 @@
 export { buildHttpApp, type HttpDeps, HttpServer, type Readiness } from './http-server.js';
-export { type SystemSnapshot, SystemMonitor } from './system-monitor.js';
+export { SystemMonitor, type SystemSnapshot } from './system-monitor.js';

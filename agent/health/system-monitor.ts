@@ -1,5 +1,5 @@
-import si from 'systeminformation';
 import type { Logger } from 'pino';
+import si from 'systeminformation';
 import type { Service } from '../service.js';
 
 export interface SystemSnapshot {
@@ -72,7 +72,11 @@ export class SystemMonitor implements Service {
         disk: { path: this.dataPath, totalBytes: disk?.size ?? null, freeBytes: disk?.available ?? null },
         gpu: graphics.controllers
           .filter((c) => /nvidia/i.test(c.vendor ?? '') || c.utilizationGpu !== undefined)
-          .map((c) => ({ model: c.model, memoryTotalMB: c.memoryTotal ?? null, utilizationPercent: c.utilizationGpu ?? null })),
+          .map((c) => ({
+            model: c.model,
+            memoryTotalMB: c.memoryTotal ?? null,
+            utilizationPercent: c.utilizationGpu ?? null,
+          })),
         sampledAt: Date.now(),
       };
     } catch (err) {

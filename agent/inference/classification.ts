@@ -8,7 +8,8 @@ export function decodeClassification(
   manifest: ModelManifest,
 ): Record<string, number> {
   const spec = manifest.outputs[0];
-  if (!spec) throw new AgentError(ErrorCodes.MODEL_MANIFEST, `model ${manifest.id}: manifest lists no output`);
+  if (!spec)
+    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `model ${manifest.id}: manifest lists no output`);
   const tensor = outputs[spec.name];
   if (!tensor) {
     throw new AgentError(
@@ -24,7 +25,10 @@ export function decodeClassification(
     );
   }
   if (values.some((v) => !Number.isFinite(v))) {
-    throw new AgentError(ErrorCodes.INFERENCE_FAILED, `model ${manifest.id}: output contains NaN or infinite values`);
+    throw new AgentError(
+      ErrorCodes.INFERENCE_FAILED,
+      `model ${manifest.id}: output contains NaN or infinite values`,
+    );
   }
   const probs = activate(values, spec.activation);
   return Object.fromEntries(manifest.labels.map((label, i) => [label, round4(probs[i] as number)]));

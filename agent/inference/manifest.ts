@@ -18,7 +18,10 @@ const inputSchema = z.strictObject({
   colorOrder: z.enum(['RGB', 'BGR']).default('RGB'),
   resize: z.enum(['stretch']).default('stretch'),
   // x' = (x * scale - mean[c]) / std[c]
-  scale: z.number().positive().default(1 / 255),
+  scale: z
+    .number()
+    .positive()
+    .default(1 / 255),
   mean: z.tuple([z.number(), z.number(), z.number()]).default([0, 0, 0]),
   std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
 });
@@ -79,22 +82,32 @@ export function loadManifest(modelPath: string, explicitManifest?: string): Load
     const text = readFileSync(manifestPath, 'utf8');
     raw = manifestPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `cannot read manifest ${manifestPath}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new AgentError(
+      ErrorCodes.MODEL_MANIFEST,
+      `cannot read manifest ${manifestPath}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const details = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const details = parsed.error.issues
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
     throw new AgentError(ErrorCodes.MODEL_MANIFEST, `manifest ${manifestPath} is invalid: ${details}`);
   }
   let bytes: Buffer;
   try {
     bytes = readFileSync(modelPath);
   } catch (err) {
-    throw new AgentError(ErrorCodes.MODEL_LOAD, `cannot read model file ${modelPath}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new AgentError(
+      ErrorCodes.MODEL_LOAD,
+      `cannot read model file ${modelPath}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const manifest = parsed.data;

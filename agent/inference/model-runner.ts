@@ -179,7 +179,9 @@ export class ModelRunner implements Service {
         const score = scores[golden.expect.label] ?? 0;
         const top = Object.entries(scores).sort((a, b) => b[1] - a[1])[0];
         if (top?.[0] !== golden.expect.label || score < golden.expect.minScore) {
-          failures.push(`${golden.image}: expected ${golden.expect.label} >= ${golden.expect.minScore}, got ${top?.[0]} ${top?.[1]}`);
+          failures.push(
+            `${golden.image}: expected ${golden.expect.label} >= ${golden.expect.minScore}, got ${top?.[0]} ${top?.[1]}`,
+          );
         }
       } catch (err) {
         failures.push(`${golden.image}: ${describeError(err)}`);

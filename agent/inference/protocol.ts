@@ -16,7 +16,13 @@ export interface ProviderAttempt {
 }
 
 export type FromWorker =
-  | { type: 'loaded'; provider: string; attempts: ProviderAttempt[]; inputNames: string[]; outputNames: string[] }
+  | {
+      type: 'loaded';
+      provider: string;
+      attempts: ProviderAttempt[];
+      inputNames: string[];
+      outputNames: string[];
+    }
   | { type: 'load-failed'; attempts: ProviderAttempt[] }
   | { type: 'result'; id: number; outputs: Record<string, WireTensor>; inferenceMs: number }
   | { type: 'run-failed'; id: number; error: string };

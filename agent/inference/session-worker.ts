@@ -69,7 +69,10 @@ async function run(id: number, feeds: Record<string, WireTensor>): Promise<void>
 }
 
 port.on('message', (message: ToWorker) => {
-  const work = message.type === 'load' ? load(message.modelPath, message.providers, message.intraOpThreads) : run(message.id, message.feeds);
+  const work =
+    message.type === 'load'
+      ? load(message.modelPath, message.providers, message.intraOpThreads)
+      : run(message.id, message.feeds);
   work.catch((err: unknown) => {
     // load() and run() report their own failures; this is a last resort so the thread never dies silently
     console.error('session-worker:', err);

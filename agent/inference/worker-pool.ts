@@ -106,26 +106,41 @@ export class SessionPool {
         } else if (msg.type === 'load-failed') {
           void worker.terminate();
           const detail = msg.attempts.map((a) => `${a.provider}: ${a.error ?? 'ok'}`).join('; ');
-          reject(Object.assign(new AgentError(ErrorCodes.MODEL_LOAD, `no provider could load the model (${detail})`), {
-            attempts: msg.attempts,
-          }));
+          reject(
+            Object.assign(
+              new AgentError(ErrorCodes.MODEL_LOAD, `no provider could load the model (${detail})`),
+              {
+                attempts: msg.attempts,
+              },
+            ),
+          );
         } else {
           this.settle(slot, msg);
         }
       });
       worker.on('error', (err) => {
         this.log.error({ err }, 'inference worker crashed');
-        if (!loaded) reject(new AgentError(ErrorCodes.WORKER_DIED, `inference worker crashed: ${err.message}`, { cause: err }));
+        if (!loaded)
+          reject(
+            new AgentError(ErrorCodes.WORKER_DIED, `inference worker crashed: ${err.message}`, {
+              cause: err,
+            }),
+          );
       });
       worker.on('exit', (code) => {
         const index = this.slots.indexOf(slot);
         if (index >= 0) this.slots.splice(index, 1);
         if (slot.job) {
-          slot.job.reject(new AgentError(ErrorCodes.WORKER_DIED, `inference worker exited (code ${code}) during a run`));
+          slot.job.reject(
+            new AgentError(ErrorCodes.WORKER_DIED, `inference worker exited (code ${code}) during a run`),
+          );
           slot.job = undefined;
         }
         if (loaded && !this.closed) {
-          const err = new AgentError(ErrorCodes.WORKER_DIED, `inference worker exited with code ${code}; replacing it`);
+          const err = new AgentError(
+            ErrorCodes.WORKER_DIED,
+            `inference worker exited with code ${code}; replacing it`,
+          );
           this.onWorkerDied(err);
           this.spawn().catch((e: unknown) => this.log.error({ err: e }, 'cannot replace inference worker'));
         }
@@ -140,7 +155,11 @@ export class SessionPool {
     if (!job || job.id !== msg.id) {
       this.log.warn({ id: msg.id }, 'inference result for an unknown job ignored');
     } else if (msg.type === 'result') {
-      job.resolve({ outputs: msg.outputs, inferenceMs: msg.inferenceMs, queueMs: slot.startedAt - job.enqueuedAt });
+      job.resolve({
+        outputs: msg.outputs,
+        inferenceMs: msg.inferenceMs,
+        queueMs: slot.startedAt - job.enqueuedAt,
+      });
     } else {
       job.reject(new AgentError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${msg.error}`));
     }

@@ -13,6 +13,15 @@ export interface OutboxEntry {
   attempts: number;
 }
 
+export interface StoreOptions {
+  path: string;
+  agentId: string;
+  log: Logger;
+  now?: () => number;
+  /** FULL (the default, and what the agent uses) survives power loss; NORMAL only process crashes. */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
 export interface StoreStats {
   lastSeq: number;
   backlog: number;
@@ -38,17 +47,22 @@ export class DecisionStore {
   private readonly getByIdStmt: Statement;
   private readonly recordTx: (draft: DecisionDraft) => Decision;
 
-  constructor(
-    readonly path: string,
-    private readonly agentId: string,
-    private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {
+  readonly path: string;
+  private readonly agentId: string;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(opts: StoreOptions) {
+    this.path = opts.path;
+    this.agentId = opts.agentId;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    const { path, log } = opts;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new BetterSqlite3(path);
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
+      this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
       this.db.pragma('foreign_keys = ON');
       this.db.pragma('busy_timeout = 5000');
       const integrity = this.db.pragma('quick_check', { simple: true });
@@ -56,9 +70,13 @@ export class DecisionStore {
       const { from, to } = migrate(this.db);
       if (from !== to) log.info({ from, to }, 'store schema migrated');
     } catch (err) {
-      throw new AgentError(ErrorCodes.STORE_OPEN, `cannot open the store at ${path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new AgentError(
+        ErrorCodes.STORE_OPEN,
+        `cannot open the store at ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     this.insertDecision = this.db.prepare(
       `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload)
@@ -112,7 +130,11 @@ export class DecisionStore {
       attempts: number;
       payload: string;
     }[];
-    return rows.map((r) => ({ seq: r.seq, attempts: r.attempts, decision: JSON.parse(r.payload) as Decision }));
+    return rows.map((r) => ({
+      seq: r.seq,
+      attempts: r.attempts,
+      decision: JSON.parse(r.payload) as Decision,
+    }));
   }
 
   /** Marks delivered decisions, in one transaction (one fsync for the batch). */

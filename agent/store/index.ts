@@ -1,2 +1,2 @@
-export { DecisionStore, type OutboxEntry, type StoreStats } from './decision-store.js';
+export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
 export { SCHEMA_VERSION } from './migrations.js';

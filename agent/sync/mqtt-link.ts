@@ -83,11 +83,16 @@ export class MqttLink implements Service {
     const client = this.client;
     if (!client) return;
     if (this.status.connected) {
-      await this.publish(`${this.topicRoot}/status`, this.statusPayload('stopped'), { qos: 1, retain: true }, 2_000).catch(
-        (err: unknown) => this.deps.log.warn({ err }, 'could not publish the stopped status'),
-      );
+      await this.publish(
+        `${this.topicRoot}/status`,
+        this.statusPayload('stopped'),
+        { qos: 1, retain: true },
+        2_000,
+      ).catch((err: unknown) => this.deps.log.warn({ err }, 'could not publish the stopped status'));
     }
-    await withTimeout(client.endAsync(), 2_000, () => new Error('disconnect timed out')).catch(() => client.end(true));
+    await withTimeout(client.endAsync(), 2_000, () => new Error('disconnect timed out')).catch(() =>
+      client.end(true),
+    );
     this.markDown();
   }
 
@@ -116,7 +121,12 @@ export class MqttLink implements Service {
   }
 
   statusPayload(state: AgentState): string {
-    return JSON.stringify({ state, agentId: this.agentId, version: AGENT_VERSION, ts: this.deps.clock.now() });
+    return JSON.stringify({
+      state,
+      agentId: this.agentId,
+      version: AGENT_VERSION,
+      ts: this.deps.clock.now(),
+    });
   }
 
   private connect(): void {
@@ -134,14 +144,19 @@ export class MqttLink implements Service {
     this.client = client;
     client.on('connect', () => {
       this.attempt = 0;
-      this.status = { ...this.status, connected: true, lastError: null, connectedSince: this.deps.clock.now() };
+      this.status = {
+        ...this.status,
+        connected: true,
+        lastError: null,
+        connectedSince: this.deps.clock.now(),
+      };
       this.deps.metrics.mqttConnected.set(1);
       this.deps.log.info({ url: this.status.url }, 'connected to the broker');
       client.subscribe(`${this.topicRoot}/request/#`, { qos: 1 }, (err) => {
         if (err) this.deps.log.error({ err }, 'cannot subscribe to requests');
       });
-      this.publish(`${this.topicRoot}/status`, this.statusPayload('online'), { qos: 1, retain: true }).catch((err: unknown) =>
-        this.deps.log.warn({ err }, 'could not publish the online status'),
+      this.publish(`${this.topicRoot}/status`, this.statusPayload('online'), { qos: 1, retain: true }).catch(
+        (err: unknown) => this.deps.log.warn({ err }, 'could not publish the online status'),
       );
       for (const fn of this.upListeners) fn();
     });
@@ -152,7 +167,10 @@ export class MqttLink implements Service {
       const message = describeError(err);
       // a broker that stays away would log this every retry: say it once per distinct error
       if (message !== this.status.lastError) {
-        this.deps.log.warn({ err: { message, code: (err as { code?: unknown }).code } }, 'MQTT error; retrying with backoff');
+        this.deps.log.warn(
+          { err: { message, code: (err as { code?: unknown }).code } },
+          'MQTT error; retrying with backoff',
+        );
       }
       this.status.lastError = message;
     });
@@ -190,7 +208,10 @@ export class MqttLink implements Service {
       try {
         return readFileSync(path);
       } catch (err) {
-        throw new AgentError(ErrorCodes.MQTT_CONNECT, `cannot read mqtt.${what} ${path}: ${describeError(err)}`);
+        throw new AgentError(
+          ErrorCodes.MQTT_CONNECT,
+          `cannot read mqtt.${what} ${path}: ${describeError(err)}`,
+        );
       }
     };
     const ca = read(c.ca, 'ca');
@@ -208,7 +229,12 @@ export class MqttLink implements Service {
       ...(ca ? { ca } : {}),
       ...(cert ? { cert } : {}),
       ...(key ? { key } : {}),
-      will: { topic: `${this.topicRoot}/status`, payload: Buffer.from(this.statusPayload('offline')), qos: 1, retain: true },
+      will: {
+        topic: `${this.topicRoot}/status`,
+        payload: Buffer.from(this.statusPayload('offline')),
+        qos: 1,
+        retain: true,
+      },
     };
   }
 }

@@ -15,7 +15,11 @@ const transaction = z.union([z.string(), z.number()]).optional();
 
 /** Every request's arguments, by name: the single map from request topic to payload type. */
 export const requestSchemas = {
-  trigger: z.strictObject({ transaction, camera: z.string().min(1), partId: z.string().min(1).max(200).optional() }),
+  trigger: z.strictObject({
+    transaction,
+    camera: z.string().min(1),
+    partId: z.string().min(1).max(200).optional(),
+  }),
   'camera/enable': z.strictObject({ transaction, camera: z.string().min(1), enabled: z.boolean() }),
 } as const;
 
@@ -38,7 +42,11 @@ export class RequestRouter {
 
   async handle(name: string, body: unknown): Promise<RequestResponse> {
     const tx = pickTransaction(body);
-    const fail = (error: string): RequestResponse => ({ status: 'error', error, ...(tx !== undefined ? { transaction: tx } : {}) });
+    const fail = (error: string): RequestResponse => ({
+      status: 'error',
+      error,
+      ...(tx !== undefined ? { transaction: tx } : {}),
+    });
     if (!Object.hasOwn(requestSchemas, name)) {
       return fail(`unknown request "${name}"; known: ${Object.keys(requestSchemas).join(', ')}`);
     }
@@ -51,7 +59,11 @@ export class RequestRouter {
     try {
       const handler = this.handlers[name as RequestName] as (a: unknown) => Promise<unknown>;
       const data = await handler(args);
-      return { status: 'ok', ...(data !== undefined ? { data } : {}), ...(tx !== undefined ? { transaction: tx } : {}) };
+      return {
+        status: 'ok',
+        ...(data !== undefined ? { data } : {}),
+        ...(tx !== undefined ? { transaction: tx } : {}),
+      };
     } catch (err) {
       if (!(err instanceof RequestRejected)) this.log.error({ err, request: name }, 'request failed');
       return fail(describeError(err));

@@ -18,13 +18,19 @@ export interface AgentProcess {
   proc: ChildProcess;
   output: () => string;
   logs: () => Record<string, unknown>[];
-  waitForLog: (match: (line: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<Record<string, unknown>>;
+  waitForLog: (
+    match: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ) => Promise<Record<string, unknown>>;
   exited: Promise<number | null>;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
 /** Spawns the built binary (`bin/edge-agent.js`, as a plant runs it) with a config written to `dir`. */
-export function spawnAgent(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
+export function spawnAgent(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): AgentProcess {
   const proc = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     env: { ...process.env, LOG_LEVEL: 'debug', ...opts.env },
@@ -53,7 +59,8 @@ export function spawnAgent(args: string[], opts: { cwd?: string; env?: NodeJS.Pr
     proc,
     output: () => out,
     logs,
-    waitForLog: (match, timeoutMs = 20_000) => waitFor(() => logs().find(match), timeoutMs, 'an agent log line'),
+    waitForLog: (match, timeoutMs = 20_000) =>
+      waitFor(() => logs().find(match), timeoutMs, 'an agent log line'),
     exited,
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
@@ -48,14 +48,19 @@ export async function startMosquitto(opts: { port?: number } = {}): Promise<Test
 export async function startAedes(opts: { port?: number } = {}): Promise<TestBroker> {
   const port = opts.port ?? (await freePort());
   const aedes = await Aedes.createBroker();
-  const server: Server = createServer(aedes.handle);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    aedes.handle(socket);
+  });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     stop: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      server.closeAllConnections?.();
+      for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -84,9 +89,15 @@ export interface Received {
 }
 
 /** A subscriber that records everything on `filter`, reconnecting by itself. */
-export async function collect(url: string, filter: string): Promise<{ messages: Received[]; client: MqttClient; end(): Promise<void> }> {
+export async function collect(
+  url: string,
+  filter: string,
+): Promise<{ messages: Received[]; client: MqttClient; end(): Promise<void> }> {
   const messages: Received[] = [];
-  const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, clientId: `test-sub-${process.pid}-${Math.random()}` });
+  const client = await mqtt.connectAsync(url, {
+    reconnectPeriod: 200,
+    clientId: `test-sub-${process.pid}-${Math.random()}`,
+  });
   client.on('message', (topic, payload, packet) => {
     const text = payload.toString('utf8');
     messages.push({ topic, payload: text, json: () => JSON.parse(text), retain: packet.retain });

@@ -13,7 +13,7 @@ export function requireTool(t: Test, tool: string, why: string): boolean {
     t.fail(`CI=true and ${reason}`);
   } else {
     process.stderr.write(`\n*** SKIPPED: ${reason}\n`);
-    t.skip(reason);
+    t.plan(0, `SKIPPED: ${reason}`);
   }
   return false;
 }

@@ -73,13 +73,16 @@ cameras:
   t.ok(paths.includes('cameras[1].rules.uncertainBelow'), 'uncertainBelow above minScore');
 });
 
-t.test('${ENV} is substituted; an unset variable is an error with its path', async (t) => {
+t.test('environment references are substituted; an unset variable is an error with its path', async (t) => {
   const text = `${minimal}mqtt:\n  url: "mqtt://\${BROKER_HOST}:1883"\n  username: \${MQTT_USER}\n`;
   const config = parseConfigText(text, 'test.yaml', { BROKER_HOST: 'broker.plant', MQTT_USER: 'line3' });
   t.equal(config.mqtt.url, 'mqtt://broker.plant:1883');
   t.equal(config.mqtt.username, 'line3');
   const problems = problemsOf(text, { BROKER_HOST: 'b' });
-  t.same(problems.map((p) => p.path), ['mqtt.username']);
+  t.same(
+    problems.map((p) => p.path),
+    ['mqtt.username'],
+  );
   t.match(problems[0]?.message, /MQTT_USER is not set/);
 });
 
@@ -92,7 +95,10 @@ t.test('missing required sections and YAML syntax errors are reported', async (t
 
 t.test('the topic root is built from the site unless given', async (t) => {
   const withSite = parseConfigText(
-    minimal.replace('agent: { id: cell-1 }', 'agent: { id: cell-1, site: { enterprise: acme, site: p1, area: asm, line: l3 } }'),
+    minimal.replace(
+      'agent: { id: cell-1 }',
+      'agent: { id: cell-1, site: { enterprise: acme, site: p1, area: asm, line: l3 } }',
+    ),
     'x',
     {},
   );
