@@ -30,7 +30,16 @@ export class FolderSource implements FrameSource {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  async next(signal: AbortSignal): Promise<Frame> {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Calls are served one at a time, so two triggers at once never get the same file. */
+  next(signal: AbortSignal): Promise<Frame> {
+    const turn = this.queue.then(() => this.take(signal));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async take(signal: AbortSignal): Promise<Frame> {
     for (;;) {
       signal.throwIfAborted();
       const name = this.loop ? await this.nextLooped() : await this.nextNew();

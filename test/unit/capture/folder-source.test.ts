@@ -61,3 +61,11 @@ t.test('loop replays the sample set forever, in name order', async (t) => {
   for (let i = 0; i < 5; i++) names.push(await nextName(source));
   t.same(names, ['1.jpg', '2.jpg', '1.jpg', '2.jpg', '1.jpg']);
 });
+
+t.test('two callers at once never get the same file', async (t) => {
+  const dir = tempDir();
+  for (const n of ['1.jpg', '2.jpg', '3.jpg']) writeFileSync(join(dir, n), n);
+  const source = new FolderSource(dir, false, POLL_MS);
+  const names = await Promise.all([nextName(source), nextName(source), nextName(source)]);
+  t.same([...names].sort(), ['1.jpg', '2.jpg', '3.jpg']);
+});

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import t from 'tap';
 import { DecisionStore } from '../../../agent/store/index.js';
+import { tempDir } from '../../helpers/agent-process.js';
 import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 
 t.test('record gives seq from 1 and a UUIDv7 id, stores the payload and queues it', async (t) => {
@@ -94,7 +97,9 @@ t.test('list filters by camera and verdict, newest first', async (t) => {
 });
 
 t.test('a path that cannot hold a database is a clear start error', async (t) => {
-  t.throws(() => new DecisionStore({ path: '/proc/nope/agent.db', agentId: 'x', log: quietLog }), {
+  const notADir = join(tempDir(), 'a-file');
+  writeFileSync(notADir, 'x');
+  t.throws(() => new DecisionStore({ path: join(notADir, 'agent.db'), agentId: 'x', log: quietLog }), {
     code: 'EVA_ERR_STORE_OPEN',
   });
 });
