@@ -82,10 +82,17 @@ t.test('health endpoints, status, metrics and decisions over HTTP', async (t) =>
   t.equal(list.decisions.length, 1);
   t.equal((await fetch(`${base}/api/decisions?limit=0`)).status, 400);
 
-  const status = (await (await fetch(`${base}/api/status`)).json()) as Record<string, any>;
+  const status = (await (await fetch(`${base}/api/status`)).json()) as {
+    agent: { id: string };
+    cameras: { id: string }[];
+    models: { provider: string }[];
+    mqtt: { connected: boolean };
+    store: { lastSeq: number };
+    problems: unknown[];
+  };
   t.equal(status.agent.id, 'api-test');
-  t.equal(status.cameras[0].id, 'cam-1');
-  t.equal(status.models[0].provider, 'cpu');
+  t.equal(status.cameras[0]?.id, 'cam-1');
+  t.equal(status.models[0]?.provider, 'cpu');
   t.equal(status.mqtt.connected, true);
   t.equal(status.store.lastSeq, 1);
   t.ok('system' in status && Array.isArray(status.problems));
