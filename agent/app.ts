@@ -7,7 +7,14 @@ import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
-import { HealthReporter, MqttLink, OutboxPublisher, RequestRejected, RequestRouter } from './sync/index.js';
+import {
+  HealthReporter,
+  JsonChannel,
+  MqttLink,
+  OutboxPublisher,
+  RequestRejected,
+  RequestRouter,
+} from './sync/index.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentDeps {
@@ -75,7 +82,7 @@ export class Agent {
     });
     this.publisher = new OutboxPublisher(
       this.store,
-      this.link,
+      new JsonChannel(this.link),
       { maxInFlight: config.mqtt.maxInFlight },
       {
         ...core,

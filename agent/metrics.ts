@@ -95,7 +95,7 @@ export class AgentMetrics {
   readonly published = new Counter({
     name: 'eva_published_total',
     help: 'Decisions acknowledged by the broker',
-    labelNames: ['historical'],
+    labelNames: ['channel', 'historical'],
     registers: [this.registry],
   });
   readonly publishFailures = new Counter({

@@ -104,7 +104,9 @@ export class OutputStreamProbe {
   line(text: string): OutputStream | undefined {
     if (text.startsWith('Output #0')) this.inOutput = true;
     if (!this.inOutput) return undefined;
-    const m = /Stream #\d+:\d+.*?: Video: rawvideo(?: \([^)]*\))?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)/.exec(text);
+    const m = /Stream #\d+:\d+.*?: Video: rawvideo(?: \([^)]*\))?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)/.exec(
+      text,
+    );
     if (!m) return undefined;
     return { pixelFormat: m[1] ?? '', width: Number(m[2]), height: Number(m[3]) };
   }

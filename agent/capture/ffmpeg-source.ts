@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock } from '../service.js';
-import type { Frame } from './frame.js';
 import {
   type FfmpegInput,
   ffmpegArgs,
@@ -11,6 +10,7 @@ import {
   OutputStreamProbe,
   RawFrameAssembler,
 } from './ffmpeg-pipe.js';
+import type { Frame } from './frame.js';
 import { redactUrl } from './http-auth.js';
 import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
@@ -146,7 +146,8 @@ export class FfmpegSource implements WatchableSource {
   private async stopChild(): Promise<void> {
     const child = this.child;
     if (!child || !this.exited) return;
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
+      child.kill('SIGTERM');
     const timer = this.clock.setTimeout(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }, this.opts.killGraceMs ?? KILL_GRACE_MS);
@@ -157,7 +158,9 @@ export class FfmpegSource implements WatchableSource {
     }
   }
 
-  private onStderrLine(line: string): void {
+  private onStderrLine(raw: string): void {
+    // ffmpeg repeats the input URL in its errors: user info in it must not reach a log line
+    const line = raw.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1***@');
     this.stderrRing.push(line);
     if (this.stderrRing.length > STDERR_LINES) this.stderrRing.shift();
     if (this.stream) return;

@@ -23,7 +23,10 @@ export function parseChallenges(header: string): Challenge[] {
       current = { scheme: name.toLowerCase(), params: new Map() };
       out.push(current);
     } else {
-      current?.params.set(name.toLowerCase(), quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : (bare ?? ''));
+      current?.params.set(
+        name.toLowerCase(),
+        quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : (bare ?? ''),
+      );
     }
   }
   return out;
@@ -131,7 +134,10 @@ export async function fetchWithAuth(url: URL, auth: HttpAuth, signal: AbortSigna
 }
 
 /** Splits `http://user:pass@host/...` into a URL fetch accepts and the credentials it carried. */
-export function splitCredentials(raw: string, given?: Partial<HttpCredentials>): {
+export function splitCredentials(
+  raw: string,
+  given?: Partial<HttpCredentials>,
+): {
   url: URL;
   credentials: HttpCredentials | undefined;
 } {

@@ -74,7 +74,13 @@ export class HttpSnapshotSource implements FrameSource {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const [key, failure] = timeout.signal.aborted
-        ? ['timeout', new AgentError(ErrorCodes.CAMERA_TIMEOUT, `no snapshot from ${this.safeUrl} within ${timeoutMs} ms`)]
+        ? [
+            'timeout',
+            new AgentError(
+              ErrorCodes.CAMERA_TIMEOUT,
+              `no snapshot from ${this.safeUrl} within ${timeoutMs} ms`,
+            ),
+          ]
         : this.closing.signal.aborted
           ? ['closed', new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed')]
           : asSourceError(err, this.safeUrl);
@@ -96,7 +102,10 @@ export class HttpSnapshotSource implements FrameSource {
     }
     if (res.status !== 200) {
       await res.body?.cancel();
-      throw new SnapshotProblem('http-status', `${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`);
+      throw new SnapshotProblem(
+        'http-status',
+        `${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`,
+      );
     }
     const type = res.headers.get('content-type') ?? '';
     const declared = Number(res.headers.get('content-length') ?? Number.NaN);
@@ -140,7 +149,10 @@ function asSourceError(err: unknown, url: string): [string, AgentError] {
   // fetch fails with TypeError('fetch failed') and the socket's error (ECONNREFUSED, ENOTFOUND) as cause
   const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   const why = typeof code === 'string' ? code : describeError(err);
-  return ['unreachable', new AgentError(ErrorCodes.CAMERA_SOURCE, `camera unreachable at ${url} (${why})`, { cause: err })];
+  return [
+    'unreachable',
+    new AgentError(ErrorCodes.CAMERA_SOURCE, `camera unreachable at ${url} (${why})`, { cause: err }),
+  ];
 }
 
 /** Reads the body, giving up as soon as it passes `max` bytes rather than after buffering it all. */

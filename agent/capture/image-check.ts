@@ -58,7 +58,7 @@ function jpegSize(data: Buffer): { width: number | undefined; height: number | u
 }
 
 function describeStart(data: Buffer): string {
-  const text = data.subarray(0, 16).toString('latin1');
+  const text = data.subarray(0, 32).toString('latin1');
   // a printable start is usually an HTML error or login page: show it; otherwise show bytes
   return /^[\x20-\x7e\r\n\t]+$/.test(text)
     ? JSON.stringify(text)

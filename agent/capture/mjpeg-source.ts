@@ -99,9 +99,13 @@ export class MjpegSource implements WatchableSource {
         ? new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed')
         : err instanceof AgentError
           ? err
-          : new AgentError(ErrorCodes.CAMERA_SOURCE, `MJPEG stream from ${this.safeUrl} failed: ${why(err)}`, {
-              cause: err,
-            });
+          : new AgentError(
+              ErrorCodes.CAMERA_SOURCE,
+              `MJPEG stream from ${this.safeUrl} failed: ${why(err)}`,
+              {
+                cause: err,
+              },
+            );
       if (!this.abort.signal.aborted) this.problem('stream', ended.message);
     } finally {
       this.abort.abort(ended); // releases the connection on every path out
@@ -137,7 +141,9 @@ export class MjpegSource implements WatchableSource {
     if (res.status !== 200) return fail(`${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`);
     const type = res.headers.get('content-type') ?? '(none)';
     if (!/^multipart\//i.test(type)) {
-      const hint = /^image\//i.test(type) ? ': this URL serves single images, use the http snapshot source' : '';
+      const hint = /^image\//i.test(type)
+        ? ': this URL serves single images, use the http snapshot source'
+        : '';
       return fail(`expected multipart/x-mixed-replace from ${this.safeUrl}, got ${type}${hint}`);
     }
     if (!res.body) return fail(`${this.safeUrl} sent no body`);

@@ -38,10 +38,12 @@ export interface DecisionDraft {
   result: TaskResult | null;
   latencyMs: LatencyMs;
   image: { sha256: string; stored: boolean } | null;
+  /** Store-only: what the frame was (a file's name, size and mtime), so it is never inspected twice. */
+  sourceRef?: string;
 }
 
 /** A stored decision, exactly as published (`historical` is set at publish time). */
-export interface Decision extends DecisionDraft {
+export interface Decision extends Omit<DecisionDraft, 'sourceRef'> {
   schema: 1;
   id: string;
   seq: number;

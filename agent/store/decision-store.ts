@@ -18,86 +18,82 @@ export interface StoreOptions {
   agentId: string;
   log: Logger;
   now?: () => number;
+  /** Delivery channels every decision is queued for (`json`, `sparkplug`). */
+  channels?: readonly string[];
   /** FULL (the default, and what the agent uses) survives power loss; NORMAL only process crashes. */
   synchronous?: 'FULL' | 'NORMAL';
 }
 
 export interface StoreStats {
   lastSeq: number;
+  /** Decisions some channel has not delivered yet. */
   backlog: number;
   bytes: number;
+}
+
+export interface DecisionFilter {
+  camera?: string;
+  verdict?: string;
+  partId?: string;
+  from?: number;
+  to?: number;
+  /** Paging: only decisions with a smaller seq (the `nextBefore` of the previous page). */
+  before?: number;
+  limit: number;
 }
 
 /**
  * The agent's memory and only source of truth. One writer (this process, one connection).
  *
  * Durability: WAL with `synchronous = FULL`, so a decision whose insert returned survives a power cut,
- * not just a process crash; it costs one fsync of the WAL per decision (well under a millisecond to a few
- * milliseconds on an SSD), which is cheap next to inference. The decision and its outbox row are written in
- * one transaction: a decision is never stored without being queued for delivery.
+ * not just a process crash; it costs one fsync of the WAL per decision (see `npm run bench -- store`),
+ * which is cheap next to inference. The decision and its outbox rows are written in one transaction: a
+ * decision is never stored without being queued for delivery on every channel.
  */
 export class DecisionStore {
-  private readonly db: Database;
-  private readonly insertDecision: Statement;
-  private readonly insertOutbox: Statement;
-  private readonly markSentStmt: Statement;
-  private readonly unsentAfterStmt: Statement;
-  private readonly backlogStmt: Statement;
-  private readonly lastSeqStmt: Statement;
-  private readonly getByIdStmt: Statement;
-  private readonly recordTx: (draft: DecisionDraft) => Decision;
-
   readonly path: string;
+  private readonly db: Database;
   private readonly agentId: string;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly channels: readonly string[];
+  private readonly stmt: Record<
+    'insertDecision' | 'insertOutbox' | 'markSent' | 'unsent' | 'backlog' | 'lastSeq' | 'getById' | 'hasRef',
+    Statement
+  >;
+  private readonly recordTx: (draft: DecisionDraft) => Decision;
 
   constructor(opts: StoreOptions) {
     this.path = opts.path;
     this.agentId = opts.agentId;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
-    const { path, log } = opts;
-    try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.db = new BetterSqlite3(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-      this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 5000');
-      const integrity = this.db.pragma('quick_check', { simple: true });
-      if (integrity !== 'ok') throw new Error(`integrity check failed: ${String(integrity)}`);
-      const { from, to } = migrate(this.db);
-      if (from !== to) log.info({ from, to }, 'store schema migrated');
-    } catch (err) {
-      throw new AgentError(
-        ErrorCodes.STORE_OPEN,
-        `cannot open the store at ${path}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
-    this.insertDecision = this.db.prepare(
-      `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload)
-       VALUES (@seq, @id, @cameraId, @partId, @verdict, @triggeredAt, @decidedAt, @payload)`,
-    );
-    this.insertOutbox = this.db.prepare('INSERT INTO outbox (seq, enqueued_at) VALUES (?, ?)');
-    this.markSentStmt = this.db.prepare('UPDATE outbox SET sent_at = ? WHERE seq = ? AND sent_at IS NULL');
-    this.unsentAfterStmt = this.db.prepare(
-      `SELECT o.seq, o.attempts, d.payload FROM outbox o JOIN decisions d ON d.seq = o.seq
-       WHERE o.sent_at IS NULL AND o.seq > ? AND o.seq < ? ORDER BY o.seq LIMIT ?`,
-    );
-    this.backlogStmt = this.db.prepare('SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL');
-    this.lastSeqStmt = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'");
-    this.getByIdStmt = this.db.prepare('SELECT payload FROM decisions WHERE id = ?');
-
+    this.channels = opts.channels ?? ['json'];
+    this.db = openDatabase(opts);
+    this.stmt = {
+      insertDecision: this.db.prepare(
+        `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload, source_ref)
+         VALUES (@seq, @id, @cameraId, @partId, @verdict, @triggeredAt, @decidedAt, @payload, @sourceRef)`,
+      ),
+      insertOutbox: this.db.prepare('INSERT INTO outbox (seq, channel, enqueued_at) VALUES (?, ?, ?)'),
+      markSent: this.db.prepare(
+        'UPDATE outbox SET sent_at = ? WHERE seq = ? AND channel = ? AND sent_at IS NULL',
+      ),
+      unsent: this.db.prepare(
+        `SELECT o.seq, o.attempts, d.payload FROM outbox o JOIN decisions d ON d.seq = o.seq
+         WHERE o.channel = ? AND o.sent_at IS NULL AND o.seq > ? AND o.seq < ? ORDER BY o.seq LIMIT ?`,
+      ),
+      backlog: this.db.prepare('SELECT count(DISTINCT seq) AS n FROM outbox WHERE sent_at IS NULL'),
+      lastSeq: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'"),
+      getById: this.db.prepare('SELECT payload FROM decisions WHERE id = ?'),
+      hasRef: this.db.prepare('SELECT 1 FROM decisions WHERE camera_id = ? AND source_ref = ? LIMIT 1'),
+    };
     this.recordTx = this.db.transaction((draft: DecisionDraft): Decision => {
       // sqlite_sequence holds the highest seq ever used (AUTOINCREMENT), so a seq is never reused, even
       // after retention deleted rows; one writer inside a transaction makes "last + 1" race-free.
       const seq = this.lastSeq() + 1;
       const decision = composeDecision(draft, { id: uuidv7(), seq, agentId: this.agentId });
-      this.insertDecision.run({
+      this.stmt.insertDecision.run({
         seq,
         id: decision.id,
         cameraId: draft.cameraId,
@@ -106,8 +102,10 @@ export class DecisionStore {
         triggeredAt: draft.triggeredAt,
         decidedAt: draft.decidedAt,
         payload: JSON.stringify(decision),
+        sourceRef: draft.sourceRef ?? null,
       });
-      this.insertOutbox.run(seq, this.now());
+      const at = this.now();
+      for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
       return decision;
     });
   }
@@ -123,9 +121,9 @@ export class DecisionStore {
     }
   }
 
-  /** Unsent entries with `afterSeq < seq < beforeSeq`, oldest first. */
-  unsent(afterSeq: number, beforeSeq: number, limit: number): OutboxEntry[] {
-    const rows = this.unsentAfterStmt.all(afterSeq, beforeSeq, limit) as {
+  /** Entries `channel` has not delivered with `afterSeq < seq < beforeSeq`, oldest first. */
+  unsent(channel: string, afterSeq: number, beforeSeq: number, limit: number): OutboxEntry[] {
+    const rows = this.stmt.unsent.all(channel, afterSeq, beforeSeq, limit) as {
       seq: number;
       attempts: number;
       payload: string;
@@ -137,31 +135,39 @@ export class DecisionStore {
     }));
   }
 
-  /** Marks delivered decisions, in one transaction (one fsync for the batch). */
-  markSent(seqs: readonly number[]): void {
+  /** Marks decisions delivered on a channel, in one transaction (one fsync for the batch). */
+  markSent(channel: string, seqs: readonly number[]): void {
     const at = this.now();
     this.db.transaction(() => {
-      for (const seq of seqs) this.markSentStmt.run(at, seq);
+      for (const seq of seqs) this.stmt.markSent.run(at, seq, channel);
     })();
   }
 
+  /** Whether this camera already has a decision for the frame with this reference (e.g. a file). */
+  hasSourceRef(cameraId: string, ref: string): boolean {
+    return this.stmt.hasRef.get(cameraId, ref) !== undefined;
+  }
+
   getById(id: string): Decision | undefined {
-    const row = this.getByIdStmt.get(id) as { payload: string } | undefined;
+    const row = this.stmt.getById.get(id) as { payload: string } | undefined;
     return row ? (JSON.parse(row.payload) as Decision) : undefined;
   }
 
-  /** Newest first; the audit trail's first cut. */
-  list(filter: { camera?: string; verdict?: string; limit: number }): Decision[] {
+  /** The audit trail: newest first, filtered, paged by seq. Every filter uses an index. */
+  list(filter: DecisionFilter): Decision[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.camera) {
-      where.push('camera_id = ?');
-      args.push(filter.camera);
-    }
-    if (filter.verdict) {
-      where.push('verdict = ?');
-      args.push(filter.verdict);
-    }
+    const add = (sql: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      args.push(value);
+    };
+    add('camera_id = ?', filter.camera);
+    add('verdict = ?', filter.verdict);
+    add('part_id = ?', filter.partId);
+    add('decided_at >= ?', filter.from);
+    add('decided_at <= ?', filter.to);
+    add('seq < ?', filter.before);
     const sql = `SELECT payload FROM decisions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                  ORDER BY seq DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, filter.limit) as { payload: string }[];
@@ -169,12 +175,12 @@ export class DecisionStore {
   }
 
   lastSeq(): number {
-    const row = this.lastSeqStmt.get() as { seq: number } | undefined;
+    const row = this.stmt.lastSeq.get() as { seq: number } | undefined;
     return row?.seq ?? 0;
   }
 
   stats(): StoreStats {
-    const backlog = (this.backlogStmt.get() as { n: number }).n;
+    const backlog = (this.stmt.backlog.get() as { n: number }).n;
     return { lastSeq: this.lastSeq(), backlog, bytes: this.bytesOnDisk() };
   }
 
@@ -213,5 +219,30 @@ export class DecisionStore {
       }
     }
     return total;
+  }
+}
+
+function openDatabase(opts: StoreOptions): Database {
+  const { path, log } = opts;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new BetterSqlite3(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const integrity = db.pragma('quick_check', { simple: true });
+    if (integrity !== 'ok') throw new Error(`integrity check failed: ${String(integrity)}`);
+    const { from, to, backup } = migrate(db, path);
+    if (from !== to) log.info({ from, to, backup }, 'store schema migrated');
+    return db;
+  } catch (err) {
+    throw new AgentError(
+      ErrorCodes.STORE_OPEN,
+      `cannot open the store at ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }

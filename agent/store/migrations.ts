@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { Database } from 'better-sqlite3';
 
 /**
@@ -30,14 +31,88 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
   `,
+  // 2: delivery per channel (json, sparkplug), the append-only guard, ground truth, overrides, the request
+  // log, and the reference of the frame a decision judged (so a folder camera never re-inspects a file)
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+  CREATE TABLE outbox_v2 (
+    seq         INTEGER NOT NULL REFERENCES decisions (seq),
+    channel     TEXT    NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    sent_at     INTEGER,
+    PRIMARY KEY (seq, channel)
+  ) WITHOUT ROWID;
+  INSERT INTO outbox_v2 (seq, channel, enqueued_at, attempts, sent_at)
+    SELECT seq, 'json', enqueued_at, attempts, sent_at FROM outbox;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_v2 RENAME TO outbox;
+  CREATE INDEX outbox_unsent ON outbox (channel, seq) WHERE sent_at IS NULL;
+
+  ALTER TABLE decisions ADD COLUMN source_ref TEXT;
+  CREATE INDEX decisions_source_ref ON decisions (camera_id, source_ref) WHERE source_ref IS NOT NULL;
+  CREATE INDEX decisions_verdict ON decisions (verdict, decided_at);
+
+  CREATE TABLE outcomes (
+    id          INTEGER PRIMARY KEY,
+    decision_id TEXT    NOT NULL REFERENCES decisions (id),
+    actual      TEXT    NOT NULL CHECK (actual IN ('OK', 'NG')),
+    source      TEXT,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX outcomes_decision ON outcomes (decision_id);
+
+  CREATE TABLE overrides (
+    id          INTEGER PRIMARY KEY,
+    decision_id TEXT    NOT NULL REFERENCES decisions (id),
+    verdict     TEXT    NOT NULL CHECK (verdict IN ('OK', 'NG', 'UNCERTAIN', 'ERROR')),
+    user        TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX overrides_decision ON overrides (decision_id);
+
+  -- every request received, valid or not, over MQTT or HTTP
+  CREATE TABLE requests (
+    id          INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    via         TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    body        TEXT,
+    status      TEXT    NOT NULL,
+    error       TEXT
+  );
+
+  -- decisions are append-only: no UPDATE ever; DELETE only by the retention sweep (which raises the
+  -- flag inside its own transaction), and never of a decision some channel has not delivered
+  CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+  BEGIN SELECT RAISE(ABORT, 'decisions are append-only: UPDATE refused'); END;
+  CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
+  WHEN (SELECT value FROM meta WHERE key = 'retention_sweep') IS NOT '1'
+    OR EXISTS (SELECT 1 FROM outbox WHERE seq = OLD.seq AND sent_at IS NULL)
+  BEGIN SELECT RAISE(ABORT, 'decisions are append-only: only retention may delete, and only delivered ones'); END;
+  CREATE TRIGGER outbox_keep_undelivered BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL
+  BEGIN SELECT RAISE(ABORT, 'an undelivered decision cannot leave the outbox'); END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database): { from: number; to: number } {
+/**
+ * Brings the schema to SCHEMA_VERSION. An existing database is first copied to `<path>.v<from>.bak`
+ * (VACUUM INTO: a consistent snapshot) so a failed or regretted upgrade can be undone by hand.
+ */
+export function migrate(db: Database, path: string): { from: number; to: number; backup?: string } {
   const from = db.pragma('user_version', { simple: true }) as number;
   if (from > SCHEMA_VERSION) {
     throw new Error(`database schema version ${from} is newer than this agent's ${SCHEMA_VERSION}`);
+  }
+  let backup: string | undefined;
+  if (from > 0 && from < SCHEMA_VERSION && path !== ':memory:') {
+    backup = `${path}.v${from}.bak`;
+    rmSync(backup, { force: true });
+    db.prepare('VACUUM INTO ?').run(backup);
   }
   for (let version = from; version < SCHEMA_VERSION; version++) {
     db.transaction(() => {
@@ -45,5 +120,5 @@ export function migrate(db: Database): { from: number; to: number } {
       db.pragma(`user_version = ${version + 1}`);
     })();
   }
-  return { from, to: SCHEMA_VERSION };
+  return { from, to: SCHEMA_VERSION, ...(backup ? { backup } : {}) };
 }

@@ -3,7 +3,7 @@ import type { Decision } from '../decision/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
 import type { DecisionStore } from '../store/index.js';
-import type { MqttLink } from './mqtt-link.js';
+import type { DeliveryChannel } from './channel.js';
 
 /** Acks are written to the store in batches: one fsync per batch instead of one per decision. */
 const ACK_FLUSH_MS = 100;
@@ -18,7 +18,7 @@ const ACK_FLUSH_BATCH = 256;
  * stays unsent and is sent again (consumers dedup by `id`).
  */
 export class OutboxPublisher implements Service {
-  readonly name = 'outbox';
+  readonly name: string;
   private liveFrom = Number.POSITIVE_INFINITY;
   private liveCursor = 0;
   private backlogCursor = 0;
@@ -30,24 +30,26 @@ export class OutboxPublisher implements Service {
 
   constructor(
     private readonly store: DecisionStore,
-    private readonly link: MqttLink,
+    private readonly channel: DeliveryChannel,
     private readonly opts: { maxInFlight: number },
     private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
-  ) {}
+  ) {
+    this.name = `outbox:${channel.name}`;
+  }
 
   async start(): Promise<void> {
-    this.link.onUp(() => this.onConnected());
-    this.link.onDown(() => {
+    this.channel.onUp(() => this.onConnected());
+    this.channel.onDown(() => {
       this.liveFrom = Number.POSITIVE_INFINITY;
     });
-    if (this.link.connected) this.onConnected();
+    if (this.channel.connected) this.onConnected();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     // give in-flight publishes a moment to be acknowledged, then persist every ack we have
     const until = this.deps.clock.now() + 2_000;
-    while (this.inflight.size > 0 && this.link.connected && this.deps.clock.now() < until) {
+    while (this.inflight.size > 0 && this.channel.connected && this.deps.clock.now() < until) {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.flushAcks();
@@ -76,16 +78,16 @@ export class OutboxPublisher implements Service {
     if (this.pumping || this.stopped) return;
     this.pumping = true;
     try {
-      while (this.link.connected && Number.isFinite(this.liveFrom)) {
+      while (this.channel.connected && Number.isFinite(this.liveFrom)) {
         const room = this.opts.maxInFlight - this.inflight.size;
         if (room <= 0) return;
-        const live = this.store.unsent(this.liveCursor, Number.MAX_SAFE_INTEGER, room);
+        const live = this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room);
         for (const entry of live) {
           this.liveCursor = entry.seq;
           this.send(entry.decision, false);
         }
         if (live.length > 0) continue;
-        const backlog = this.store.unsent(this.backlogCursor, this.liveFrom, room);
+        const backlog = this.store.unsent(this.channel.name, this.backlogCursor, this.liveFrom, room);
         for (const entry of backlog) {
           this.backlogCursor = entry.seq;
           this.send(entry.decision, true);
@@ -101,13 +103,12 @@ export class OutboxPublisher implements Service {
     const { seq } = decision;
     if (this.inflight.has(seq) || this.pendingAcks.includes(seq)) return;
     this.inflight.add(seq);
-    const topic = `${this.link.topicRoot}/decisions/${decision.cameraId}`;
-    this.link
-      .publish(topic, JSON.stringify({ ...decision, historical }), { qos: 1 })
+    this.channel
+      .deliver(decision, historical)
       .then(
         () => {
           this.pendingAcks.push(seq);
-          this.deps.metrics.published.inc({ historical: String(historical) });
+          this.deps.metrics.published.inc({ channel: this.channel.name, historical: String(historical) });
           this.scheduleFlush();
         },
         (err: unknown) => {
@@ -143,7 +144,7 @@ export class OutboxPublisher implements Service {
     const acks = this.pendingAcks;
     this.pendingAcks = [];
     try {
-      this.store.markSent(acks);
+      this.store.markSent(this.channel.name, acks);
     } catch (err) {
       // not fatal: those decisions are published once more after a restart, and consumers dedup by id
       this.deps.log.error({ err, count: acks.length }, 'cannot record acknowledgements');

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import t from 'tap';
-import { DecisionStore } from '../../../agent/store/index.js';
+import { DecisionStore, SCHEMA_VERSION } from '../../../agent/store/index.js';
 import { tempDir } from '../../helpers/agent-process.js';
 import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 
@@ -19,7 +19,7 @@ t.test('record gives seq from 1 and a UUIDv7 id, stores the payload and queues i
   t.equal(a.historical, false);
   t.same(store.getById(a.id), a, 'read back exactly as stored');
   t.same(
-    store.unsent(0, Number.MAX_SAFE_INTEGER, 10).map((e) => e.seq),
+    store.unsent('json', 0, Number.MAX_SAFE_INTEGER, 10).map((e) => e.seq),
     [1, 2],
     'both queued for delivery',
   );
@@ -30,18 +30,18 @@ t.test('markSent takes decisions off the outbox; unsent honours its bounds', asy
   const { store } = tempStore();
   t.teardown(() => store.close());
   for (let i = 0; i < 5; i++) store.record(draft());
-  store.markSent([2, 4]);
+  store.markSent('json', [2, 4]);
   t.same(
-    store.unsent(0, 100, 10).map((e) => e.seq),
+    store.unsent('json', 0, 100, 10).map((e) => e.seq),
     [1, 3, 5],
   );
   t.same(
-    store.unsent(1, 5, 10).map((e) => e.seq),
+    store.unsent('json', 1, 5, 10).map((e) => e.seq),
     [3],
     'afterSeq < seq < beforeSeq',
   );
   t.same(
-    store.unsent(0, 100, 2).map((e) => e.seq),
+    store.unsent('json', 0, 100, 2).map((e) => e.seq),
     [1, 3],
     'limit',
   );
@@ -52,16 +52,19 @@ t.test('seq survives a restart and is never reused, even after rows are deleted'
   const { store, path } = tempStore();
   for (let i = 0; i < 3; i++) store.record(draft());
   store.close();
-  // remove the newest rows behind the store's back, as a retention sweep might
+  // remove the newest row as a retention sweep would: delivered, with the sweep's flag raised
   const db = new BetterSqlite3(path);
-  db.exec('DELETE FROM outbox WHERE seq = 3; DELETE FROM decisions WHERE seq = 3;');
+  db.exec(`UPDATE outbox SET sent_at = 1 WHERE seq = 3;
+    INSERT INTO meta (key, value) VALUES ('retention_sweep', '1');
+    DELETE FROM outbox WHERE seq = 3; DELETE FROM decisions WHERE seq = 3;
+    DELETE FROM meta WHERE key = 'retention_sweep';`);
   db.close();
   const reopened = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
   t.teardown(() => reopened.close());
   t.equal(reopened.lastSeq(), 3);
   t.equal(reopened.record(draft()).seq, 4, 'seq continues after the highest ever used');
   t.same(
-    reopened.unsent(0, 100, 10).map((e) => e.seq),
+    reopened.unsent('json', 0, 100, 10).map((e) => e.seq),
     [1, 2, 4],
   );
 });
@@ -73,7 +76,7 @@ t.test('the store runs in WAL mode with synchronous FULL', async (t) => {
   const db = new BetterSqlite3(path);
   t.teardown(() => db.close());
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(db.pragma('user_version', { simple: true }), 1, 'schema version recorded');
+  t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'schema version recorded');
 });
 
 t.test('list filters by camera and verdict, newest first', async (t) => {

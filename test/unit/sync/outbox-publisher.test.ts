@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { AgentMetrics } from '../../../agent/metrics.js';
 import { systemClock } from '../../../agent/service.js';
-import { MqttLink, OutboxPublisher } from '../../../agent/sync/index.js';
+import { JsonChannel, MqttLink, OutboxPublisher } from '../../../agent/sync/index.js';
 import { collect, startAedes } from '../../helpers/brokers.js';
 import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 import { freePort, waitFor } from '../../helpers/net.js';
@@ -21,7 +21,7 @@ async function setup(t: Test, port: number) {
   const metrics = new AgentMetrics(false);
   const deps = { clock: systemClock, log: quietLog, metrics };
   const link = new MqttLink(mqttConfig(`mqtt://127.0.0.1:${port}`), 'cell-1', 'r', deps);
-  const publisher = new OutboxPublisher(store, link, { maxInFlight: 4 }, deps);
+  const publisher = new OutboxPublisher(store, new JsonChannel(link), { maxInFlight: 4 }, deps);
   await link.start();
   await publisher.start();
   t.teardown(async () => {
