@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
-import { Camera, createSource } from './capture/index.js';
+import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
 import { type Decision, type DecisionDraft, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
+import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
 import {
+  AlertPublisher,
   HealthReporter,
   JsonChannel,
   MqttLink,
@@ -49,6 +51,8 @@ export class Agent {
   readonly link: MqttLink;
   readonly http: HttpServer;
   private readonly publisher: OutboxPublisher;
+  private readonly alerts: AlertPublisher;
+  private readonly plcs: ModbusPlc[] = [];
   private readonly services: Service[];
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -102,7 +106,12 @@ export class Agent {
         log,
         metrics: this.metrics,
       });
-      const source = createSource(c.source, this.clock);
+      const source = createSource(c.source, {
+        clock: this.clock,
+        log,
+        alreadyDecided: (ref) => this.store.hasSourceRef(c.id, ref),
+        onStateChange: (state, reason) => this.cameraConnection(c.id, state, reason),
+      });
       const camera = new Camera<Decision>(
         c,
         source,
@@ -114,6 +123,20 @@ export class Agent {
         },
       );
       this.cameras.set(c.id, camera);
+      if (c.plc) {
+        this.plcs.push(
+          new ModbusPlc(c.plc, {
+            clock: this.clock,
+            log: this.log.child({ module: 'plc', camera: c.id }),
+            // the camera records a verdict by its deadline whatever happens (fallback included): that is
+            // what the PLC gets written, in trigger order
+            onTrigger: async ({ partId }) => {
+              const d = await camera.trigger(partId);
+              return { verdict: d.verdict, degraded: d.degraded, seq: d.seq };
+            },
+          }),
+        );
+      }
     }
     const requests = new RequestRouter(
       {
@@ -146,6 +169,7 @@ export class Agent {
     });
     this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));
     const reporter = new HealthReporter(this.link, () => this.status(), this.log.child({ module: 'health' }));
+    this.alerts = new AlertPublisher(this.link, { ...core, log: this.log.child({ module: 'alerts' }) });
 
     // start order: health first (so /healthz answers while models load), cameras last
     this.services = [
@@ -155,7 +179,9 @@ export class Agent {
       this.link,
       this.publisher,
       reporter,
+      this.alerts,
       ...this.cameras.values(),
+      ...this.plcs,
     ];
   }
 
@@ -216,6 +242,11 @@ export class Agent {
         bytes: stats.bytes,
       },
       mqtt: { ...this.link.snapshot(), topicRoot: this.link.topicRoot, inFlight: this.publisher.inFlight },
+      plc: this.plcs.map((p, i) => ({
+        camera: this.config.cameras.filter((c) => c.plc)[i]?.id,
+        ...p.snapshot(),
+      })),
+      alerts: this.alerts.active(),
       system: this.monitor.snapshot(),
       problems: this.problems(stats.backlog),
     };
@@ -273,6 +304,19 @@ export class Agent {
       });
     }
     return out;
+  }
+
+  /** A stream camera's connection changed: `down` raises a critical alert, anything else clears it. */
+  private cameraConnection(cameraId: string, state: ConnectionState, reason: string): void {
+    if (state === 'starting') return;
+    this.alerts.raise({
+      code: 'CAMERA_DOWN',
+      severity: 'critical',
+      cameraId,
+      active: state === 'down',
+      message:
+        state === 'down' ? `camera ${cameraId} is down: ${reason}` : `camera ${cameraId} is back (${state})`,
+    });
   }
 
   private record(draft: DecisionDraft): Decision {

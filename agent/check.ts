@@ -23,7 +23,7 @@ export async function runCheck(config: AgentConfig, log: Logger, json: boolean):
   const items: CheckItem[] = [];
   items.push(checkStore(config, log));
   for (const m of config.models) items.push(await checkModel(m, log));
-  for (const c of config.cameras) items.push(await checkCamera(c));
+  for (const c of config.cameras) items.push(await checkCamera(c, log));
   items.push(await checkBroker(config));
   const ok = items.every((i) => i.ok);
   if (json) {
@@ -69,7 +69,7 @@ async function checkModel(config: AgentConfig['models'][number], log: Logger): P
   };
 }
 
-async function checkCamera(config: CameraConfig): Promise<CheckItem> {
+async function checkCamera(config: CameraConfig, log: Logger): Promise<CheckItem> {
   const item = { kind: 'camera' as const, id: config.id };
   if (config.source.type === 'folder') {
     try {
@@ -80,7 +80,7 @@ async function checkCamera(config: CameraConfig): Promise<CheckItem> {
       return { ...item, ok: false, detail: describeError(err) };
     }
   }
-  const source = createSource(config.source, systemClock);
+  const source = createSource(config.source, { clock: systemClock, log });
   const abort = new AbortController();
   try {
     const frame = await withTimeout(

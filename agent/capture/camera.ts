@@ -4,6 +4,8 @@ import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
 import type { Frame, FrameSource } from './frame.js';
+import { RateLimitedLog } from './rate-limited-log.js';
+import type { ConnectionState } from './watchdog.js';
 
 export interface CameraShot {
   partId?: string;
@@ -27,6 +29,10 @@ export interface CameraStatus {
   lastFrameAgeMs: number | null;
   inflight: number;
   reconnects: number;
+  reconnectsLastHour: number;
+  stallsLastHour: number;
+  /** Stream sources only: the watchdog's view (good / degraded / down). */
+  connection: { state: ConnectionState; reason: string; streamFps: number } | null;
   lastError: string | null;
 }
 
@@ -50,6 +56,7 @@ export class Camera<R> implements Service {
   private lastFrameAt: number | null = null;
   private frameTimes: number[] = [];
   private lastError: string | null = null;
+  private readonly captureLog: RateLimitedLog;
 
   constructor(
     private readonly config: CameraConfig,
@@ -59,6 +66,7 @@ export class Camera<R> implements Service {
     private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
   ) {
     this.name = `camera:${config.id}`;
+    this.captureLog = new RateLimitedLog(deps.log, undefined, deps.clock);
     this.enabled = config.enabled;
   }
 
@@ -72,6 +80,7 @@ export class Camera<R> implements Service {
 
   async start(): Promise<void> {
     this.state = this.enabled ? 'running' : 'disabled';
+    if (this.enabled) this.source.open?.();
     if (this.enabled && !this.requestable) this.startLoop();
   }
 
@@ -114,6 +123,7 @@ export class Camera<R> implements Service {
   snapshot(): CameraStatus {
     const now = this.deps.clock.now();
     this.frameTimes = this.frameTimes.filter((t) => now - t <= FPS_WINDOW_MS);
+    const watch = this.source.snapshot?.();
     return {
       id: this.config.id,
       state: this.state,
@@ -122,9 +132,16 @@ export class Camera<R> implements Service {
       source: this.source.kind,
       model: this.config.model,
       fps: Math.round((this.frameTimes.length / (FPS_WINDOW_MS / 1000)) * 100) / 100,
-      lastFrameAgeMs: this.lastFrameAt === null ? null : now - this.lastFrameAt,
+      lastFrameAgeMs: watch
+        ? watch.lastFrameAgeMs
+        : this.lastFrameAt === null
+          ? null
+          : now - this.lastFrameAt,
       inflight: this.inflight.size,
-      reconnects: 0,
+      reconnects: watch?.reconnects ?? 0,
+      reconnectsLastHour: watch?.reconnectsLastHour ?? 0,
+      stallsLastHour: watch?.stallsLastHour ?? 0,
+      connection: watch ? { state: watch.state, reason: watch.reason, streamFps: watch.fps } : null,
       lastError: this.lastError,
     };
   }
@@ -196,6 +213,7 @@ export class Camera<R> implements Service {
   private noteCaptureError(err: unknown): void {
     this.lastError = describeError(err);
     this.deps.metrics.captureErrors.inc({ camera: this.config.id });
-    this.deps.log.warn({ err }, 'capture failed');
+    // a dead camera fails every attempt: one line per minute, with the count of the ones held back
+    this.captureLog.warn('capture', { err }, 'capture failed');
   }
 }

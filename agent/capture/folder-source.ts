@@ -10,6 +10,15 @@ interface Seen {
   mtimeMs: number;
 }
 
+interface FileInfo extends Seen {
+  name: string;
+}
+
+/** A file's identity for "already judged": a camera reusing a name for a new picture is a new frame. */
+function fileRef(f: FileInfo): string {
+  return `file:${f.name}|${f.size}|${Math.round(f.mtimeMs)}`;
+}
+
 /**
  * Image files in a folder, as a smart camera's FTP upload drops them. Each new file is taken once, oldest
  * first; a file is taken only when its size and mtime held still across two scans, so one still being
@@ -17,10 +26,10 @@ interface Seen {
  */
 export class FolderSource implements FrameSource {
   readonly kind = 'folder';
-  private readonly pending: string[] = [];
+  private readonly pending: FileInfo[] = [];
   private readonly taken = new Set<string>();
   private candidates = new Map<string, Seen>();
-  private loopList: string[] = [];
+  private loopList: FileInfo[] = [];
   private loopIndex = 0;
 
   constructor(
@@ -28,6 +37,7 @@ export class FolderSource implements FrameSource {
     private readonly loop: boolean,
     private readonly pollMs: number,
     private readonly clock: Clock = systemClock,
+    private readonly alreadyDecided: (ref: string) => boolean = () => false,
   ) {}
 
   private queue: Promise<unknown> = Promise.resolve();
@@ -42,10 +52,18 @@ export class FolderSource implements FrameSource {
   private async take(signal: AbortSignal): Promise<Frame> {
     for (;;) {
       signal.throwIfAborted();
-      const name = this.loop ? await this.nextLooped() : await this.nextNew();
-      if (name) {
-        const data = await readFile(join(this.dir, name));
-        return { kind: 'encoded', data, capturedAt: this.clock.now(), name };
+      const file = this.loop ? await this.nextLooped() : await this.nextNew();
+      if (file) {
+        const data = await readFile(join(this.dir, file.name));
+        // a replayed sample set is judged again each round on purpose: no ref
+        const ref = this.loop ? undefined : fileRef(file);
+        return {
+          kind: 'encoded',
+          data,
+          capturedAt: this.clock.now(),
+          name: file.name,
+          ...(ref ? { ref } : {}),
+        };
       }
       await sleep(this.pollMs, signal, this.clock);
     }
@@ -53,27 +71,32 @@ export class FolderSource implements FrameSource {
 
   async close(): Promise<void> {}
 
-  private async nextLooped(): Promise<string | undefined> {
+  private async nextLooped(): Promise<FileInfo | undefined> {
     if (this.loopIndex >= this.loopList.length) {
-      this.loopList = (await this.listImages()).map((f) => f.name);
+      this.loopList = await this.listImages();
       this.loopIndex = 0;
     }
     return this.loopList[this.loopIndex++];
   }
 
-  private async nextNew(): Promise<string | undefined> {
+  private async nextNew(): Promise<FileInfo | undefined> {
     if (this.pending.length === 0) await this.scan();
-    const name = this.pending.shift();
-    if (name) this.taken.add(name);
-    return name;
+    const file = this.pending.shift();
+    if (file) this.taken.add(file.name);
+    return file;
   }
 
   private async scan(): Promise<void> {
     const files = await this.listImages();
     const next = new Map<string, Seen>();
-    const stable: { name: string; mtimeMs: number }[] = [];
+    const stable: FileInfo[] = [];
     for (const f of files) {
       if (this.taken.has(f.name)) continue;
+      if (this.alreadyDecided(fileRef(f))) {
+        // judged before a restart: its decision is stored, do not inspect it again
+        this.taken.add(f.name);
+        continue;
+      }
       const before = this.candidates.get(f.name);
       if (before && before.size === f.size && before.mtimeMs === f.mtimeMs && f.size > 0) {
         stable.push(f);
@@ -83,10 +106,10 @@ export class FolderSource implements FrameSource {
     }
     this.candidates = next;
     stable.sort((a, b) => a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name));
-    this.pending.push(...stable.map((f) => f.name));
+    this.pending.push(...stable);
   }
 
-  private async listImages(): Promise<{ name: string; size: number; mtimeMs: number }[]> {
+  private async listImages(): Promise<FileInfo[]> {
     const entries = await readdir(this.dir, { withFileTypes: true });
     const files = entries.filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(extname(e.name).toLowerCase()));
     const out = await Promise.all(

@@ -1,19 +1,84 @@
+import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/index.js';
 import type { Clock } from '../service.js';
+import { FfmpegSource } from './ffmpeg-source.js';
 import { FolderSource } from './folder-source.js';
 import type { FrameSource } from './frame.js';
+import { HttpSnapshotSource } from './http-source.js';
+import { MjpegSource } from './mjpeg-source.js';
 import { SyntheticSource } from './synthetic-source.js';
+import { type ConnectionState, WatchedSource } from './watchdog.js';
 
 export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
+export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
 export type { Frame, FrameSource } from './frame.js';
+export { HttpSnapshotSource } from './http-source.js';
+export { MjpegSource } from './mjpeg-source.js';
 export { SyntheticSource } from './synthetic-source.js';
+export { type ConnectionState, type WatchdogStatus, WatchedSource } from './watchdog.js';
 
-export function createSource(config: SourceConfig, clock: Clock): FrameSource {
+export interface SourceDeps {
+  clock: Clock;
+  log: Logger;
+  /** Whether a file-like frame (by its reference) already has a stored decision: never inspect it twice. */
+  alreadyDecided?: (ref: string) => boolean;
+  /** A stream camera going down or coming back. */
+  onStateChange?: (state: ConnectionState, reason: string) => void;
+}
+
+/** Builds a camera's source; stream sources (rtsp, v4l2, mjpeg) are wrapped in a watchdog. */
+export function createSource(config: SourceConfig, deps: SourceDeps): FrameSource {
+  const { clock, log } = deps;
+  const watch = (create: () => FfmpegSource | MjpegSource) =>
+    new WatchedSource({
+      kind: config.type,
+      create,
+      log,
+      clock,
+      noFrameTimeoutMs: 'noFrameTimeoutMs' in config ? config.noFrameTimeoutMs : undefined,
+      ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}),
+    });
   switch (config.type) {
     case 'folder':
-      return new FolderSource(config.path, config.loop, config.pollMs, clock);
+      return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided);
     case 'synthetic':
       return new SyntheticSource(config.width, config.height, config.fps, clock);
+    case 'http': {
+      const { url, username, password, timeoutMs } = config;
+      return new HttpSnapshotSource({ url, username, password, timeoutMs, log, clock });
+    }
+    case 'mjpeg': {
+      const { url, username, password } = config;
+      return watch(() => new MjpegSource({ url, username, password, log, clock }));
+    }
+    case 'rtsp':
+      return watch(
+        () =>
+          new FfmpegSource({
+            input: { type: 'rtsp', url: config.url, transport: config.transport },
+            ffmpegPath: config.ffmpegPath,
+            scale: config.scale,
+            log,
+            clock,
+          }),
+      );
+    case 'v4l2':
+      return watch(
+        () =>
+          new FfmpegSource({
+            input: {
+              type: 'v4l2',
+              device: config.device,
+              width: config.width,
+              height: config.height,
+              fps: config.fps,
+            },
+            ffmpegPath: config.ffmpegPath,
+            scale: config.scale,
+            log,
+            clock,
+          }),
+      );
   }
 }

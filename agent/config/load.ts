@@ -126,6 +126,16 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
     if (typeof c.model === 'string' && !modelIds.has(c.model)) {
       out.push({ path: ['cameras', i, 'model'], message: `no model with id "${c.model}" under models` });
     }
+    const trigger = c.trigger as Record<string, unknown> | undefined;
+    if (trigger?.type === 'plc' && !c.plc) {
+      out.push({ path: ['cameras', i, 'plc'], message: 'required when trigger.type is plc' });
+    }
+    if (c.plc && trigger && trigger.type !== 'plc') {
+      out.push({
+        path: ['cameras', i, 'trigger', 'type'],
+        message: 'must be plc when the camera has a plc block',
+      });
+    }
     const rules = c.rules as Record<string, unknown> | undefined;
     if (rules && typeof rules.minScore === 'number' && typeof rules.uncertainBelow === 'number') {
       if (rules.uncertainBelow > rules.minScore) {

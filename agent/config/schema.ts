@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { plcConfigSchema } from '../plc/schema.js';
 
 /**
  * The one schema of agent.yaml (CONTRACT section 2). The TypeScript types are inferred from it and the defaults
@@ -89,13 +90,71 @@ const syntheticSource = z.strictObject({
   fps: z.number().positive().max(1000).default(30),
 });
 
-const sourceSchema = z.discriminatedUnion('type', [folderSource, syntheticSource]);
+// stream sources are watched: no frame for noFrameTimeoutMs restarts them with backoff
+const watched = {
+  noFrameTimeoutMs: z.number().int().min(1_000).default(20_000),
+};
+const credentials = {
+  username: z.string().optional(),
+  password: z.string().optional(),
+};
+const ffmpegPath = z.string().min(1).default('ffmpeg');
+const scale = z.strictObject({
+  width: z.number().int().min(8).max(8192),
+  height: z.number().int().min(8).max(8192),
+});
+
+const httpSource = z.strictObject({
+  type: z.literal('http'),
+  url: z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL'),
+  ...credentials,
+  timeoutMs: z.number().int().positive().default(5_000),
+});
+
+const mjpegSource = z.strictObject({
+  type: z.literal('mjpeg'),
+  url: z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL'),
+  ...credentials,
+  ...watched,
+});
+
+const rtspSource = z.strictObject({
+  type: z.literal('rtsp'),
+  url: z.string().regex(/^rtsps?:\/\//, 'must be an rtsp:// URL'),
+  transport: z.enum(['tcp', 'udp']).default('tcp'),
+  // extension: have ffmpeg scale frames down before they reach the agent (saves copies and CPU)
+  scale: scale.optional(),
+  ffmpegPath,
+  ...watched,
+});
+
+const v4l2Source = z.strictObject({
+  type: z.literal('v4l2'),
+  device: z.string().min(1),
+  width: z.number().int().min(8).max(8192).optional(),
+  height: z.number().int().min(8).max(8192).optional(),
+  fps: z.number().positive().max(1000).optional(),
+  scale: scale.optional(),
+  ffmpegPath,
+  ...watched,
+});
+
+const sourceSchema = z.discriminatedUnion('type', [
+  folderSource,
+  syntheticSource,
+  httpSource,
+  mjpegSource,
+  rtspSource,
+  v4l2Source,
+]);
 
 const triggerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('interval'), fps: z.number().positive().max(1000) }),
   z.strictObject({ type: z.literal('continuous') }),
   z.strictObject({ type: z.literal('mqtt') }),
   z.strictObject({ type: z.literal('http') }),
+  // extension: a PLC's part-present input or trigger counter (the camera's `plc` block says where)
+  z.strictObject({ type: z.literal('plc') }),
 ]);
 
 const rulesSchema = z.strictObject({
@@ -113,6 +172,8 @@ const cameraSchema = z.strictObject({
   model: identifier,
   deadlineMs: z.number().int().positive().default(1000),
   rules: rulesSchema.default({ minScore: 0.5, uncertainBelow: 0.2 }),
+  // extension: Modbus TCP handshake with the line's PLC (docs/plc.md)
+  plc: plcConfigSchema.optional(),
 });
 
 const driftSchema = z.strictObject({

@@ -36,6 +36,11 @@ export interface InspectorDeps {
 
 type Stage = 'waiting for a frame' | 'inference';
 
+interface Seen {
+  capturedAt: number | null;
+  ref?: string | undefined;
+}
+
 /**
  * Turns one shot into exactly one stored decision, always by the deadline: the model's verdict if it is
  * ready in time, else a fallback UNCERTAIN (`degraded: true`) recorded at the deadline. A failure gives
@@ -50,7 +55,8 @@ export class Inspector {
     const startedAt = performance.now();
     const cancel = new AbortController();
     let stage: Stage = 'waiting for a frame';
-    let capturedAt: number | null = null;
+    // what is known of the frame so far: every draft carries it, whichever way the part ends
+    const seen: Seen = { capturedAt: null };
 
     const work = (async (): Promise<DecisionDraft> => {
       let frame: Frame;
@@ -61,12 +67,13 @@ export class Inspector {
           cause: err,
         });
       }
-      capturedAt = frame.capturedAt;
+      seen.capturedAt = frame.capturedAt;
+      seen.ref = frame.ref;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
       const inference = await this.deps.model.infer(frame, cancel.signal);
       return this.fromInference(shot, frame, inference, startedAt);
-    })().catch((err: unknown) => this.errorDraft(shot, capturedAt, err, startedAt));
+    })().catch((err: unknown) => this.errorDraft(shot, seen, err, startedAt));
 
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
@@ -82,12 +89,7 @@ export class Inspector {
     if (winner === 'deadline') {
       cancel.abort();
       this.deps.metrics.deadlineMisses.inc({ camera: this.deps.cameraId });
-      draft = this.fallbackDraft(
-        shot,
-        capturedAt,
-        `no verdict within ${deadlineMs} ms (${stage})`,
-        startedAt,
-      );
+      draft = this.fallbackDraft(shot, seen, `no verdict within ${deadlineMs} ms (${stage})`, startedAt);
       void work.then((late) => {
         this.deps.metrics.lateResults.inc({ camera: this.deps.cameraId });
         this.deps.log.warn(
@@ -131,7 +133,7 @@ export class Inspector {
       inference.timings.preprocess / 1000,
     );
     return {
-      ...this.base(shot, frame.capturedAt),
+      ...this.base(shot, { capturedAt: frame.capturedAt, ref: frame.ref }),
       verdict: outcome.verdict,
       reason: outcome.reason,
       degraded: false,
@@ -142,10 +144,10 @@ export class Inspector {
     };
   }
 
-  private errorDraft(shot: Shot, capturedAt: number | null, err: unknown, startedAt: number): DecisionDraft {
+  private errorDraft(shot: Shot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {
     this.deps.log.warn({ err, partId: shot.partId }, 'inspection failed; recording ERROR');
     return {
-      ...this.base(shot, capturedAt),
+      ...this.base(shot, seen),
       verdict: 'ERROR',
       reason: describeError(err),
       degraded: false,
@@ -156,14 +158,9 @@ export class Inspector {
     };
   }
 
-  private fallbackDraft(
-    shot: Shot,
-    capturedAt: number | null,
-    reason: string,
-    startedAt: number,
-  ): DecisionDraft {
+  private fallbackDraft(shot: Shot, seen: Seen, reason: string, startedAt: number): DecisionDraft {
     return {
-      ...this.base(shot, capturedAt),
+      ...this.base(shot, seen),
       verdict: 'UNCERTAIN',
       reason,
       degraded: true,
@@ -174,13 +171,14 @@ export class Inspector {
     };
   }
 
-  private base(shot: Shot, capturedAt: number | null) {
+  private base(shot: Shot, seen: Seen) {
     return {
       cameraId: this.deps.cameraId,
       ...(shot.partId !== undefined ? { partId: shot.partId } : {}),
       triggeredAt: shot.triggeredAt,
-      capturedAt,
+      capturedAt: seen.capturedAt,
       decidedAt: this.deps.clock.now(),
+      ...(seen.ref ? { sourceRef: seen.ref } : {}),
     };
   }
 

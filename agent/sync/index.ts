@@ -1,3 +1,4 @@
+export { type Alert, AlertPublisher } from './alerts.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';

@@ -61,7 +61,7 @@ t.test('references, duplicates and ranges across keys are checked with the schem
   const problems = problemsOf(`agent: { id: "has space" }
 models: [{ id: m, path: a.onnx }, { id: m, path: b.onnx }]
 cameras:
-  - { id: c, source: { type: rtsp, url: x }, trigger: { type: continuous }, model: nope }
+  - { id: c, source: { type: gige, url: x }, trigger: { type: continuous }, model: nope }
   - { id: c, source: { type: synthetic }, trigger: { type: continuous }, model: m, rules: { minScore: 0.3, uncertainBelow: 0.6 } }
 `);
   const paths = problems.map((p) => p.path);

@@ -1,0 +1,17 @@
+export { type DeliveryChannel, SparkplugChannel, type SparkplugStatus } from './channel.js';
+export {
+  assertSparkplugOptions,
+  BdSeqFile,
+  checkSparkplugOptions,
+  SPARKPLUG_DEFAULTS,
+  type SparkplugOptions,
+} from './options.js';
+export {
+  DEVICE_METRICS,
+  type HostState,
+  NAMESPACE,
+  NODE_METRICS,
+  type SparkplugMetric,
+  type SparkplugPayload,
+  sparkplugTopics,
+} from './payloads.js';
