@@ -41,7 +41,9 @@ export async function preprocess(frame: Frame, input: ModelManifest['input']): P
       .rotate() // honour EXIF orientation, as a person viewing the file would
       .removeAlpha()
       .toColourspace('srgb')
-      .resize(input.width, input.height, { fit: 'fill', kernel: 'linear' })
+      // no JPEG shrink-on-load: it is faster but feeds the model other pixels than a full decode (the
+      // way models are trained and golden images checked), and a raw video frame of the same scene
+      .resize(input.width, input.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
       .raw()
       .toBuffer();
   } catch (err) {

@@ -5,10 +5,16 @@ import type { Logger } from 'pino';
 import { AgentError, ErrorCodes } from '../errors.js';
 import type { FromWorker, ProviderAttempt, WireTensor } from './protocol.js';
 
-/** The worker entry beside this module: compiled `.js` in dist/, `.ts` when running from source under tsx. */
-function workerEntry(): URL {
+/**
+ * The worker entry beside this module: compiled `.js` in dist/; `.ts` when running from source (tests, bench),
+ * where the worker needs the tsx loader itself (a test runner's loader does not always reach workers).
+ */
+function startWorker(): Worker {
   const js = new URL('./session-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./session-worker.ts', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return new Worker(js);
+  const ts = new URL('./session-worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
+  return new Worker(boot, { eval: true });
 }
 
 export interface RunResult {
@@ -93,7 +99,7 @@ export class SessionPool {
   private spawn(): Promise<PoolLoadResult> {
     const args = this.loadArgs;
     if (!args) throw new Error('load() first');
-    const worker = new Worker(workerEntry());
+    const worker = startWorker();
     const slot: Slot = { worker, job: undefined, startedAt: 0 };
     return new Promise((resolve, reject) => {
       let loaded = false;
