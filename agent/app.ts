@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
@@ -10,6 +11,7 @@ import { type Clock, type Service, systemClock, withTimeout } from './service.js
 import { DecisionStore } from './store/index.js';
 import {
   AlertPublisher,
+  type DeliveryChannel,
   HealthReporter,
   JsonChannel,
   MqttLink,
@@ -17,6 +19,7 @@ import {
   RequestRejected,
   RequestRouter,
 } from './sync/index.js';
+import { SparkplugChannel } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentDeps {
@@ -50,7 +53,8 @@ export class Agent {
   readonly cameras = new Map<string, Camera<Decision>>();
   readonly link: MqttLink;
   readonly http: HttpServer;
-  private readonly publisher: OutboxPublisher;
+  private readonly publishers: OutboxPublisher[];
+  private readonly sparkplug: SparkplugChannel | undefined;
   private readonly alerts: AlertPublisher;
   private readonly plcs: ModbusPlc[] = [];
   private readonly services: Service[];
@@ -70,28 +74,39 @@ export class Agent {
     this.startedAt = this.clock.now();
     const core = { clock: this.clock, metrics: this.metrics };
 
-    this.store = new DecisionStore({
-      path: config.store.path,
-      agentId: config.agent.id,
-      log: this.log.child({ module: 'store' }),
-      now: () => this.clock.now(),
-    });
-    for (const m of config.models) {
-      this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
-    }
     const topicRoot = topicRootOf(config);
     this.link = new MqttLink(config.mqtt, config.agent.id, topicRoot, {
       ...core,
       log: this.log.child({ module: 'mqtt' }),
     });
-    this.publisher = new OutboxPublisher(
-      this.store,
-      new JsonChannel(this.link),
-      { maxInFlight: config.mqtt.maxInFlight },
-      {
-        ...core,
-        log: this.log.child({ module: 'outbox' }),
-      },
+    const channels: DeliveryChannel[] = [];
+    if (config.mqtt.format !== 'sparkplug') channels.push(new JsonChannel(this.link));
+    if (config.mqtt.format !== 'json' && config.mqtt.sparkplug) {
+      this.sparkplug = this.createSparkplug(config);
+      channels.push(this.sparkplug);
+    }
+    this.store = new DecisionStore({
+      path: config.store.path,
+      agentId: config.agent.id,
+      log: this.log.child({ module: 'store' }),
+      now: () => this.clock.now(),
+      channels: channels.map((c) => c.name),
+    });
+    for (const m of config.models) {
+      this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
+    }
+    // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
+    this.publishers = channels.map(
+      (channel) =>
+        new OutboxPublisher(
+          this.store,
+          channel,
+          { maxInFlight: config.mqtt.maxInFlight },
+          {
+            ...core,
+            log: this.log.child({ module: 'outbox', channel: channel.name }),
+          },
+        ),
     );
     for (const c of config.cameras) {
       const model = this.models.get(c.model) as ModelRunner; // the config schema guarantees the reference
@@ -177,7 +192,8 @@ export class Agent {
       this.http,
       ...this.models.values(),
       this.link,
-      this.publisher,
+      ...(this.sparkplug ? [this.sparkplug] : []),
+      ...this.publishers,
       reporter,
       this.alerts,
       ...this.cameras.values(),
@@ -241,7 +257,12 @@ export class Agent {
         lastSeq: stats.lastSeq,
         bytes: stats.bytes,
       },
-      mqtt: { ...this.link.snapshot(), topicRoot: this.link.topicRoot, inFlight: this.publisher.inFlight },
+      mqtt: {
+        ...this.link.snapshot(),
+        topicRoot: this.link.topicRoot,
+        inFlight: this.publishers.reduce((n, p) => n + p.inFlight, 0),
+      },
+      sparkplug: this.sparkplug?.snapshot() ?? null,
       plc: this.plcs.map((p, i) => ({
         camera: this.config.cameras.filter((c) => c.plc)[i]?.id,
         ...p.snapshot(),
@@ -306,6 +327,32 @@ export class Agent {
     return out;
   }
 
+  private createSparkplug(config: AgentConfig): SparkplugChannel {
+    const m = config.mqtt;
+    const sp = m.sparkplug as NonNullable<typeof m.sparkplug>;
+    return new SparkplugChannel(
+      {
+        url: m.url,
+        username: m.username,
+        password: m.password,
+        ca: m.ca,
+        cert: m.cert,
+        key: m.key,
+        clientId: m.clientId,
+        groupId: sp.groupId,
+        primaryHostId: sp.primaryHostId,
+        ddataQos: sp.ddataQos,
+        edgeNodeId: config.agent.id,
+        deviceIds: config.cameras.map((c) => c.id),
+        bdSeqFile: join(dirname(config.store.path), 'sparkplug-bdseq'),
+        publishTimeoutMs: m.publishTimeoutMs,
+        reconnectMinMs: m.reconnectMinMs,
+        reconnectMaxMs: m.reconnectMaxMs,
+      },
+      { clock: this.clock, log: this.log.child({ module: 'sparkplug' }) },
+    );
+  }
+
   /** A stream camera's connection changed: `down` raises a critical alert, anything else clears it. */
   private cameraConnection(cameraId: string, state: ConnectionState, reason: string): void {
     if (state === 'starting') return;
@@ -321,7 +368,7 @@ export class Agent {
 
   private record(draft: DecisionDraft): Decision {
     const decision = this.store.record(draft);
-    this.publisher.notify();
+    for (const p of this.publishers) p.notify();
     return decision;
   }
 

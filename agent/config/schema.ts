@@ -42,7 +42,15 @@ const mqttSchema = z.strictObject({
   clientId: z.string().min(1).optional(),
   format: z.enum(['json', 'sparkplug', 'both']).default('json'),
   topicRoot: z.string().min(1).optional(),
-  sparkplug: z.strictObject({ groupId: identifier }).optional(),
+  sparkplug: z
+    .strictObject({
+      groupId: identifier,
+      // extension: gate publishing on this primary host's STATE (Sparkplug 3.0)
+      primaryHostId: identifier.optional(),
+      // extension: 1 keeps "marked sent only on PUBACK"; 0 is the spec's DDATA QoS (docs/sparkplug.md)
+      ddataQos: z.union([z.literal(0), z.literal(1)]).default(1),
+    })
+    .optional(),
   // extension: how long a QoS 1 publish may wait for its PUBACK before it counts as failed
   publishTimeoutMs: z.number().int().positive().default(10_000),
   // extension: at most this many decisions awaiting PUBACK at once

@@ -1,4 +1,5 @@
-export { type DeliveryChannel, SparkplugChannel, type SparkplugStatus } from './channel.js';
+export { SparkplugChannel, type SparkplugStatus } from './channel.js';
+export { type SessionEvents, SparkplugConnection } from './connection.js';
 export {
   assertSparkplugOptions,
   BdSeqFile,
