@@ -38,6 +38,11 @@ export interface CameraStatus {
 
 /** After a capture error, wait this long before trying again so a dead source cannot spin the CPU. */
 const CAPTURE_RETRY_MS = 1_000;
+/**
+ * A requested shot stops waiting for its frame this long after its deadline: the deadline's fallback
+ * verdict (UNCERTAIN, degraded) is what a missing frame gets; this only releases the wait.
+ */
+const GRAB_GRACE_MS = 1_000;
 /** The measured fps is averaged over this window. */
 const FPS_WINDOW_MS = 10_000;
 
@@ -113,7 +118,7 @@ export class Camera<R> implements Service {
     const grab = new AbortController();
     const timer = this.deps.clock.setTimeout(
       () => grab.abort(new Error('no frame before the deadline')),
-      this.config.deadlineMs,
+      this.config.deadlineMs + GRAB_GRACE_MS,
     );
     const frame = this.source.next(grab.signal).finally(() => this.deps.clock.clearTimeout(timer));
     frame.then((f) => this.noteFrame(f)).catch((err: unknown) => this.noteCaptureError(err));
