@@ -149,21 +149,4 @@ export function splitCredentials(
   return { url, credentials: username ? { username, password } : undefined };
 }
 
-const SECRET_QUERY_KEYS = /^(pwd|pass|passwd|password|token|key|auth|apikey|api_key)$/i;
-
-/** A camera URL fit for a log line: no user info, and secrets some cameras take in the query masked. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.username || url.password) {
-      url.username = url.username ? '***' : '';
-      url.password = url.password ? '***' : '';
-    }
-    for (const key of [...url.searchParams.keys()]) {
-      if (SECRET_QUERY_KEYS.test(key)) url.searchParams.set(key, '***');
-    }
-    return url.toString();
-  } catch {
-    return '(unparseable url)';
-  }
-}
+export { redactUrl } from '../redact.js';

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
+import { redactUrl as maskUrl } from '../redact.js';
 import { backoffDelay, type Clock, type Service, type TimerHandle, withTimeout } from '../service.js';
 import { AGENT_VERSION } from '../version.js';
 
@@ -239,16 +240,7 @@ export class MqttLink implements Service {
   }
 }
 
-/** The broker URL without credentials, for logs and status. */
+/** The broker URL without credentials, for logs and status (`mqtt://host:1883`, no trailing slash). */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = u.username ? '***' : '';
-      u.password = u.password ? '***' : '';
-    }
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return 'invalid-url';
-  }
+  return maskUrl(url).replace(/\/$/, '');
 }
