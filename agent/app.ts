@@ -8,9 +8,10 @@ import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
-import { DecisionStore } from './store/index.js';
+import { AuditLog, AuditQuery, DecisionStore } from './store/index.js';
 import {
   AlertPublisher,
+  auditRequestHandlers,
   type DeliveryChannel,
   HealthReporter,
   JsonChannel,
@@ -153,8 +154,11 @@ export class Agent {
         );
       }
     }
+    const audit = new AuditLog(this.store.database, () => this.clock.now());
+    const auditQuery = new AuditQuery(this.store.database, audit);
     const requests = new RequestRouter(
       {
+        ...auditRequestHandlers(audit),
         trigger: async ({ camera, partId }) => {
           const decision = await this.camera(camera).trigger(partId);
           return { decisionId: decision.id, seq: decision.seq, verdict: decision.verdict };
@@ -165,6 +169,7 @@ export class Agent {
         },
       },
       this.log.child({ module: 'requests' }),
+      { journal: audit, now: () => this.clock.now() },
     );
     requests.attach(this.link);
     this.monitor = new SystemMonitor(config.store.path, this.log.child({ module: 'system' }));
@@ -178,8 +183,9 @@ export class Agent {
           body: await this.metrics.registry.metrics(),
         };
       },
-      decisions: { list: (f) => this.store.list(f), get: (id) => this.store.getById(id) },
-      request: (name, body) => requests.handle(name, body),
+      decisions: { list: (f) => auditQuery.page(f), get: (id) => auditQuery.detail(id) },
+      request: (name, body) => requests.handleText(name, body, 'http'),
+      refused: (name, body, error) => requests.refuse(name, body, 'http', error),
       token: config.health.token,
     });
     this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));

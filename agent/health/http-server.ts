@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Decision } from '../decision/index.js';
 import type { Service } from '../service.js';
 import type { RequestResponse } from '../sync/index.js';
+import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
 
 export interface Readiness {
   ready: boolean;
@@ -14,11 +14,11 @@ export interface HttpDeps {
   status: () => unknown;
   readiness: () => Readiness;
   metrics: () => Promise<{ contentType: string; body: string }>;
-  decisions: {
-    list: (filter: { camera?: string; verdict?: string; limit: number }) => Decision[];
-    get: (id: string) => Decision | undefined;
-  };
-  request: (name: string, body: unknown) => Promise<RequestResponse>;
+  decisions: AuditDeps;
+  /** A request as received over HTTP: the body as text (parsed, validated and logged by the router). */
+  request: (name: string, body: string) => Promise<RequestResponse>;
+  /** A request refused before it was read (no valid token): logged, and answered with this. */
+  refused: (name: string, body: string, error: string) => RequestResponse;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
 }
@@ -45,40 +45,25 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     return reply.type(m.contentType).send(m.body);
   });
 
-  app.get<{ Querystring: { camera?: string; verdict?: string; limit?: string } }>(
-    '/api/decisions',
-    async (req, reply) => {
-      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        return reply.code(400).send({ status: 'error', error: 'limit must be an integer from 1 to 1000' });
-      }
-      return {
-        decisions: deps.decisions.list({
-          ...(req.query.camera ? { camera: req.query.camera } : {}),
-          ...(req.query.verdict ? { verdict: req.query.verdict } : {}),
-          limit,
-        }),
-      };
-    },
-  );
+  registerAuditRoutes(app, deps.decisions);
 
-  app.get<{ Params: { id: string } }>('/api/decisions/:id', async (req, reply) => {
-    const decision = deps.decisions.get(req.params.id);
-    if (!decision) return reply.code(404).send({ status: 'error', error: `no decision ${req.params.id}` });
-    return decision;
-  });
-
-  app.post<{ Params: { '*': string } }>('/api/*', async (req, reply) => {
-    if (!authorised(req.headers.authorization, deps.token)) {
-      return reply.code(401).send({
-        status: 'error',
-        error: deps.token
+  // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed
+  // JSON is then answered in the request shape and logged like any other request, not refused by fastify
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    scope.post<{ Params: { '*': string }; Body: string | undefined }>('/api/*', async (req, reply) => {
+      const name = req.params['*'];
+      const text = typeof req.body === 'string' ? req.body : '';
+      if (!authorised(req.headers.authorization, deps.token)) {
+        const error = deps.token
           ? 'missing or wrong bearer token'
-          : 'no health.token configured: state-changing calls are refused',
-      });
-    }
-    const response = await deps.request(req.params['*'], req.body ?? {});
-    return reply.code(response.status === 'ok' ? 200 : 400).send(response);
+          : 'no health.token configured: state-changing calls are refused';
+        return reply.code(401).send(deps.refused(name, text, error));
+      }
+      const response = await deps.request(name, text);
+      return reply.code(response.status === 'ok' ? 200 : 400).send(response);
+    });
   });
 
   return app;

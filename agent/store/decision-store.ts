@@ -174,6 +174,11 @@ export class DecisionStore {
     return rows.map((r) => JSON.parse(r.payload) as Decision);
   }
 
+  /** The one connection, for the store's companion tables (AuditLog, AuditQuery): same single writer. */
+  get database(): Database {
+    return this.db;
+  }
+
   lastSeq(): number {
     const row = this.stmt.lastSeq.get() as { seq: number } | undefined;
     return row?.seq ?? 0;

@@ -95,6 +95,16 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER outbox_keep_undelivered BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL
   BEGIN SELECT RAISE(ABORT, 'an undelivered decision cannot leave the outbox'); END;
   `,
+  // audit: the audit query (newest first by decided_at, then seq) walks one index for every filter
+  // combination, with no sort and no scan on a million rows (test/unit/store/audit-query.test.ts checks the
+  // plans); the part index gains decided_at so a part id reused on many decisions still pages in order;
+  // the request log gets a time index for retention and reading back
+  `
+  CREATE INDEX decisions_camera_verdict_decided ON decisions (camera_id, verdict, decided_at);
+  CREATE INDEX decisions_part_decided ON decisions (part_id, decided_at) WHERE part_id IS NOT NULL;
+  DROP INDEX decisions_part;
+  CREATE INDEX requests_received ON requests (received_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,4 +1,5 @@
 export { type Alert, AlertPublisher } from './alerts.js';
+export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
@@ -6,9 +7,11 @@ export { OutboxPublisher } from './outbox-publisher.js';
 export {
   type RequestArgs,
   type RequestHandlers,
+  type RequestJournal,
   type RequestName,
   RequestRejected,
   type RequestResponse,
   RequestRouter,
+  type RouterOptions,
   requestSchemas,
 } from './requests.js';

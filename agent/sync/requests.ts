@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeError } from '../errors.js';
+import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
+import { describeIssues } from './request-issues.js';
 
 /** `{status, data, error, transaction}`: the one response shape for MQTT and HTTP requests (CONTRACT 3). */
 export interface RequestResponse {
@@ -13,8 +15,29 @@ export interface RequestResponse {
 
 const transaction = z.union([z.string(), z.number()]).optional();
 
-/** Every request's arguments, by name: the single map from request topic to payload type. */
+const decisionId = z.string().min(1).max(100);
+/** Names and reasons are free text a person typed: blank is not an answer, and a novel is not a reason. */
+const personText = (max: number) => z.string().trim().min(1).max(max);
+
+/**
+ * Every request's arguments, by name: the single map from request topic to payload type. A new request is
+ * one entry here and one handler where the router is built (agent/app.ts).
+ */
 export const requestSchemas = {
+  outcome: z.strictObject({
+    transaction,
+    decisionId,
+    actual: z.enum(['OK', 'NG']),
+    source: personText(200).optional(),
+  }),
+  override: z.strictObject({
+    transaction,
+    decisionId,
+    // a person judges the part: ERROR is the machine's word for "could not judge", not a verdict to give
+    verdict: z.enum(['OK', 'NG', 'UNCERTAIN']),
+    user: personText(200),
+    reason: personText(2000),
+  }),
   trigger: z.strictObject({
     transaction,
     camera: z.string().min(1),
@@ -30,17 +53,80 @@ export type RequestHandlers = { [N in RequestName]: (args: RequestArgs<N>) => Pr
 /** Thrown by a handler for a request that is well-formed but cannot be done (unknown camera, ...). */
 export class RequestRejected extends Error {}
 
+/** Where every request received is written down (the store's AuditLog). */
+export interface RequestJournal {
+  logRequest(entry: RequestLogEntry): void;
+}
+
+export interface RouterOptions {
+  journal?: RequestJournal;
+  now?: () => number;
+}
+
 /**
- * Validates and dispatches requests. A malformed or unknown request gets `status: "error"` saying what was
- * wrong and changes nothing.
+ * Validates and dispatches requests, and logs every one received (valid or not, malformed JSON included)
+ * with how it was answered. A malformed or unknown request gets `status: "error"` saying what was wrong
+ * and changes nothing.
  */
 export class RequestRouter {
+  private readonly journal: RequestJournal | undefined;
+  private readonly now: () => number;
+
   constructor(
     private readonly handlers: RequestHandlers,
     private readonly log: Logger,
-  ) {}
+    opts: RouterOptions = {},
+  ) {
+    this.journal = opts.journal;
+    this.now = opts.now ?? Date.now;
+  }
 
-  async handle(name: string, body: unknown): Promise<RequestResponse> {
+  /** A request whose body is already parsed. */
+  async handle(name: string, body: unknown, via: RequestVia = 'internal'): Promise<RequestResponse> {
+    const receivedAt = this.now();
+    const response = await this.dispatch(name, body);
+    this.record({
+      receivedAt,
+      via,
+      name,
+      body: stringify(body),
+      status: response.status,
+      error: response.error,
+    });
+    return response;
+  }
+
+  /** A request as it came off the wire: `text` is parsed here, so malformed JSON is answered and logged too. */
+  async handleText(name: string, text: string, via: RequestVia): Promise<RequestResponse> {
+    const receivedAt = this.now();
+    let response: RequestResponse;
+    // an empty body is an empty object: `POST /api/...` with no body for a request without arguments
+    const parsed = parseJson(text.trim() === '' ? '{}' : text);
+    if ('error' in parsed) response = { status: 'error', error: `malformed JSON: ${parsed.error}` };
+    else response = await this.dispatch(name, parsed.value);
+    this.record({ receivedAt, via, name, body: text, status: response.status, error: response.error });
+    return response;
+  }
+
+  /** A request refused before it was read (no or wrong credentials): logged, answered, nothing done. */
+  refuse(name: string, text: string, via: RequestVia, error: string): RequestResponse {
+    this.record({ receivedAt: this.now(), via, name, body: text, status: 'error', error });
+    return { status: 'error', error };
+  }
+
+  /** Serves `R/request/<name>` and answers on `R/response/<name>`. */
+  attach(link: MqttLink): void {
+    const prefix = `${link.topicRoot}/request/`;
+    link.onMessage((topic, payload) => {
+      if (!topic.startsWith(prefix)) return;
+      const name = topic.slice(prefix.length);
+      void this.handleText(name, payload.toString('utf8'), 'mqtt').then((response) =>
+        this.respond(link, name, response),
+      );
+    });
+  }
+
+  private async dispatch(name: string, body: unknown): Promise<RequestResponse> {
     const tx = pickTransaction(body);
     const fail = (error: string): RequestResponse => ({
       status: 'error',
@@ -53,7 +139,9 @@ export class RequestRouter {
     const schema = requestSchemas[name as RequestName];
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
-      return fail(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+      return fail(
+        `invalid ${name} request: ${describeIssues(parsed.error.issues, body, Object.keys(schema.shape))}`,
+      );
     }
     const { transaction: _tx, ...args } = parsed.data as { transaction?: unknown } & Record<string, unknown>;
     try {
@@ -70,27 +158,37 @@ export class RequestRouter {
     }
   }
 
-  /** Serves `R/request/<name>` and answers on `R/response/<name>`. */
-  attach(link: MqttLink): void {
-    const prefix = `${link.topicRoot}/request/`;
-    link.onMessage((topic, payload) => {
-      if (!topic.startsWith(prefix)) return;
-      const name = topic.slice(prefix.length);
-      let body: unknown;
-      try {
-        body = JSON.parse(payload.toString('utf8'));
-      } catch (err) {
-        this.respond(link, name, { status: 'error', error: `malformed JSON: ${describeError(err)}` });
-        return;
-      }
-      void this.handle(name, body).then((response) => this.respond(link, name, response));
-    });
+  /** A request log that cannot be written must not take the request down with it: log and answer anyway. */
+  private record(entry: RequestLogEntry): void {
+    if (!this.journal) return;
+    try {
+      this.journal.logRequest(entry);
+    } catch (err) {
+      this.log.error({ err, request: entry.name }, 'cannot write the request log');
+    }
   }
 
   private respond(link: MqttLink, name: string, response: RequestResponse): void {
     link
       .publish(`${link.topicRoot}/response/${name}`, JSON.stringify(response), { qos: 1 })
       .catch((err: unknown) => this.log.warn({ err, request: name }, 'could not publish a response'));
+  }
+}
+
+function parseJson(text: string): { value: unknown } | { error: string } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (err) {
+    return { error: describeError(err) };
+  }
+}
+
+function stringify(body: unknown): string | null {
+  if (body === undefined) return null;
+  try {
+    return JSON.stringify(body) ?? String(body);
+  } catch (err) {
+    return `(unserialisable body: ${describeError(err)})`;
   }
 }
 

@@ -1,56 +1,197 @@
-import t from 'tap';
-import { RequestRejected, RequestRouter } from '../../../agent/sync/index.js';
+import t, { type Test } from 'tap';
+import type { RequestLogEntry } from '../../../agent/store/index.js';
+import {
+  type RequestHandlers,
+  RequestRejected,
+  RequestRouter,
+  requestSchemas,
+} from '../../../agent/sync/index.js';
 import { quietLog } from '../../helpers/fixtures.js';
 
-function router() {
+/** Handlers for every request name that fail the test if called: tests override the ones they exercise. */
+function unusedHandlers(t: Test): RequestHandlers {
+  const entries = Object.keys(requestSchemas).map((name) => [
+    name,
+    async () => t.fail(`handler ${name} should not run`),
+  ]);
+  return Object.fromEntries(entries) as RequestHandlers;
+}
+
+function router(t: Test) {
   const calls: unknown[] = [];
+  const journal: RequestLogEntry[] = [];
+  let clock = 1000;
   const r = new RequestRouter(
     {
+      ...unusedHandlers(t),
       trigger: async (args) => {
         calls.push(args);
         if (args.camera === 'nope') throw new RequestRejected('unknown camera "nope"');
+        if (args.camera === 'boom') throw new Error('disk on fire');
         return { decisionId: 'x', seq: 1, verdict: 'OK' };
       },
       'camera/enable': async (args) => {
         calls.push(args);
         return args;
       },
+      outcome: async (args) => {
+        calls.push(args);
+        return { outcomeId: 1 };
+      },
+      override: async (args) => {
+        calls.push(args);
+        return { overrideId: 1 };
+      },
     },
     quietLog,
+    { journal: { logRequest: (e) => journal.push(e) }, now: () => clock++ },
   );
-  return { r, calls };
+  return { r, calls, journal };
 }
 
-t.test('a valid request is dispatched and answered with its transaction', async (t) => {
-  const { r, calls } = router();
-  const res = await r.handle('trigger', { transaction: 'tx-1', camera: 'cam-1', partId: 'A-1' });
+t.test('a valid request is dispatched, answered with its transaction and logged', async (t) => {
+  const { r, calls, journal } = router(t);
+  const res = await r.handle('trigger', { transaction: 'tx-1', camera: 'cam-1', partId: 'A-1' }, 'mqtt');
   t.same(res, { status: 'ok', data: { decisionId: 'x', seq: 1, verdict: 'OK' }, transaction: 'tx-1' });
   t.same(
     calls,
     [{ camera: 'cam-1', partId: 'A-1' }],
     'the handler sees the arguments without the transaction',
   );
+  t.same(journal, [
+    {
+      receivedAt: 1000,
+      via: 'mqtt',
+      name: 'trigger',
+      body: '{"transaction":"tx-1","camera":"cam-1","partId":"A-1"}',
+      status: 'ok',
+      error: undefined,
+    },
+  ]);
+});
+
+t.test('outcome and override take exactly their CONTRACT fields', async (t) => {
+  const { r, calls } = router(t);
+  t.equal((await r.handle('outcome', { decisionId: 'd1', actual: 'NG', source: 'recheck' })).status, 'ok');
+  t.equal((await r.handle('outcome', { decisionId: 'd1', actual: 'OK' })).status, 'ok', 'source is optional');
+  const ov = await r.handle('override', { decisionId: 'd1', verdict: 'OK', user: ' anna ', reason: 'burr' });
+  t.equal(ov.status, 'ok');
+  t.same(calls, [
+    { decisionId: 'd1', actual: 'NG', source: 'recheck' },
+    { decisionId: 'd1', actual: 'OK' },
+    { decisionId: 'd1', verdict: 'OK', user: 'anna', reason: 'burr' },
+  ]);
+});
+
+t.test('each kind of bad request says which field and what was expected, and runs nothing', async (t) => {
+  const { r, calls } = router(t);
+  const error = async (name: string, body: unknown) => {
+    const res = await r.handle(name, body);
+    t.equal(res.status, 'error', `${name} ${JSON.stringify(body)} is refused`);
+    return String(res.error);
+  };
+  const unknown = await r.handle('explode', { transaction: 7 });
+  t.match(unknown.error, /unknown request "explode"; known: .*outcome.*override.*trigger/);
+  t.equal(unknown.transaction, 7, 'the transaction comes back even on an error');
+  t.match(await error('trigger', {}), /missing field "camera" \(expected string\)/);
+  t.match(await error('trigger', { camera: 5 }), /field "camera" must be a string, got a number 5/);
+  t.match(await error('camera/enable', { camera: 'c', enabled: 'yes' }), /field "enabled" must be a boolean/);
+  t.match(
+    await error('trigger', { camera: 'c', colour: 'red' }),
+    /unknown field "colour" \(allowed: .*camera/,
+  );
+  t.match(await error('trigger', 'not an object'), /body must be a JSON object, got a string/);
+  t.match(await error('trigger', [1]), /body must be a JSON object, got an array/);
+  t.match(await error('trigger', null), /got null/);
+  t.match(await error('outcome', { actual: 'NG' }), /missing field "decisionId"/);
+  t.match(
+    await error('outcome', { decisionId: 'd', actual: 'maybe' }),
+    /field "actual" must be one of "OK", "NG", got "maybe"/,
+  );
+  t.match(
+    await error('outcome', { decisionId: 'd', actual: 'OK', source: 3 }),
+    /field "source" must be a string/,
+  );
+  t.match(await error('outcome', { decisionId: '', actual: 'OK' }), /field "decisionId" must not be empty/);
+  t.match(
+    await error('override', { decisionId: 'd', verdict: 'ERROR', user: 'a', reason: 'r' }),
+    /field "verdict" must be one of "OK", "NG", "UNCERTAIN", got "ERROR"/,
+  );
+  const several = await error('override', { decisionId: 'd', verdict: 'OK', user: '   ' });
+  t.match(several, /field "user" must not be empty/, 'blank text is no answer');
+  t.match(several, /missing field "reason"/, 'every problem is reported at once');
+  t.match(
+    await error('override', { decisionId: 'd', verdict: 'OK', user: 'a', reason: 'x'.repeat(2001) }),
+    /at most 2000/,
+  );
+  t.match(
+    await error('trigger', { camera: 'c', transaction: { a: 1 } }),
+    /field "transaction" must be a string or a number/,
+  );
+  t.same(calls, [], 'no handler ran');
+});
+
+t.test('malformed JSON and empty bodies from the wire', async (t) => {
+  const { r, calls, journal } = router(t);
+  const bad = await r.handleText('trigger', '{camera: cam-1', 'http');
+  t.equal(bad.status, 'error');
+  t.match(bad.error, /^malformed JSON: /);
+  t.same(calls, []);
+  t.match(journal[0], {
+    via: 'http',
+    name: 'trigger',
+    body: '{camera: cam-1',
+    status: 'error',
+    error: /malformed/,
+  });
+  const empty = await r.handleText('trigger', '', 'http');
+  t.match(empty.error, /missing field "camera"/, 'an empty body is an empty object');
+  const ok = await r.handleText('trigger', '{"camera":"cam-1"}', 'mqtt');
+  t.equal(ok.status, 'ok');
+  t.equal(journal.length, 3, 'every request is logged');
 });
 
 t.test(
-  'unknown names, missing fields, wrong types and extra keys are errors that change nothing',
+  'a rejected request says why; a failing handler is an error response, and both are logged',
   async (t) => {
-    const { r, calls } = router();
-    const unknown = await r.handle('explode', { transaction: 7 });
-    t.equal(unknown.status, 'error');
-    t.match(unknown.error, /unknown request "explode"/);
-    t.equal(unknown.transaction, 7);
-    t.match((await r.handle('trigger', {})).error, /camera/);
-    t.match((await r.handle('trigger', { camera: 5 })).error, /camera: .*expected string/i);
-    t.match((await r.handle('camera/enable', { camera: 'c', enabled: 'yes' })).error, /enabled/);
-    t.match((await r.handle('trigger', { camera: 'c', colour: 'red' })).error, /colour/);
-    t.match((await r.handle('trigger', 'not an object')).error, /body/);
-    t.same(calls, [], 'no handler ran');
+    const { r, journal } = router(t);
+    t.same(await r.handle('trigger', { camera: 'nope' }), {
+      status: 'error',
+      error: 'unknown camera "nope"',
+    });
+    t.same(await r.handle('trigger', { camera: 'boom' }), { status: 'error', error: 'disk on fire' });
+    t.same(
+      journal.map((e) => [e.status, e.error]),
+      [
+        ['error', 'unknown camera "nope"'],
+        ['error', 'disk on fire'],
+      ],
+    );
   },
 );
 
-t.test('a rejected request says why', async (t) => {
-  const { r } = router();
-  const res = await r.handle('trigger', { camera: 'nope' });
-  t.same(res, { status: 'error', error: 'unknown camera "nope"' });
+t.test('refuse logs a request turned away before it was read', async (t) => {
+  const { r, journal, calls } = router(t);
+  t.same(r.refuse('trigger', '{"camera":"cam-1"}', 'http', 'missing or wrong bearer token'), {
+    status: 'error',
+    error: 'missing or wrong bearer token',
+  });
+  t.match(journal, [
+    { via: 'http', name: 'trigger', status: 'error', error: 'missing or wrong bearer token' },
+  ]);
+  t.same(calls, []);
+});
+
+t.test('a request log that cannot be written does not break the request', async (t) => {
+  const r = new RequestRouter({ ...unusedHandlers(t), 'camera/enable': async (a) => a }, quietLog, {
+    journal: {
+      logRequest: () => {
+        throw new Error('disk full');
+      },
+    },
+  });
+  t.same(await r.handle('camera/enable', { camera: 'c', enabled: false }), {
+    status: 'ok',
+    data: { camera: 'c', enabled: false },
+  });
 });

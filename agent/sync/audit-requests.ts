@@ -1,0 +1,42 @@
+import type { AuditLog } from '../store/index.js';
+import { type RequestHandlers, RequestRejected } from './requests.js';
+
+/**
+ * `outcome` and `override` (CONTRACT section 3): ground truth and people's verdicts, written beside the
+ * decision they are about, never into it (decisions are append-only). An unknown decision id writes
+ * nothing. The response says whether the row is new or an identical one was already there (`duplicate`),
+ * so a redelivered or retried request is visibly not counted twice.
+ */
+export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'outcome' | 'override'> {
+  return {
+    outcome: async ({ decisionId, actual, source }) => {
+      const o = audit.addOutcome(decisionId, actual, source);
+      if (!o) throw unknownDecision(decisionId);
+      return {
+        outcomeId: o.id,
+        decisionId,
+        actual: o.actual,
+        ...(o.source !== null ? { source: o.source } : {}),
+        receivedAt: o.receivedAt,
+        duplicate: o.duplicate,
+      };
+    },
+    override: async ({ decisionId, verdict, user, reason }) => {
+      const o = audit.addOverride(decisionId, verdict, user, reason);
+      if (!o) throw unknownDecision(decisionId);
+      return {
+        overrideId: o.id,
+        decisionId,
+        verdict: o.verdict,
+        user: o.user,
+        reason: o.reason,
+        receivedAt: o.receivedAt,
+        duplicate: o.duplicate,
+      };
+    },
+  };
+}
+
+function unknownDecision(id: string): RequestRejected {
+  return new RequestRejected(`unknown decision "${id}": nothing recorded`);
+}
