@@ -98,11 +98,12 @@ const MIGRATIONS: readonly string[] = [
   // audit: the audit query (newest first by decided_at, then seq) walks one index for every filter
   // combination, with no sort and no scan on a million rows (test/unit/store/audit-query.test.ts checks the
   // plans); the part index gains decided_at so a part id reused on many decisions still pages in order;
-  // the request log gets a time index for retention and reading back
+  // the request log gets a time index for retention and reading back (IF EXISTS: a database made by hand
+  // for a test or a repair may lack the old part index)
   `
   CREATE INDEX decisions_camera_verdict_decided ON decisions (camera_id, verdict, decided_at);
   CREATE INDEX decisions_part_decided ON decisions (part_id, decided_at) WHERE part_id IS NOT NULL;
-  DROP INDEX decisions_part;
+  DROP INDEX IF EXISTS decisions_part;
   CREATE INDEX requests_received ON requests (received_at);
   `,
 ];
