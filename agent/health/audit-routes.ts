@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Verdict } from '../decision/index.js';
-import type { AuditedDecision, AuditFilter, AuditPage } from '../store/index.js';
+import type { AuditedDecision, AuditFilter, AuditPage, LoggedRequest } from '../store/index.js';
+import { QueryReader } from './query-reader.js';
 
 export interface AuditDeps {
   list: (filter: AuditFilter) => AuditPage;
   /** By id, or by seq (all digits). */
   get: (idOrSeq: string) => AuditedDecision | undefined;
+  /** The request log, newest first (extension: `GET /api/requests`). */
+  requests?: (limit: number, before?: number) => LoggedRequest[];
 }
 
 const VERDICTS: readonly Verdict[] = ['OK', 'NG', 'UNCERTAIN', 'ERROR'];
@@ -39,65 +42,59 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditDeps): void
     if (!decision) return reply.code(404).send({ status: 'error', error: `no decision ${req.params.id}` });
     return decision;
   });
+
+  // extension: the request log (who asked what, over which way, and how it was answered), for audits of
+  // overrides and for finding why a PLC's or MES's requests fail; no SQLite tool needed on the box
+  const readLog = deps.requests;
+  if (readLog) {
+    app.get('/api/requests', async (req, reply) => {
+      const q = new QueryReader(req.query as Record<string, unknown>, ['limit', 'before']);
+      const limit = q.integer('limit', 1, MAX_LIMIT, `an integer from 1 to ${MAX_LIMIT}`) ?? DEFAULT_LIMIT;
+      const before = q.integer(
+        'before',
+        1,
+        Number.MAX_SAFE_INTEGER,
+        'a request id (the nextBefore of the previous page)',
+      );
+      if (q.errors.length) return reply.code(400).send({ status: 'error', error: q.errors.join('; ') });
+      const rows = readLog(limit + 1, before);
+      const more = rows.length > limit;
+      const page = more ? rows.slice(0, limit) : rows;
+      const nextBefore = more ? (page.at(-1)?.id ?? null) : null;
+      return {
+        requests: page,
+        nextBefore,
+        next: nextBefore === null ? null : `/api/requests?limit=${limit}&before=${nextBefore}`,
+      };
+    });
+  }
 }
 
 /** Checks a query string against the CONTRACT filters; all problems together, each saying what was expected. */
 export function parseAuditQuery(
   query: Record<string, unknown>,
 ): { filter: AuditFilter } | { errors: string[] } {
-  const errors: string[] = [];
-  const unknown = Object.keys(query).filter((k) => !(QUERY_KEYS as readonly string[]).includes(k));
-  if (unknown.length) {
-    errors.push(`unknown filter ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${QUERY_KEYS.join(', ')}`);
-  }
-  const one = (key: string): string | undefined => {
-    const value = query[key];
-    if (value === undefined) return undefined;
-    if (typeof value !== 'string') {
-      errors.push(`${key} given more than once; give it once`);
-      return undefined;
-    }
-    if (value.trim() === '') {
-      errors.push(`${key} is empty; leave it out to not filter by it`);
-      return undefined;
-    }
-    return value;
-  };
-  const text = (key: string): string | undefined => {
-    const value = one(key);
-    if (value !== undefined && value.length > 200) errors.push(`${key} is longer than 200 characters`);
-    return value;
-  };
-  const integer = (key: string, min: number, max: number, what: string): number | undefined => {
-    const value = one(key);
-    if (value === undefined) return undefined;
-    const n = /^-?[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
-      errors.push(`${key} must be ${what}, got ${JSON.stringify(value)}`);
-      return undefined;
-    }
-    return n;
-  };
-
-  const camera = text('camera');
-  const partId = text('partId');
-  const verdictText = one('verdict');
+  const q = new QueryReader(query, QUERY_KEYS, 'filter');
+  const camera = q.text('camera');
+  const partId = q.text('partId');
+  const verdictText = q.one('verdict');
   const verdict = VERDICTS.find((v) => v === verdictText?.toUpperCase());
   if (verdictText !== undefined && !verdict) {
-    errors.push(`verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdictText)}`);
+    q.errors.push(`verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdictText)}`);
   }
   const epochMs = 'a time in epoch milliseconds (UTC), e.g. 1763890000123';
-  const from = integer('from', 0, Number.MAX_SAFE_INTEGER, epochMs);
-  const to = integer('to', 0, Number.MAX_SAFE_INTEGER, epochMs);
-  if (from !== undefined && to !== undefined && from > to) errors.push(`from (${from}) is after to (${to})`);
-  const limit = integer('limit', 1, MAX_LIMIT, `an integer from 1 to ${MAX_LIMIT}`) ?? DEFAULT_LIMIT;
-  const before = integer(
+  const from = q.integer('from', 0, Number.MAX_SAFE_INTEGER, epochMs);
+  const to = q.integer('to', 0, Number.MAX_SAFE_INTEGER, epochMs);
+  if (from !== undefined && to !== undefined && from > to)
+    q.errors.push(`from (${from}) is after to (${to})`);
+  const limit = q.integer('limit', 1, MAX_LIMIT, `an integer from 1 to ${MAX_LIMIT}`) ?? DEFAULT_LIMIT;
+  const before = q.integer(
     'before',
     1,
     Number.MAX_SAFE_INTEGER,
     'a decision seq (the nextBefore of the previous page)',
   );
-  if (errors.length) return { errors };
+  if (q.errors.length) return { errors: q.errors };
   return { filter: { camera, verdict, partId, from, to, before, limit } };
 }
 

@@ -23,7 +23,11 @@ function app() {
     status: () => ({}),
     readiness: () => ({ ready: true, reasons: [] }),
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
-    decisions: { list: (f) => query.page(f), get: (id) => query.detail(id) },
+    decisions: {
+      list: (f) => query.page(f),
+      get: (id) => query.detail(id),
+      requests: (limit, before) => audit.requests(limit, before),
+    },
     request: (name, body) => router.handleText(name, body, 'http'),
     refused: (name, body, error) => router.refuse(name, body, 'http', error),
     token: TOKEN,
@@ -142,4 +146,40 @@ t.test('POST /api/outcome over HTTP: written, logged; refused and malformed call
     ],
   );
   t.match(audit.requests(10)[2], { body: '{"decisionId": ', error: /malformed JSON/ });
+});
+
+t.test('GET /api/requests reads the request log back, newest first, paged', async (t) => {
+  const { store, audit, http } = app();
+  t.teardown(() => store.close());
+  for (let i = 0; i < 5; i++) {
+    audit.logRequest({
+      receivedAt: i,
+      via: 'mqtt',
+      name: `r${i}`,
+      body: '{}',
+      status: i % 2 ? 'ok' : 'error',
+      error: i % 2 ? undefined : 'bad',
+    });
+  }
+  const first = (await http.inject('/api/requests?limit=3')).json() as {
+    requests: { id: number; name: string; error?: string }[];
+    next: string;
+  };
+  t.same(
+    first.requests.map((r) => r.name),
+    ['r4', 'r3', 'r2'],
+  );
+  t.equal(first.requests[0]?.error, 'bad');
+  t.equal(first.next, '/api/requests?limit=3&before=3');
+  const second = (await http.inject(first.next)).json() as { requests: { name: string }[]; next: null };
+  t.same(
+    second.requests.map((r) => r.name),
+    ['r1', 'r0'],
+  );
+  t.equal(second.next, null);
+  const bad = await http.inject('/api/requests?limit=0&name=x');
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), {
+    error: /unknown parameter "name"; known: limit, before; limit must be an integer from 1 to 1000/,
+  });
 });
