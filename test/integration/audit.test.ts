@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { Agent } from '../../agent/app.js';
 import { parseConfigText } from '../../agent/config/index.js';
 import type { Decision } from '../../agent/decision/index.js';
-import { AuditLog } from '../../agent/store/index.js';
+import { AuditLog, type LoggedRequest } from '../../agent/store/index.js';
 import { tempDir, WASHER_MODEL } from '../helpers/agent-process.js';
 import { collect, startAedes, type TestBroker } from '../helpers/brokers.js';
 import { draft, quietLog } from '../helpers/fixtures.js';
@@ -128,7 +128,9 @@ t.test('outcome and override over HTTP and MQTT, with the request log and the de
   t.same((await get(`/api/decisions/${d.seq}`)).body, detail.body, 'by seq too');
   t.equal((await get('/api/decisions/no-such')).code, 404);
 
-  const log = audit.requests(50).reverse();
+  const fromHttp = (await get('/api/requests?limit=50')).body.requests as LoggedRequest[];
+  t.same(fromHttp, audit.requests(50), 'GET /api/requests reads the same log');
+  const log = fromHttp.reverse();
   t.same(
     log.map((r) => [r.via, r.name, r.status]),
     [
