@@ -57,7 +57,6 @@ export class Agent {
   private readonly publishers: OutboxPublisher[];
   private readonly sparkplug: SparkplugChannel | undefined;
   private readonly alerts: AlertPublisher;
-  private readonly audit: AuditLog;
   private readonly plcs: ModbusPlc[] = [];
   private readonly services: Service[];
   private readonly clock: Clock;
@@ -156,7 +155,6 @@ export class Agent {
       }
     }
     const audit = new AuditLog(this.store.database, () => this.clock.now());
-    this.audit = audit;
     const auditQuery = new AuditQuery(this.store.database, audit);
     const requests = new RequestRouter(
       {
@@ -403,12 +401,6 @@ export class Agent {
   }
 
   private checkpoint(): void {
-    try {
-      // the request log is audit data like the decisions: kept for retentionDays, then dropped
-      this.audit.pruneRequests(this.clock.now() - this.config.store.retentionDays * 86_400_000);
-    } catch (err) {
-      this.log.warn({ err }, 'request log pruning failed');
-    }
     try {
       this.store.checkpoint();
     } catch (err) {

@@ -61,8 +61,7 @@ export class AuditLog {
     | 'insertOverride'
     | 'sameOverride'
     | 'overridesOf'
-    | 'requests'
-    | 'pruneRequests',
+    | 'requests',
     Statement
   >;
 
@@ -96,7 +95,6 @@ export class AuditLog {
         `SELECT id, received_at AS receivedAt, via, name, body, status, error FROM requests
          WHERE id < ? ORDER BY id DESC LIMIT ?`,
       ),
-      pruneRequests: db.prepare('DELETE FROM requests WHERE received_at < ?'),
     };
   }
 
@@ -170,11 +168,6 @@ export class AuditLog {
       error: string | null;
     })[];
     return rows.map(({ error, ...r }) => ({ ...r, ...(error !== null ? { error } : {}) }));
-  }
-
-  /** Deletes request log entries received before `before` (epoch ms); for the retention sweep. */
-  pruneRequests(before: number): number {
-    return this.stmt.pruneRequests.run(before).changes;
   }
 }
 

@@ -99,20 +99,12 @@ const MIGRATIONS: readonly string[] = [
   // combination, with no sort and no scan on a million rows (test/unit/store/audit-query.test.ts checks the
   // plans); the part index gains decided_at so a part id reused on many decisions still pages in order;
   // the request log gets a time index for retention and reading back (IF EXISTS: a database made by hand
-  // for a test or a repair may lack the old part index). Outcomes and overrides go with their decision when
-  // retention deletes it: without this their foreign key would make the retention sweep fail on any
-  // decision someone re-inspected. The append-only guard still decides whether the delete happens at all
-  // (an aborted delete rolls back what this trigger did).
+  // for a test or a repair may lack the old part index)
   `
   CREATE INDEX decisions_camera_verdict_decided ON decisions (camera_id, verdict, decided_at);
   CREATE INDEX decisions_part_decided ON decisions (part_id, decided_at) WHERE part_id IS NOT NULL;
   DROP INDEX IF EXISTS decisions_part;
   CREATE INDEX requests_received ON requests (received_at);
-  CREATE TRIGGER decisions_delete_audit BEFORE DELETE ON decisions
-  BEGIN
-    DELETE FROM outcomes WHERE decision_id = OLD.id;
-    DELETE FROM overrides WHERE decision_id = OLD.id;
-  END;
   `,
 ];
 
