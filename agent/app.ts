@@ -2,13 +2,13 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
-import { type Decision, type DecisionDraft, Inspector } from './decision/index.js';
+import { type Decision, type DecisionDraft, type Evidence, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
-import { DecisionStore } from './store/index.js';
+import { DecisionStore, Storage } from './store/index.js';
 import {
   AlertPublisher,
   type DeliveryChannel,
@@ -49,6 +49,8 @@ const BACKLOG_WARNING = 1_000;
 export class Agent {
   readonly metrics = new AgentMetrics();
   readonly store: DecisionStore;
+  /** Images, the disk budget and retention around the decision log. */
+  readonly storage: Storage;
   readonly models = new Map<string, ModelRunner>();
   readonly cameras = new Map<string, Camera<Decision>>();
   readonly link: MqttLink;
@@ -92,6 +94,11 @@ export class Agent {
       now: () => this.clock.now(),
       channels: channels.map((c) => c.name),
     });
+    this.storage = new Storage(this.store, config.store, {
+      ...core,
+      log: this.log.child({ module: 'storage' }),
+      alerts: { raise: (alert) => this.alerts.raise(alert) },
+    });
     for (const m of config.models) {
       this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
     }
@@ -116,7 +123,7 @@ export class Agent {
         deadlineMs: c.deadlineMs,
         rules: c.rules,
         model,
-        record: (draft) => this.record(draft),
+        record: (draft, evidence) => this.record(draft, evidence),
         clock: this.clock,
         log,
         metrics: this.metrics,
@@ -180,6 +187,7 @@ export class Agent {
       },
       decisions: { list: (f) => this.store.list(f), get: (id) => this.store.getById(id) },
       request: (name, body) => requests.handle(name, body),
+      image: (id, kind) => this.storage.image(this.store.getById(id), kind),
       token: config.health.token,
     });
     this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));
@@ -196,6 +204,7 @@ export class Agent {
       ...this.publishers,
       reporter,
       this.alerts,
+      ...this.storage.services,
       ...this.cameras.values(),
       ...this.plcs,
     ];
@@ -256,6 +265,7 @@ export class Agent {
         backlog: stats.backlog,
         lastSeq: stats.lastSeq,
         bytes: stats.bytes,
+        ...this.storage.snapshot(),
       },
       mqtt: {
         ...this.link.snapshot(),
@@ -317,6 +327,15 @@ export class Agent {
         message: `not connected to ${this.link.snapshot().url}${this.link.snapshot().lastError ? `: ${this.link.snapshot().lastError}` : ''}; decisions are buffered`,
       });
     }
+    const disk = this.storage.budget;
+    if (disk.isFull) {
+      out.push({
+        code: 'DISK_FULL',
+        severity: 'critical',
+        message:
+          'store.maxDiskMB reached with only undelivered decisions left: verdicts are recorded, images are not',
+      });
+    }
     if (backlog > BACKLOG_WARNING) {
       out.push({
         code: 'BACKLOG',
@@ -366,8 +385,8 @@ export class Agent {
     });
   }
 
-  private record(draft: DecisionDraft): Decision {
-    const decision = this.store.record(draft);
+  private async record(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
+    const decision = await this.storage.record(draft, evidence);
     for (const p of this.publishers) p.notify();
     return decision;
   }
@@ -388,6 +407,7 @@ export class Agent {
     const stats = this.store.stats();
     this.metrics.backlog.set(stats.backlog);
     this.metrics.storeBytes.set(stats.bytes);
+    this.storage.budget.usage(); // sets eva_store_disk_bytes
   }
 
   private checkpoint(): void {

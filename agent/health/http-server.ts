@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Decision } from '../decision/index.js';
 import type { Service } from '../service.js';
 import type { RequestResponse } from '../sync/index.js';
+import { type ImageAnswer, type ImageKindName, registerImageRoute } from './image-route.js';
 
 export interface Readiness {
   ready: boolean;
@@ -19,6 +20,8 @@ export interface HttpDeps {
     get: (id: string) => Decision | undefined;
   };
   request: (name: string, body: unknown) => Promise<RequestResponse>;
+  /** A decision's stored image (`GET /api/decisions/:id/image`); absent = every image answers 404. */
+  image?: (id: string, kind: ImageKindName) => ImageAnswer;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
 }
@@ -67,6 +70,8 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     if (!decision) return reply.code(404).send({ status: 'error', error: `no decision ${req.params.id}` });
     return decision;
   });
+
+  registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   app.post<{ Params: { '*': string } }>('/api/*', async (req, reply) => {
     if (!authorised(req.headers.authorization, deps.token)) {

@@ -95,6 +95,19 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER outbox_keep_undelivered BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL
   BEGIN SELECT RAISE(ABORT, 'an undelivered decision cannot leave the outbox'); END;
   `,
+  // 3: stored images (frames, annotated copies, anomaly maps), files content-addressed by sha256 under
+  // store.imagesDir; one file may serve several rows (identical frames), so it goes with its last row
+  `
+  CREATE TABLE images (
+    seq        INTEGER NOT NULL REFERENCES decisions (seq),
+    kind       TEXT    NOT NULL CHECK (kind IN ('frame', 'annotated', 'anomaly-map')),
+    sha256     TEXT    NOT NULL,
+    bytes      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (seq, kind)
+  ) WITHOUT ROWID;
+  CREATE INDEX images_sha256 ON images (sha256);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
