@@ -15,8 +15,6 @@ const CHECK_PERIOD_MS = 60_000;
 const FULL_RECHECK_MS = 5_000;
 /** A WAL above this is checkpointed (TRUNCATE) before anything is dropped: free space, nothing lost. */
 const WAL_TRUNCATE_BYTES = 1024 * 1024;
-/** What a disk-full write error frees at least before the write is retried. */
-const EMERGENCY_FREE_BYTES = 1024 * 1024;
 
 export type DropKind =
   | 'image_synced'
@@ -128,14 +126,43 @@ export class DiskBudget implements Service {
     this.enforce();
   }
 
-  /** SQLite said the disk (or the file) is full: alert, free what may be freed, so the caller can retry. */
+  /** SQLite (or the file system) said the disk is full: a critical alert, cleared by the next good write. */
   onDiskFull(err: unknown): void {
     this.lastError = describeError(err);
     this.deps.log.error({ err }, 'the store cannot write: disk full');
     this.raise(true, `the store cannot write, the disk is full (${this.lastError}); freeing space`);
-    // free a slice, in the usual order: enough for the write to go through, not everything droppable
-    const total = this.usage().totalBytes;
-    this.enforce(Math.max(0, total - Math.max(this.deps.maxBytes * (1 - LOW_WATER), EMERGENCY_FREE_BYTES)));
+  }
+
+  /**
+   * After a disk-full write: frees one batch, in the usual order, so the write can be retried; the caller
+   * repeats until the write goes through (no more is dropped than needed). False when nothing is left
+   * to drop but undelivered decisions.
+   */
+  freeSome(): boolean {
+    const { pruner } = this.deps;
+    try {
+      this.deps.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.deps.log.warn({ err }, 'WAL checkpoint on a full disk failed');
+    }
+    const synced = pruner.dropSyncedImages();
+    if (synced.images > 0) {
+      this.count('image_synced', synced.images);
+      return true;
+    }
+    const rows = pruner.dropSyncedDecisions();
+    if (rows.decisions > 0) {
+      this.count('decision_synced', rows.decisions);
+      this.count('image_synced', rows.images);
+      return true;
+    }
+    const any = pruner.dropAnyImages();
+    this.count('image_unsynced', any.images);
+    if (any.images > 0 && !this.full) {
+      this.full = true; // only undelivered data is left: no new images until there is room again
+      this.lastFullCheck = this.deps.clock.now();
+    }
+    return any.images > 0;
   }
 
   /** Drops, in order, until usage is under the low-water mark (or `target` bytes). */

@@ -84,21 +84,34 @@ export class Storage {
     } catch (err) {
       this.images.discard(written);
       if (!isDiskFull(err)) throw err;
-      // the database could not grow: free space in the drop order, then store the verdict without images
-      this.budget.onDiskFull(err);
-      if (written.length > 0) this.budget.count('image_write_failed', written.length);
-      try {
-        decision = this.store.record(withImages(draft, []));
-      } catch (again) {
-        throw new AgentError(
-          ErrorCodes.STORE_FULL,
-          `the disk is full: this verdict could not be stored (${describeError(again)}); stored decisions are intact`,
-          { cause: again },
-        );
-      }
+      decision = this.recordOnFullDisk(draft, err, written.length);
     }
     this.budget.afterRecord();
     return decision;
+  }
+
+  /**
+   * The database could not grow: alert, then free space a batch at a time in the drop order and retry,
+   * without images, until the verdict is stored or only undelivered decisions are left. A failed
+   * transaction rolls back whole, so nothing stored before is touched either way.
+   */
+  private recordOnFullDisk(draft: DecisionDraft, err: unknown, imagesLost: number): Decision {
+    this.budget.onDiskFull(err);
+    this.budget.count('image_write_failed', imagesLost);
+    let last = err;
+    while (this.budget.freeSome()) {
+      try {
+        return this.store.record(withImages(draft, []));
+      } catch (again) {
+        if (!isDiskFull(again)) throw again;
+        last = again;
+      }
+    }
+    throw new AgentError(
+      ErrorCodes.STORE_FULL,
+      `the disk is full: this verdict could not be stored (${describeError(last)}); stored decisions are intact`,
+      { cause: last },
+    );
   }
 
   /** For `GET /api/decisions/:id/image`. */
