@@ -5,7 +5,7 @@ import type { Database } from 'better-sqlite3';
  * Schema versions, applied in order inside one transaction each; `PRAGMA user_version` records the last.
  * Never edit a shipped migration: add the next one.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: decisions (append-only log; AUTOINCREMENT so a seq is never reused, even after retention deletes)
   `
   CREATE TABLE decisions (
