@@ -94,11 +94,16 @@ export class Agent {
       now: () => this.clock.now(),
       channels: channels.map((c) => c.name),
     });
-    this.storage = new Storage(this.store, config.store, {
-      ...core,
-      log: this.log.child({ module: 'storage' }),
-      alerts: { raise: (alert) => this.alerts.raise(alert) },
-    });
+    const imagesDir = config.store.imagesDir ?? join(dirname(config.store.path), 'images');
+    this.storage = new Storage(
+      this.store,
+      { ...config.store, imagesDir },
+      {
+        ...core,
+        log: this.log.child({ module: 'storage' }),
+        alerts: { raise: (alert) => this.alerts.raise(alert) },
+      },
+    );
     for (const m of config.models) {
       this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
     }
