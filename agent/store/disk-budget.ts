@@ -9,6 +9,11 @@ import type { Pruner } from './pruner.js';
 
 /** Dropping stops once usage is back under this share of the budget, so it does not run on every frame. */
 const LOW_WATER = 0.9;
+/**
+ * ...but one episode frees at most this much: dropping runs on the event loop between parts (one unlink per
+ * file), and 10 % of a large budget at once could hold a part past its deadline.
+ */
+const MAX_EPISODE_BYTES = 32 * 1024 * 1024;
 /** A background check catches what deliveries made droppable while no decision was recorded. */
 const CHECK_PERIOD_MS = 60_000;
 /** While only undelivered data is left, nothing can be dropped: look again at most this often. */
@@ -166,7 +171,7 @@ export class DiskBudget implements Service {
   }
 
   /** Drops, in order, until usage is under the low-water mark (or `target` bytes). */
-  enforce(target = this.deps.maxBytes * LOW_WATER): void {
+  enforce(target = Math.max(this.deps.maxBytes * LOW_WATER, this.deps.maxBytes - MAX_EPISODE_BYTES)): void {
     const { pruner, log } = this.deps;
     this.lastFullCheck = this.deps.clock.now();
     try {
