@@ -2,13 +2,13 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
-import { type Decision, type DecisionDraft, Inspector } from './decision/index.js';
+import { type Decision, type DecisionDraft, type Evidence, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
-import { AuditLog, AuditQuery, DecisionStore } from './store/index.js';
+import { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
 import {
   AlertPublisher,
   auditRequestHandlers,
@@ -50,6 +50,8 @@ const BACKLOG_WARNING = 1_000;
 export class Agent {
   readonly metrics = new AgentMetrics();
   readonly store: DecisionStore;
+  /** Images, the disk budget and retention around the decision log. */
+  readonly storage: Storage;
   readonly models = new Map<string, ModelRunner>();
   readonly cameras = new Map<string, Camera<Decision>>();
   readonly link: MqttLink;
@@ -93,6 +95,16 @@ export class Agent {
       now: () => this.clock.now(),
       channels: channels.map((c) => c.name),
     });
+    const imagesDir = config.store.imagesDir ?? join(dirname(config.store.path), 'images');
+    this.storage = new Storage(
+      this.store,
+      { ...config.store, imagesDir },
+      {
+        ...core,
+        log: this.log.child({ module: 'storage' }),
+        alerts: { raise: (alert) => this.alerts.raise(alert) },
+      },
+    );
     for (const m of config.models) {
       this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
     }
@@ -117,7 +129,7 @@ export class Agent {
         deadlineMs: c.deadlineMs,
         rules: c.rules,
         model,
-        record: (draft) => this.record(draft),
+        record: (draft, evidence) => this.record(draft, evidence),
         clock: this.clock,
         log,
         metrics: this.metrics,
@@ -154,8 +166,8 @@ export class Agent {
         );
       }
     }
-    const audit = new AuditLog(this.store.database, () => this.clock.now());
-    const auditQuery = new AuditQuery(this.store.database, audit);
+    const audit = new AuditLog(this.store.db, () => this.clock.now());
+    const auditQuery = new AuditQuery(this.store.db, audit);
     const requests = new RequestRouter(
       {
         ...auditRequestHandlers(audit),
@@ -190,6 +202,7 @@ export class Agent {
       },
       request: (name, body) => requests.handleText(name, body, 'http'),
       refused: (name, body, error) => requests.refuse(name, body, 'http', error),
+      image: (id, kind) => this.storage.image(this.store.getById(id), kind),
       token: config.health.token,
     });
     this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));
@@ -206,6 +219,7 @@ export class Agent {
       ...this.publishers,
       reporter,
       this.alerts,
+      ...this.storage.services,
       ...this.cameras.values(),
       ...this.plcs,
     ];
@@ -266,6 +280,7 @@ export class Agent {
         backlog: stats.backlog,
         lastSeq: stats.lastSeq,
         bytes: stats.bytes,
+        ...this.storage.snapshot(),
       },
       mqtt: {
         ...this.link.snapshot(),
@@ -327,6 +342,15 @@ export class Agent {
         message: `not connected to ${this.link.snapshot().url}${this.link.snapshot().lastError ? `: ${this.link.snapshot().lastError}` : ''}; decisions are buffered`,
       });
     }
+    const disk = this.storage.budget;
+    if (disk.isFull) {
+      out.push({
+        code: 'DISK_FULL',
+        severity: 'critical',
+        message:
+          'store.maxDiskMB reached with only undelivered decisions left: verdicts are recorded, images are not',
+      });
+    }
     if (backlog > BACKLOG_WARNING) {
       out.push({
         code: 'BACKLOG',
@@ -376,8 +400,8 @@ export class Agent {
     });
   }
 
-  private record(draft: DecisionDraft): Decision {
-    const decision = this.store.record(draft);
+  private async record(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
+    const decision = await this.storage.record(draft, evidence);
     for (const p of this.publishers) p.notify();
     return decision;
   }
@@ -398,6 +422,7 @@ export class Agent {
     const stats = this.store.stats();
     this.metrics.backlog.set(stats.backlog);
     this.metrics.storeBytes.set(stats.bytes);
+    this.storage.budget.usage(); // sets eva_store_disk_bytes
   }
 
   private checkpoint(): void {

@@ -82,6 +82,18 @@ export class AgentMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  readonly retentionDeleted = new Counter({
+    name: 'eva_retention_deleted_total',
+    help: 'Rows and files the retention sweep deleted (synced data past store.retentionDays), by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly diskBytes = new Gauge({
+    name: 'eva_store_disk_bytes',
+    help: 'Bytes counted against store.maxDiskMB, by part (db: used pages + WAL; images: files)',
+    labelNames: ['part'],
+    registers: [this.registry],
+  });
   readonly mqttConnected = new Gauge({
     name: 'eva_mqtt_connected',
     help: '1 while connected to the broker',

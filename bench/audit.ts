@@ -29,7 +29,7 @@ function verdictOf(i: number): Verdict {
 }
 
 function fill(store: DecisionStore): void {
-  const db = store.database;
+  const db = store.db;
   db.pragma('synchronous = OFF'); // the fill is not what is measured
   const insert = db.prepare(
     `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload)
@@ -89,8 +89,8 @@ const store = new DecisionStore({
 });
 try {
   fill(store);
-  const audit = new AuditLog(store.database);
-  const query = new AuditQuery(store.database, audit);
+  const audit = new AuditLog(store.db);
+  const query = new AuditQuery(store.db, audit);
   const end = T0 + ROWS * STEP_MS;
   /** A random point in the recorded span, and a camera, both varied per run so no page is cached twice. */
   const at = (i: number) => T0 + Math.floor((((i * 104_729) % 1000) / 1000) * (ROWS * STEP_MS));

@@ -23,7 +23,9 @@ const agentSchema = z.strictObject({
 
 const storeSchema = z.strictObject({
   path: z.string().min(1).default('./data/agent.db'),
-  imagesDir: z.string().min(1).default('./data/images'),
+  // extension: when not set, images live beside the database (`<dir of path>/images`, ./data/images for the
+  // default path), so an agent given only `path` never writes images into its working directory
+  imagesDir: z.string().min(1).optional(),
   maxDiskMB: z.number().int().positive().default(2048),
   retentionDays: z.number().positive().default(30),
   keepOkImageEvery: z.number().int().min(0).default(50),

@@ -1,4 +1,4 @@
-export { type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
+export { type Evidence, type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
 export { judgeClassification, type RuleOutcome, resolveNgClasses } from './rules.js';
 export {
   composeDecision,

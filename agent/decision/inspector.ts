@@ -27,8 +27,12 @@ export interface InspectorDeps {
   deadlineMs: number;
   rules: RulesConfig;
   model: Inferrer;
-  /** Stores the decision durably (and queues it for delivery); returns it with its identity. */
-  record: (draft: DecisionDraft) => Decision;
+  /**
+   * Stores the decision durably (and queues it for delivery); returns it with its identity. `evidence` is
+   * the frame (and model output) when there is one, for the images the store keeps; it is given the time
+   * left before `dueAt` for encoding and never delays the verdict past it (docs/storage.md).
+   */
+  record: (draft: DecisionDraft, evidence?: Evidence) => Decision | Promise<Decision>;
   clock: Clock;
   log: Logger;
   metrics: AgentMetrics;
@@ -39,6 +43,15 @@ type Stage = 'waiting for a frame' | 'inference';
 interface Seen {
   capturedAt: number | null;
   ref?: string | undefined;
+  frame?: Frame;
+  inference?: Inference;
+}
+
+/** What the inspector saw of a part, handed to the store with the draft (agent/store keeps images from it). */
+export interface Evidence {
+  frame: Frame;
+  inference?: Inference;
+  dueAt: number;
 }
 
 /**
@@ -69,9 +82,11 @@ export class Inspector {
       }
       seen.capturedAt = frame.capturedAt;
       seen.ref = frame.ref;
+      seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
       const inference = await this.deps.model.infer(frame, cancel.signal);
+      seen.inference = inference;
       return this.fromInference(shot, frame, inference, startedAt);
     })().catch((err: unknown) => this.errorDraft(shot, seen, err, startedAt));
 
@@ -105,7 +120,15 @@ export class Inspector {
     } else {
       draft = winner;
     }
-    const decision = this.deps.record(draft);
+    // a fallback keeps the frame (if one came) but not a model output that arrived after the deadline
+    const evidence: Evidence | undefined = seen.frame
+      ? {
+          frame: seen.frame,
+          ...(winner !== 'deadline' && seen.inference ? { inference: seen.inference } : {}),
+          dueAt: shot.triggeredAt + deadlineMs,
+        }
+      : undefined;
+    const decision = await this.deps.record(draft, evidence);
     this.deps.metrics.decisions.inc({ camera: this.deps.cameraId, verdict: decision.verdict });
     this.deps.metrics.decisionLatency.observe(
       { camera: this.deps.cameraId },

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Service } from '../service.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
+import { type ImageAnswer, type ImageKindName, registerImageRoute } from './image-route.js';
 
 export interface Readiness {
   ready: boolean;
@@ -19,6 +20,8 @@ export interface HttpDeps {
   request: (name: string, body: string) => Promise<RequestResponse>;
   /** A request refused before it was read (no valid token): logged, and answered with this. */
   refused: (name: string, body: string, error: string) => RequestResponse;
+  /** A decision's stored image (`GET /api/decisions/:id/image`); absent = every image answers 404. */
+  image?: (id: string, kind: ImageKindName) => ImageAnswer;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
 }
@@ -46,6 +49,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   });
 
   registerAuditRoutes(app, deps.decisions);
+  registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed
   // JSON is then answered in the request shape and logged like any other request, not refused by fastify

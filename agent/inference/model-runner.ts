@@ -23,6 +23,8 @@ export interface Inference {
   sourceWidth: number;
   sourceHeight: number;
   timings: { preprocess: number; queue: number; inference: number };
+  /** Per-pixel outputs a task gives (the anomaly map, in model-input pixels, values as the model gave them). */
+  maps?: { anomaly?: { width: number; height: number; data: Float32Array } };
 }
 
 export interface ModelStatus {

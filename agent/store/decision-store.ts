@@ -52,7 +52,8 @@ export interface DecisionFilter {
  */
 export class DecisionStore {
   readonly path: string;
-  private readonly db: Database;
+  /** The one connection (single writer), shared by the store's companions: images, disk budget, retention, audit. */
+  readonly db: Database;
   private readonly agentId: string;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -61,7 +62,7 @@ export class DecisionStore {
     'insertDecision' | 'insertOutbox' | 'markSent' | 'unsent' | 'backlog' | 'lastSeq' | 'getById' | 'hasRef',
     Statement
   >;
-  private readonly recordTx: (draft: DecisionDraft) => Decision;
+  private readonly recordTx: (draft: DecisionDraft, within?: (seq: number) => void) => Decision;
 
   constructor(opts: StoreOptions) {
     this.path = opts.path;
@@ -88,7 +89,7 @@ export class DecisionStore {
       getById: this.db.prepare('SELECT payload FROM decisions WHERE id = ?'),
       hasRef: this.db.prepare('SELECT 1 FROM decisions WHERE camera_id = ? AND source_ref = ? LIMIT 1'),
     };
-    this.recordTx = this.db.transaction((draft: DecisionDraft): Decision => {
+    this.recordTx = this.db.transaction((draft: DecisionDraft, within?: (seq: number) => void): Decision => {
       // sqlite_sequence holds the highest seq ever used (AUTOINCREMENT), so a seq is never reused, even
       // after retention deleted rows; one writer inside a transaction makes "last + 1" race-free.
       const seq = this.lastSeq() + 1;
@@ -106,14 +107,18 @@ export class DecisionStore {
       });
       const at = this.now();
       for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
+      within?.(seq);
       return decision;
     });
   }
 
-  /** Stores a decision and queues it for delivery, durably, before anyone is told about it. */
-  record(draft: DecisionDraft): Decision {
+  /**
+   * Stores a decision and queues it for delivery, durably, before anyone is told about it. `within` runs in
+   * the same transaction with the new seq (the images rows). A failure rolls the whole transaction back.
+   */
+  record(draft: DecisionDraft, within?: (seq: number) => void): Decision {
     try {
-      return this.recordTx(draft);
+      return this.recordTx(draft, within);
     } catch (err) {
       throw new AgentError(ErrorCodes.STORE_WRITE, `cannot store a decision: ${(err as Error).message}`, {
         cause: err,
@@ -172,11 +177,6 @@ export class DecisionStore {
                  ORDER BY seq DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, filter.limit) as { payload: string }[];
     return rows.map((r) => JSON.parse(r.payload) as Decision);
-  }
-
-  /** The one connection, for the store's companion tables (AuditLog, AuditQuery): same single writer. */
-  get database(): Database {
-    return this.db;
   }
 
   lastSeq(): number {

@@ -10,4 +10,10 @@ export {
 } from './audit-log.js';
 export { type AuditedDecision, type AuditFilter, type AuditPage, AuditQuery } from './audit-query.js';
 export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
+export { type AlertSink, DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
+export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
+export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
+export { Pruner } from './pruner.js';
+export { RETENTION_PERIOD_MS, RetentionSweep } from './retention.js';
+export { IMAGE_KINDS, type ImageLookup, isDiskFull, Storage, type StorageOptions } from './storage.js';

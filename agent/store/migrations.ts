@@ -5,7 +5,7 @@ import type { Database } from 'better-sqlite3';
  * Schema versions, applied in order inside one transaction each; `PRAGMA user_version` records the last.
  * Never edit a shipped migration: add the next one.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: decisions (append-only log; AUTOINCREMENT so a seq is never reused, even after retention deletes)
   `
   CREATE TABLE decisions (
@@ -95,7 +95,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER outbox_keep_undelivered BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL
   BEGIN SELECT RAISE(ABORT, 'an undelivered decision cannot leave the outbox'); END;
   `,
-  // audit: the audit query (newest first by decided_at, then seq) walks one index for every filter
+  // 3: stored images (frames, annotated copies, anomaly maps), files content-addressed by sha256 under
+  // store.imagesDir; one file may serve several rows (identical frames), so it goes with its last row
+  `
+  CREATE TABLE images (
+    seq        INTEGER NOT NULL REFERENCES decisions (seq),
+    kind       TEXT    NOT NULL CHECK (kind IN ('frame', 'annotated', 'anomaly-map')),
+    sha256     TEXT    NOT NULL,
+    bytes      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (seq, kind)
+  ) WITHOUT ROWID;
+  CREATE INDEX images_sha256 ON images (sha256);
+  `,
+  // 5: the audit query (newest first by decided_at, then seq) walks one index for every filter
   // combination, with no sort and no scan on a million rows (test/unit/store/audit-query.test.ts checks the
   // plans); the part index gains decided_at so a part id reused on many decisions still pages in order;
   // the request log gets a time index for retention and reading back (IF EXISTS: a database made by hand

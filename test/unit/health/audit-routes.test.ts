@@ -9,8 +9,8 @@ const TOKEN = 'tok-1';
 
 function app() {
   const { store } = tempStore();
-  const audit = new AuditLog(store.database);
-  const query = new AuditQuery(store.database, audit);
+  const audit = new AuditLog(store.db);
+  const query = new AuditQuery(store.db, audit);
   const notHere = async () => {
     throw new Error('not in this test');
   };

@@ -6,7 +6,7 @@ import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 function setup() {
   const { store, path } = tempStore();
   let now = 5_000;
-  const audit = new AuditLog(store.database, () => now++);
+  const audit = new AuditLog(store.db, () => now++);
   return { store, path, audit };
 }
 
@@ -130,7 +130,7 @@ t.test('the audit tables survive a restart', async (t) => {
   store.close();
   const reopened = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
   t.teardown(() => reopened.close());
-  const again = new AuditLog(reopened.database);
+  const again = new AuditLog(reopened.db);
   t.equal(again.overridesOf(d.id)[0]?.reason, 'crack seen by eye');
   t.equal(again.requests(10).length, 1);
 });

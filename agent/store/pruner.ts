@@ -1,0 +1,138 @@
+import type { Database } from 'better-sqlite3';
+import type { ImageKind } from './image-codec.js';
+import type { ImageRow, ImageStore } from './image-store.js';
+
+/** Rows deleted per transaction: small enough that the one writer is never held long (a part is waiting). */
+export const PRUNE_BATCH = 200;
+
+/** A decision is synced when no channel still has it undelivered. */
+const SYNCED = (alias: string) =>
+  `NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = ${alias}.seq AND o.sent_at IS NULL)`;
+
+interface ChildTable {
+  table: string;
+  column: string;
+  by: 'seq' | 'id';
+}
+
+export interface PrunedDecisions {
+  decisions: number;
+  images: number;
+  imageBytes: number;
+}
+
+/**
+ * The only code that deletes stored data; used by the disk budget and the retention sweep. Decisions go
+ * only through the append-only guard's door: the `retention_sweep` flag raised and lowered inside the same
+ * transaction (so no other statement ever sees it), and only delivered ones (the trigger refuses others).
+ * Rows go first, in a transaction; files after the commit (a crash in between leaves orphan files, which
+ * the next start removes, never a row pointing at nothing that was meant to be there).
+ */
+export class Pruner {
+  private readonly children: ChildTable[];
+
+  constructor(
+    private readonly db: Database,
+    private readonly images: ImageStore,
+  ) {
+    this.children = childTables(db);
+  }
+
+  /** Images of delivered decisions, oldest decision first. */
+  dropSyncedImages(limit = PRUNE_BATCH): { images: number; bytes: number } {
+    return this.dropImages(
+      `SELECT i.seq, i.kind, i.sha256, i.bytes FROM images i WHERE ${SYNCED('i')} ORDER BY i.seq LIMIT ?`,
+      limit,
+    );
+  }
+
+  /** Images of any decision, delivered or not, oldest first: the last resort before the disk is full. */
+  dropAnyImages(limit = PRUNE_BATCH): { images: number; bytes: number } {
+    return this.dropImages('SELECT seq, kind, sha256, bytes FROM images ORDER BY seq LIMIT ?', limit);
+  }
+
+  /** Delivered decisions (with their images, outbox, outcome and override rows), oldest first. */
+  dropSyncedDecisions(limit = PRUNE_BATCH, decidedBefore?: number): PrunedDecisions {
+    const rows = this.db
+      .prepare(
+        `SELECT d.seq, d.id FROM decisions d WHERE ${SYNCED('d')}
+         ${decidedBefore === undefined ? '' : 'AND d.decided_at < ?'} ORDER BY d.seq LIMIT ?`,
+      )
+      .all(...(decidedBefore === undefined ? [] : [decidedBefore]), limit) as { seq: number; id: string }[];
+    if (rows.length === 0) return { decisions: 0, images: 0, imageBytes: 0 };
+    const imageRows: ImageRow[] = [];
+    const getImages = this.db.prepare('SELECT seq, kind, sha256, bytes FROM images WHERE seq = ?');
+    const deletes = this.children.map((c) => ({
+      by: c.by,
+      stmt: this.db.prepare(`DELETE FROM "${c.table}" WHERE "${c.column}" = ?`),
+    }));
+    const deleteDecision = this.db.prepare('DELETE FROM decisions WHERE seq = ?');
+    let decisions = 0;
+    this.db.transaction(() => {
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('retention_sweep', '1')").run();
+      for (const row of rows) {
+        imageRows.push(...(getImages.all(row.seq) as ImageRow[]));
+        for (const d of deletes) d.stmt.run(d.by === 'seq' ? row.seq : row.id);
+        decisions += deleteDecision.run(row.seq).changes;
+      }
+      this.db.prepare("DELETE FROM meta WHERE key = 'retention_sweep'").run();
+    })();
+    const freed = this.unlink(imageRows);
+    return { decisions, images: imageRows.length, imageBytes: freed };
+  }
+
+  /** Request-log rows received before `cutoff` (the log is an audit aid, not a decision: age alone decides). */
+  dropRequests(cutoff: number, limit = PRUNE_BATCH * 5): number {
+    if (!this.hasTable('requests')) return 0;
+    return this.db
+      .prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE received_at < ? LIMIT ?)')
+      .run(cutoff, limit).changes;
+  }
+
+  private dropImages(sql: string, limit: number): { images: number; bytes: number } {
+    const rows = this.db.prepare(sql).all(limit) as ImageRow[];
+    if (rows.length === 0) return { images: 0, bytes: 0 };
+    const del = this.db.prepare('DELETE FROM images WHERE seq = ? AND kind = ?');
+    this.db.transaction(() => {
+      for (const r of rows) del.run(r.seq, r.kind);
+    })();
+    return { images: rows.length, bytes: this.unlink(rows) };
+  }
+
+  private unlink(rows: readonly ImageRow[]): number {
+    let freed = 0;
+    for (const r of rows) {
+      if (this.images.unlinkIfUnreferenced(r.sha256, r.kind as ImageKind, r.bytes)) freed += r.bytes;
+    }
+    return freed;
+  }
+
+  private hasTable(name: string): boolean {
+    return (
+      this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
+    );
+  }
+}
+
+/**
+ * Every table with a foreign key to `decisions` (outbox, outcomes, overrides, images, and whatever a later
+ * migration adds): their rows go with the decision, or the foreign key would refuse the delete.
+ */
+function childTables(db: Database): ChildTable[] {
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'decisions'")
+    .all() as { name: string }[];
+  const out: ChildTable[] = [];
+  for (const { name } of tables) {
+    const fks = db.prepare(`PRAGMA foreign_key_list("${name}")`).all() as {
+      table: string;
+      from: string;
+      to: string | null;
+    }[];
+    for (const fk of fks) {
+      if (fk.table !== 'decisions') continue;
+      out.push({ table: name, column: fk.from, by: fk.to === 'id' ? 'id' : 'seq' });
+    }
+  }
+  return out;
+}

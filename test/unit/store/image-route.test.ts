@@ -1,0 +1,49 @@
+import t from 'tap';
+import { buildHttpApp } from '../../../agent/health/index.js';
+import { draft } from '../../helpers/fixtures.js';
+import { evidence, noiseJpeg, tempStorage } from '../../helpers/storage.js';
+
+t.test('GET /api/decisions/:id/image answers the stored JPEG, or 404 with the reason', async (t) => {
+  const s = tempStorage({ keepOkImageEvery: 0 });
+  t.teardown(() => s.store.close());
+  const app = buildHttpApp({
+    status: () => ({}),
+    readiness: () => ({ ready: true, reasons: [] }),
+    metrics: async () => ({ contentType: 'text/plain', body: '' }),
+    decisions: { list: () => ({ decisions: [], nextBefore: null }), get: () => undefined },
+    request: async () => ({ status: 'ok' }),
+    refused: (_name, _body, error) => ({ status: 'error', error }),
+    image: (id, kind) => s.storage.image(s.store.getById(id), kind),
+    token: undefined,
+  });
+  t.teardown(() => app.close());
+  const frame = { kind: 'encoded' as const, data: await noiseJpeg(48), capturedAt: 1 };
+  const ng = await s.storage.record(draft({ verdict: 'NG' }), evidence(frame, s.clock));
+  const ok = await s.storage.record(draft({ verdict: 'OK' }), evidence(frame, s.clock));
+
+  const res = await app.inject(`/api/decisions/${ng.id}/image`);
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['content-type'], 'image/jpeg');
+  t.same(res.rawPayload, frame.data, 'the frame as stored');
+  t.equal(res.headers.etag, `"${ng.image?.sha256}"`);
+
+  const notKept = await app.inject(`/api/decisions/${ok.id}/image`);
+  t.equal(notKept.statusCode, 404);
+  t.match(notKept.json(), { status: 'error', error: /no image was kept.*keepOkImageEvery/ });
+
+  const noMap = await app.inject(`/api/decisions/${ng.id}/image?kind=anomaly-map`);
+  t.equal(noMap.statusCode, 404);
+  t.match(noMap.json().error, /no anomaly-map image was kept/);
+  t.equal((await app.inject(`/api/decisions/${ng.id}/image?kind=thumbnail`)).statusCode, 400);
+  const unknown = await app.inject('/api/decisions/nope/image');
+  t.equal(unknown.statusCode, 404);
+  t.match(unknown.json().error, /no such decision/);
+
+  // dropped to stay within the budget: the payload still says it was stored, the answer says why it is gone
+  s.store.markSent('json', [ng.seq, ok.seq]);
+  const { Pruner } = await import('../../../agent/store/index.js');
+  new Pruner(s.store.db, s.storage.images).dropSyncedImages();
+  const dropped = await app.inject(`/api/decisions/${ng.id}/image`);
+  t.equal(dropped.statusCode, 404);
+  t.match(dropped.json().error, /dropped/);
+});
