@@ -128,9 +128,9 @@ t.test('every filter combination walks one index: no table scan, no sort', async
       if (mask & (1 << i)) Object.assign(filter, { [k]: values[k] });
     });
     const { sql, args } = query.plan(filter);
-    const plan = (
-      store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]
-    ).map((r) => r.detail);
+    const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as { detail: string }[]).map(
+      (r) => r.detail,
+    );
     const label = `${keys.filter((_, i) => mask & (1 << i)).join('+') || 'no filter'}: ${plan.join(' | ')}`;
     t.notMatch(plan.join(' '), /TEMP B-TREE/, `${label} (no sort)`);
     t.ok(
