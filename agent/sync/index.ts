@@ -2,7 +2,7 @@ export { type Alert, AlertPublisher } from './alerts.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
-export { OutboxPublisher } from './outbox-publisher.js';
+export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
 export {
   type RequestArgs,
   type RequestHandlers,
@@ -12,3 +12,4 @@ export {
   RequestRouter,
   requestSchemas,
 } from './requests.js';
+export { TokenBucket } from './token-bucket.js';

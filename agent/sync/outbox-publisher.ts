@@ -4,6 +4,16 @@ import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
 import type { DecisionStore } from '../store/index.js';
 import type { DeliveryChannel } from './channel.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface PublisherOptions {
+  /** At most this many decisions awaiting PUBACK at once, both lanes together. */
+  maxInFlight: number;
+  /** While live decisions are in flight or waiting, the backlog holds at most this share of the window. */
+  backlogShare?: number;
+  /** Backlog decisions sent per second at most; 0 = as fast as the window allows. */
+  backlogRatePerSec?: number;
+}
 
 /** Acks are written to the store in batches: one fsync per batch instead of one per decision. */
 const ACK_FLUSH_MS = 100;
@@ -13,9 +23,12 @@ const ACK_FLUSH_BATCH = 256;
  * Delivers the outbox at least once, in two lanes per connection:
  * - live: decisions stored after this connection came up, published as they are stored (`historical:false`);
  * - backlog: decisions stored before it (an outage, a restart), oldest first (`historical:true`).
- * Both share a bounded in-flight window and live goes first, so a long backlog never delays the line's
- * verdicts by more than one window. A decision is marked sent only on PUBACK; one that fails or times out
- * stays unsent and is sent again (consumers dedup by `id`).
+ * Both share a bounded in-flight window and live goes first. While live decisions are in flight or waiting,
+ * the backlog may hold at most `backlogShare` of the window, so the line's verdicts always find free slots
+ * and never queue behind a long backlog; with no live traffic the backlog may use the whole window. The
+ * backlog can also be held to `backlogRatePerSec` (a token bucket on the injected clock), so draining a
+ * week of history does not saturate a thin plant uplink. A decision is marked sent only on PUBACK; one that
+ * fails or times out stays unsent and is sent again (consumers dedup by `id`).
  */
 export class OutboxPublisher implements Service {
   readonly name: string;
@@ -23,6 +36,9 @@ export class OutboxPublisher implements Service {
   private liveCursor = 0;
   private backlogCursor = 0;
   private readonly inflight = new Set<number>();
+  private liveInflight = 0;
+  private readonly bucket: TokenBucket | undefined;
+  private rateTimer: TimerHandle | undefined;
   private pendingAcks: number[] = [];
   private flushTimer: TimerHandle | undefined;
   private pumping = false;
@@ -31,10 +47,12 @@ export class OutboxPublisher implements Service {
   constructor(
     private readonly store: DecisionStore,
     private readonly channel: DeliveryChannel,
-    private readonly opts: { maxInFlight: number },
+    private readonly opts: PublisherOptions,
     private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
   ) {
     this.name = `outbox:${channel.name}`;
+    const rate = opts.backlogRatePerSec ?? 0;
+    if (rate > 0) this.bucket = new TokenBucket(rate, Math.max(1, rate), deps.clock);
   }
 
   async start(): Promise<void> {
@@ -47,6 +65,8 @@ export class OutboxPublisher implements Service {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.rateTimer !== undefined) this.deps.clock.clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
     // give in-flight publishes a moment to be acknowledged, then persist every ack we have
     const until = this.deps.clock.now() + 2_000;
     while (this.inflight.size > 0 && this.channel.connected && this.deps.clock.now() < until) {
@@ -62,6 +82,11 @@ export class OutboxPublisher implements Service {
 
   get inFlight(): number {
     return this.inflight.size;
+  }
+
+  /** In-flight decisions per lane (the backlog lane's share is what `backlogShare` bounds). */
+  get lanes(): { live: number; backlog: number } {
+    return { live: this.liveInflight, backlog: this.inflight.size - this.liveInflight };
   }
 
   private onConnected(): void {
@@ -86,10 +111,14 @@ export class OutboxPublisher implements Service {
           this.liveCursor = entry.seq;
           this.send(entry.decision, false);
         }
-        if (live.length > 0) continue;
-        const backlog = this.store.unsent(this.channel.name, this.backlogCursor, this.liveFrom, room);
+        if (live.length >= room) return; // the window is full of live decisions; more may be waiting
+        const backlogRoom = this.backlogCap() - (this.inflight.size - this.liveInflight);
+        const allowed = Math.min(backlogRoom, this.opts.maxInFlight - this.inflight.size, this.tokens());
+        if (allowed <= 0) return;
+        const backlog = this.store.unsent(this.channel.name, this.backlogCursor, this.liveFrom, allowed);
         for (const entry of backlog) {
           this.backlogCursor = entry.seq;
+          this.bucket?.take();
           this.send(entry.decision, true);
         }
         if (backlog.length === 0) return;
@@ -99,10 +128,33 @@ export class OutboxPublisher implements Service {
     }
   }
 
+  /** Backlog slots: a share of the window while live decisions are in flight, all of it otherwise. */
+  private backlogCap(): number {
+    if (this.liveInflight === 0) return this.opts.maxInFlight;
+    const share = this.opts.backlogShare ?? 0.5;
+    if (share <= 0) return 0;
+    // at least one slot, or a steady live stream would starve the backlog for good
+    return Math.max(1, Math.floor(this.opts.maxInFlight * share));
+  }
+
+  /** Backlog sends the rate limit allows now; when none, a timer pumps again once a token is due. */
+  private tokens(): number {
+    if (!this.bucket) return Number.POSITIVE_INFINITY;
+    const n = this.bucket.available();
+    if (n < 1 && this.rateTimer === undefined) {
+      this.rateTimer = this.deps.clock.setTimeout(() => {
+        this.rateTimer = undefined;
+        this.pump();
+      }, this.bucket.msUntilNext());
+    }
+    return n;
+  }
+
   private send(decision: Decision, historical: boolean): void {
     const { seq } = decision;
     if (this.inflight.has(seq) || this.pendingAcks.includes(seq)) return;
     this.inflight.add(seq);
+    if (!historical) this.liveInflight++;
     this.channel
       .deliver(decision, historical)
       .then(
@@ -121,6 +173,7 @@ export class OutboxPublisher implements Service {
       )
       .finally(() => {
         this.inflight.delete(seq);
+        if (!historical) this.liveInflight--;
         this.pump();
       });
   }
