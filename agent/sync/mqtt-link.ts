@@ -7,6 +7,7 @@ import type { AgentMetrics } from '../metrics.js';
 import { redactUrl as maskUrl } from '../redact.js';
 import { backoffDelay, type Clock, type Service, type TimerHandle, withTimeout } from '../service.js';
 import { AGENT_VERSION } from '../version.js';
+import { explainMqttError } from './mqtt-errors.js';
 
 export type AgentState = 'online' | 'offline' | 'stopped';
 
@@ -171,7 +172,7 @@ export class MqttLink implements Service {
       for (const fn of this.messageListeners) fn(topic, payload);
     });
     client.on('error', (err) => {
-      const message = describeError(err);
+      const message = explainMqttError(err);
       // a broker that stays away would log this every retry: say it once per distinct error
       if (message !== this.status.lastError) {
         this.deps.log.warn(
