@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Decision } from '../decision/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
-import type { DecisionStore } from '../store/index.js';
+import type { DecisionStore, OutboxEntry } from '../store/index.js';
 import type { DeliveryChannel } from './channel.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -18,6 +18,8 @@ export interface PublisherOptions {
 /** Acks are written to the store in batches: one fsync per batch instead of one per decision. */
 const ACK_FLUSH_MS = 100;
 const ACK_FLUSH_BATCH = 256;
+/** Backlog rows read per query: one query per slot would cost more than the publish itself. */
+const BACKLOG_PREFETCH = 256;
 
 /**
  * Delivers the outbox at least once, in two lanes per connection:
@@ -35,6 +37,12 @@ export class OutboxPublisher implements Service {
   private liveFrom = Number.POSITIVE_INFINITY;
   private liveCursor = 0;
   private backlogCursor = 0;
+  /** Backlog rows read ahead, oldest first, not yet sent; `backlogCursor` is past the last of them. */
+  private backlogBuf: OutboxEntry[] = [];
+  /** The backlog read to its end on this connection (a failed send reopens it). */
+  private backlogDone = false;
+  /** A decision may be waiting in the live lane (set by notify): otherwise no query for it on each PUBACK. */
+  private liveDirty = true;
   private readonly inflight = new Set<number>();
   private liveInflight = 0;
   private readonly bucket: TokenBucket | undefined;
@@ -77,6 +85,7 @@ export class OutboxPublisher implements Service {
 
   /** Called after each decision is stored. */
   notify(): void {
+    this.liveDirty = true;
     this.pump();
   }
 
@@ -94,6 +103,9 @@ export class OutboxPublisher implements Service {
     this.liveFrom = this.store.lastSeq() + 1;
     this.liveCursor = this.liveFrom - 1;
     this.backlogCursor = 0;
+    this.backlogBuf = [];
+    this.backlogDone = false;
+    this.liveDirty = true;
     const backlog = this.store.stats().backlog;
     if (backlog > 0) this.deps.log.info({ backlog }, 'sending the backlog, oldest first');
     this.pump();
@@ -106,18 +118,20 @@ export class OutboxPublisher implements Service {
       while (this.channel.connected && Number.isFinite(this.liveFrom)) {
         const room = this.opts.maxInFlight - this.inflight.size;
         if (room <= 0) return;
-        const live = this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room);
+        const live = this.liveDirty
+          ? this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room)
+          : [];
         for (const entry of live) {
           this.liveCursor = entry.seq;
           this.send(entry.decision, false);
         }
         if (live.length >= room) return; // the window is full of live decisions; more may be waiting
+        this.liveDirty = false;
         const backlogRoom = this.backlogCap() - (this.inflight.size - this.liveInflight);
         const allowed = Math.min(backlogRoom, this.opts.maxInFlight - this.inflight.size, this.tokens());
         if (allowed <= 0) return;
-        const backlog = this.store.unsent(this.channel.name, this.backlogCursor, this.liveFrom, allowed);
+        const backlog = this.takeBacklog(allowed);
         for (const entry of backlog) {
-          this.backlogCursor = entry.seq;
           this.bucket?.take();
           this.send(entry.decision, true);
         }
@@ -126,6 +140,22 @@ export class OutboxPublisher implements Service {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Up to `n` backlog entries, oldest first, read from the store `BACKLOG_PREFETCH` at a time. */
+  private takeBacklog(n: number): OutboxEntry[] {
+    if (this.backlogBuf.length === 0 && !this.backlogDone) {
+      this.backlogBuf = this.store.unsent(
+        this.channel.name,
+        this.backlogCursor,
+        this.liveFrom,
+        BACKLOG_PREFETCH,
+      );
+      const last = this.backlogBuf.at(-1);
+      if (last) this.backlogCursor = last.seq;
+      else this.backlogDone = true;
+    }
+    return this.backlogBuf.splice(0, n);
   }
 
   /** Backlog slots: a share of the window while live decisions are in flight, all of it otherwise. */
@@ -167,8 +197,15 @@ export class OutboxPublisher implements Service {
           this.deps.metrics.publishFailures.inc();
           this.deps.log.warn({ err, seq }, 'publish failed; the decision stays in the outbox');
           // send it again on this connection if it lasts; a new connection starts from the oldest anyway
-          if (seq < this.liveFrom) this.backlogCursor = Math.min(this.backlogCursor, seq - 1);
-          else this.liveCursor = Math.min(this.liveCursor, seq - 1);
+          if (seq < this.liveFrom) {
+            // read again from there; entries still in flight or acked are skipped by send()
+            this.backlogCursor = Math.min(this.backlogCursor, seq - 1);
+            this.backlogBuf = [];
+            this.backlogDone = false;
+          } else {
+            this.liveCursor = Math.min(this.liveCursor, seq - 1);
+            this.liveDirty = true;
+          }
         },
       )
       .finally(() => {
