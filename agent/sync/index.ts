@@ -1,6 +1,7 @@
 export { type Alert, AlertPublisher } from './alerts.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
+export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
 export {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -5,7 +6,7 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { Agent } from '../../agent/app.js';
 import { parseConfigText } from '../../agent/config/index.js';
-import { REPO, tempDir, WASHER_MODEL } from '../helpers/agent-process.js';
+import { BIN, REPO, tempDir, WASHER_MODEL, writeConfig } from '../helpers/agent-process.js';
 import { waitFor } from '../helpers/net.js';
 import { makePki, type SecureBroker, startSecureMosquitto, type TestPki } from '../helpers/secure-broker.js';
 import { requireTool } from '../helpers/tools.js';
@@ -210,4 +211,36 @@ t.test('certificate problems are named, not reported as timeouts; decisions keep
     await a.stop();
     assertNoSecrets(t, a.lines, pki);
   }
+});
+
+t.test('edge-agent check probes the broker with the same TLS material and names a refusal', async (t) => {
+  const check = (creds: Creds) => {
+    const dir = tempDir('eva-sec-check-');
+    const opt = (k: string, v: string | undefined) => (v === undefined ? '' : `, ${k}: "${v}"`);
+    const file = writeConfig(
+      dir,
+      `agent: { id: sec-check }
+store: { path: ${dir}/agent.db }
+mqtt: { url: "${broker.url}"${opt('ca', creds.ca)}${opt('cert', creds.cert)}${opt('key', creds.key)}${opt('username', creds.username)}${opt('password', creds.password)} }
+models: [{ id: washer, path: ${WASHER_MODEL} }]
+cameras:
+  - { id: cam-1, source: { type: folder, path: ${join(REPO, 'samples/washer')}, loop: true }, trigger: { type: mqtt }, model: washer }
+`,
+    );
+    const r = spawnSync(process.execPath, [BIN, 'check', '--json', '-c', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    // log lines (one JSON object each) share stdout with the report (pretty-printed): take the report
+    const out = JSON.parse(r.stdout.slice(r.stdout.indexOf('{\n  "ok"'))) as {
+      items: { kind: string; ok: boolean; detail: string }[];
+    };
+    return { broker: out.items.find((i) => i.kind === 'broker'), output: r.stdout + r.stderr };
+  };
+  const good = check(right());
+  t.equal(good.broker?.ok, true, `right credentials: ${good.broker?.detail}`);
+  const bad = check({ ...right(), password: WRONG });
+  t.equal(bad.broker?.ok, false);
+  t.match(bad.broker?.detail, /not authorized/);
+  t.notOk(bad.output.includes(WRONG) || good.output.includes(PASSWORD), 'no password in its output');
 });
