@@ -27,14 +27,14 @@ interface Creds {
  * The agent in-process against the secure broker; every log line, debug included and with no redaction, is
  * kept, so the test proves credentials never reach a log line at all (not merely that pino masks them).
  */
-async function startAgent(t: Test, url: string, creds: Creds, dir = tempDir('eva-sec-')) {
+async function startAgent(t: Test, url: string, creds: Creds, dir = tempDir('eva-sec-'), mqttExtra = '') {
   const lines: string[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
   const opt = (k: string, v: string | undefined) => (v === undefined ? '' : `, ${k}: "${v}"`);
   const config = parseConfigText(
     `agent: { id: sec-test }
 store: { path: ${dir}/agent.db }
-mqtt: { url: "${url}", topicRoot: t/sec, reconnectMinMs: 100, reconnectMaxMs: 400${opt('ca', creds.ca)}${opt('cert', creds.cert)}${opt('key', creds.key)}${opt('username', creds.username)}${opt('password', creds.password)} }
+mqtt: { url: "${url}", topicRoot: t/sec, reconnectMinMs: 100, reconnectMaxMs: 400${opt('ca', creds.ca)}${opt('cert', creds.cert)}${opt('key', creds.key)}${opt('username', creds.username)}${opt('password', creds.password)}${mqttExtra} }
 health: { listen: "127.0.0.1:0", token: ${TOKEN} }
 models: [{ id: washer, path: ${WASHER_MODEL} }]
 cameras:
@@ -64,6 +64,7 @@ cameras:
   const status = async () =>
     (await (await fetch(`${base}/api/status`)).json()) as {
       mqtt: { connected: boolean; lastError: string | null; url: string };
+      sparkplug: { connected: boolean; lastError: string | null; bdSeq: number | null } | null;
       store: { backlog: number; lastSeq: number };
     };
   return { agent, dir, lines, trigger, status, stop };
@@ -244,3 +245,25 @@ cameras:
   t.match(bad.broker?.detail, /not authorized/);
   t.notOk(bad.output.includes(WRONG) || good.output.includes(PASSWORD), 'no password in its output');
 });
+
+t.test(
+  'the Sparkplug session uses the same TLS and password, and names a refusal the same way',
+  async (t) => {
+    const sparkplug = ', format: both, sparkplug: { groupId: plant-a }';
+    const a = await startAgent(t, broker.url, right(), undefined, sparkplug);
+    await waitFor(async () => (await a.status()).sparkplug?.connected, 10_000, 'edge node born over TLS');
+    t.equal((await a.status()).mqtt.connected, true, 'the JSON link too');
+    await a.stop();
+    assertNoSecrets(t, a.lines, pki);
+
+    const b = await startAgent(t, broker.url, { ...right(), password: WRONG }, undefined, sparkplug);
+    await waitFor(async () => (await b.status()).sparkplug?.lastError, 10_000, 'a refusal');
+    const s = await b.status();
+    t.equal(s.sparkplug?.connected, false);
+    t.match(s.sparkplug?.lastError, /not authorized/);
+    await b.trigger('SPB-1');
+    t.equal(s.store.backlog + 1, (await b.status()).store.backlog, 'the decision waits in the store');
+    await b.stop();
+    assertNoSecrets(t, b.lines, pki);
+  },
+);
