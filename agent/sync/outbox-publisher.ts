@@ -127,6 +127,7 @@ export class OutboxPublisher implements Service {
         }
         if (live.length >= room) return; // the window is full of live decisions; more may be waiting
         this.liveDirty = false;
+        if (this.backlogDone && this.backlogBuf.length === 0) return;
         const backlogRoom = this.backlogCap() - (this.inflight.size - this.liveInflight);
         const allowed = Math.min(backlogRoom, this.opts.maxInFlight - this.inflight.size, this.tokens());
         if (allowed <= 0) return;
