@@ -114,7 +114,11 @@ export class Agent {
         new OutboxPublisher(
           this.store,
           channel,
-          { maxInFlight: config.mqtt.maxInFlight },
+          {
+            maxInFlight: config.mqtt.maxInFlight,
+            backlogShare: config.mqtt.backlogShare,
+            backlogRatePerSec: config.mqtt.backlogRatePerSec,
+          },
           {
             ...core,
             log: this.log.child({ module: 'outbox', channel: channel.name }),

@@ -1,4 +1,4 @@
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import { createSource } from './capture/index.js';
@@ -7,7 +7,7 @@ import { describeError } from './errors.js';
 import { ModelRunner } from './inference/index.js';
 import { systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
-import { redactUrl } from './sync/index.js';
+import { explainMqttError, redactUrl } from './sync/index.js';
 
 export interface CheckItem {
   kind: 'store' | 'model' | 'camera' | 'broker';
@@ -107,6 +107,10 @@ async function checkBroker(config: AgentConfig): Promise<CheckItem> {
         clientId: `edge-agent-check-${config.agent.id}-${process.pid}`,
         ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
         ...(config.mqtt.password ? { password: config.mqtt.password } : {}),
+        // the same TLS material the agent uses, or an mqtts:// broker requiring client certificates fails here
+        ...(config.mqtt.ca ? { ca: readFileSync(config.mqtt.ca) } : {}),
+        ...(config.mqtt.cert ? { cert: readFileSync(config.mqtt.cert) } : {}),
+        ...(config.mqtt.key ? { key: readFileSync(config.mqtt.key) } : {}),
       }),
       PROBE_TIMEOUT_MS + 500,
       () => new Error('no answer within 5 s'),
@@ -114,6 +118,6 @@ async function checkBroker(config: AgentConfig): Promise<CheckItem> {
     await client.endAsync();
     return { kind: 'broker', id, ok: true, detail: 'connected' };
   } catch (err) {
-    return { kind: 'broker', id, ok: false, detail: describeError(err) };
+    return { kind: 'broker', id, ok: false, detail: explainMqttError(err) };
   }
 }

@@ -147,10 +147,11 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
     }
   });
   const mqtt = doc.mqtt as Record<string, unknown> | undefined;
-  if (mqtt && (mqtt.format === 'sparkplug' || mqtt.format === 'both')) {
+  // without a group the edge node has no topics: refuse rather than silently publish no Sparkplug at all
+  if (mqtt && (mqtt.format === 'sparkplug' || mqtt.format === 'both') && mqtt.sparkplug === undefined) {
     out.push({
-      path: ['mqtt', 'format'],
-      message: 'sparkplug output is not available in this version; use json',
+      path: ['mqtt', 'sparkplug', 'groupId'],
+      message: `is required when mqtt.format is ${mqtt.format}`,
     });
   }
   return out;

@@ -57,6 +57,11 @@ const mqttSchema = z.strictObject({
   publishTimeoutMs: z.number().int().positive().default(10_000),
   // extension: at most this many decisions awaiting PUBACK at once
   maxInFlight: z.number().int().positive().default(32),
+  // extension: while live decisions are in flight, the backlog may hold at most this share of the window
+  backlogShare: z.number().min(0).max(1).default(0.5),
+  // extension: backlog decisions sent per second at most (0 = unlimited), so a long outage's backlog does
+  // not saturate a thin uplink
+  backlogRatePerSec: z.number().min(0).default(0),
   // extension: reconnect backoff bounds (exponential, jittered)
   reconnectMinMs: z.number().int().positive().default(1_000),
   reconnectMaxMs: z.number().int().positive().default(30_000),

@@ -2,8 +2,9 @@ export { type Alert, AlertPublisher } from './alerts.js';
 export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
+export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
-export { OutboxPublisher } from './outbox-publisher.js';
+export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
 export {
   type RequestArgs,
   type RequestHandlers,
@@ -15,3 +16,4 @@ export {
   type RouterOptions,
   requestSchemas,
 } from './requests.js';
+export { TokenBucket } from './token-bucket.js';

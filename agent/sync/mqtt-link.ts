@@ -7,6 +7,7 @@ import type { AgentMetrics } from '../metrics.js';
 import { redactUrl as maskUrl } from '../redact.js';
 import { backoffDelay, type Clock, type Service, type TimerHandle, withTimeout } from '../service.js';
 import { AGENT_VERSION } from '../version.js';
+import { explainMqttError } from './mqtt-errors.js';
 
 export type AgentState = 'online' | 'offline' | 'stopped';
 
@@ -84,12 +85,16 @@ export class MqttLink implements Service {
     const client = this.client;
     if (!client) return;
     if (this.status.connected) {
-      await this.publish(
+      // bounded in real time too: shutdown must not wait on a clock a test holds still
+      const stopped = this.publish(
         `${this.topicRoot}/status`,
         this.statusPayload('stopped'),
         { qos: 1, retain: true },
         2_000,
-      ).catch((err: unknown) => this.deps.log.warn({ err }, 'could not publish the stopped status'));
+      );
+      await withTimeout(stopped, 2_000, () => new Error('no PUBACK for the stopped status')).catch(
+        (err: unknown) => this.deps.log.warn({ err }, 'could not publish the stopped status'),
+      );
     }
     await withTimeout(client.endAsync(), 2_000, () => new Error('disconnect timed out')).catch(() =>
       client.end(true),
@@ -113,10 +118,12 @@ export class MqttLink implements Service {
         err ? reject(err) : resolve(),
       );
     });
-    // mqtt.js may never call back if the connection drops mid-flight: our own timeout bounds the wait
-    return withTimeout(
+    // mqtt.js may never call back if the connection drops mid-flight: our own timeout (on the injected
+    // clock) bounds the wait; a PUBACK arriving later is ignored and the outbox sends the decision again
+    return clockTimeout(
       sent,
       timeoutMs,
+      this.deps.clock,
       () => new AgentError(ErrorCodes.MQTT_PUBLISH_TIMEOUT, `no PUBACK within ${timeoutMs} ms on ${topic}`),
     );
   }
@@ -165,7 +172,7 @@ export class MqttLink implements Service {
       for (const fn of this.messageListeners) fn(topic, payload);
     });
     client.on('error', (err) => {
-      const message = describeError(err);
+      const message = explainMqttError(err);
       // a broker that stays away would log this every retry: say it once per distinct error
       if (message !== this.status.lastError) {
         this.deps.log.warn(
@@ -238,6 +245,23 @@ export class MqttLink implements Service {
       },
     };
   }
+}
+
+/** `withTimeout` on an injected clock, so tests can move time instead of sleeping. */
+function clockTimeout<T>(work: Promise<T>, ms: number, clock: Clock, makeError: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(makeError()), ms);
+    work.then(
+      (v) => {
+        clock.clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clock.clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** The broker URL without credentials, for logs and status (`mqtt://host:1883`, no trailing slash). */

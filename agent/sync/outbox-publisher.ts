@@ -2,27 +2,51 @@ import type { Logger } from 'pino';
 import type { Decision } from '../decision/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
-import type { DecisionStore } from '../store/index.js';
+import type { DecisionStore, OutboxEntry } from '../store/index.js';
 import type { DeliveryChannel } from './channel.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface PublisherOptions {
+  /** At most this many decisions awaiting PUBACK at once, both lanes together. */
+  maxInFlight: number;
+  /** While live decisions are in flight or waiting, the backlog holds at most this share of the window. */
+  backlogShare?: number;
+  /** Backlog decisions sent per second at most; 0 = as fast as the window allows. */
+  backlogRatePerSec?: number;
+}
 
 /** Acks are written to the store in batches: one fsync per batch instead of one per decision. */
 const ACK_FLUSH_MS = 100;
 const ACK_FLUSH_BATCH = 256;
+/** Backlog rows read per query: one query per slot would cost more than the publish itself. */
+const BACKLOG_PREFETCH = 256;
 
 /**
  * Delivers the outbox at least once, in two lanes per connection:
  * - live: decisions stored after this connection came up, published as they are stored (`historical:false`);
  * - backlog: decisions stored before it (an outage, a restart), oldest first (`historical:true`).
- * Both share a bounded in-flight window and live goes first, so a long backlog never delays the line's
- * verdicts by more than one window. A decision is marked sent only on PUBACK; one that fails or times out
- * stays unsent and is sent again (consumers dedup by `id`).
+ * Both share a bounded in-flight window and live goes first. While live decisions are in flight or waiting,
+ * the backlog may hold at most `backlogShare` of the window, so the line's verdicts always find free slots
+ * and never queue behind a long backlog; with no live traffic the backlog may use the whole window. The
+ * backlog can also be held to `backlogRatePerSec` (a token bucket on the injected clock), so draining a
+ * week of history does not saturate a thin plant uplink. A decision is marked sent only on PUBACK; one that
+ * fails or times out stays unsent and is sent again (consumers dedup by `id`).
  */
 export class OutboxPublisher implements Service {
   readonly name: string;
   private liveFrom = Number.POSITIVE_INFINITY;
   private liveCursor = 0;
   private backlogCursor = 0;
+  /** Backlog rows read ahead, oldest first, not yet sent; `backlogCursor` is past the last of them. */
+  private backlogBuf: OutboxEntry[] = [];
+  /** The backlog read to its end on this connection (a failed send reopens it). */
+  private backlogDone = false;
+  /** A decision may be waiting in the live lane (set by notify): otherwise no query for it on each PUBACK. */
+  private liveDirty = true;
   private readonly inflight = new Set<number>();
+  private liveInflight = 0;
+  private readonly bucket: TokenBucket | undefined;
+  private rateTimer: TimerHandle | undefined;
   private pendingAcks: number[] = [];
   private flushTimer: TimerHandle | undefined;
   private pumping = false;
@@ -31,10 +55,12 @@ export class OutboxPublisher implements Service {
   constructor(
     private readonly store: DecisionStore,
     private readonly channel: DeliveryChannel,
-    private readonly opts: { maxInFlight: number },
+    private readonly opts: PublisherOptions,
     private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
   ) {
     this.name = `outbox:${channel.name}`;
+    const rate = opts.backlogRatePerSec ?? 0;
+    if (rate > 0) this.bucket = new TokenBucket(rate, Math.max(1, rate), deps.clock);
   }
 
   async start(): Promise<void> {
@@ -47,6 +73,8 @@ export class OutboxPublisher implements Service {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.rateTimer !== undefined) this.deps.clock.clearTimeout(this.rateTimer);
+    this.rateTimer = undefined;
     // give in-flight publishes a moment to be acknowledged, then persist every ack we have
     const until = this.deps.clock.now() + 2_000;
     while (this.inflight.size > 0 && this.channel.connected && this.deps.clock.now() < until) {
@@ -57,6 +85,7 @@ export class OutboxPublisher implements Service {
 
   /** Called after each decision is stored. */
   notify(): void {
+    this.liveDirty = true;
     this.pump();
   }
 
@@ -64,11 +93,19 @@ export class OutboxPublisher implements Service {
     return this.inflight.size;
   }
 
+  /** In-flight decisions per lane (the backlog lane's share is what `backlogShare` bounds). */
+  get lanes(): { live: number; backlog: number } {
+    return { live: this.liveInflight, backlog: this.inflight.size - this.liveInflight };
+  }
+
   private onConnected(): void {
     this.flushAcks();
     this.liveFrom = this.store.lastSeq() + 1;
     this.liveCursor = this.liveFrom - 1;
     this.backlogCursor = 0;
+    this.backlogBuf = [];
+    this.backlogDone = false;
+    this.liveDirty = true;
     const backlog = this.store.stats().backlog;
     if (backlog > 0) this.deps.log.info({ backlog }, 'sending the backlog, oldest first');
     this.pump();
@@ -81,15 +118,22 @@ export class OutboxPublisher implements Service {
       while (this.channel.connected && Number.isFinite(this.liveFrom)) {
         const room = this.opts.maxInFlight - this.inflight.size;
         if (room <= 0) return;
-        const live = this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room);
+        const live = this.liveDirty
+          ? this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room)
+          : [];
         for (const entry of live) {
           this.liveCursor = entry.seq;
           this.send(entry.decision, false);
         }
-        if (live.length > 0) continue;
-        const backlog = this.store.unsent(this.channel.name, this.backlogCursor, this.liveFrom, room);
+        if (live.length >= room) return; // the window is full of live decisions; more may be waiting
+        this.liveDirty = false;
+        if (this.backlogDone && this.backlogBuf.length === 0) return;
+        const backlogRoom = this.backlogCap() - (this.inflight.size - this.liveInflight);
+        const allowed = Math.min(backlogRoom, this.opts.maxInFlight - this.inflight.size, this.tokens());
+        if (allowed <= 0) return;
+        const backlog = this.takeBacklog(allowed);
         for (const entry of backlog) {
-          this.backlogCursor = entry.seq;
+          this.bucket?.take();
           this.send(entry.decision, true);
         }
         if (backlog.length === 0) return;
@@ -99,10 +143,49 @@ export class OutboxPublisher implements Service {
     }
   }
 
+  /** Up to `n` backlog entries, oldest first, read from the store `BACKLOG_PREFETCH` at a time. */
+  private takeBacklog(n: number): OutboxEntry[] {
+    if (this.backlogBuf.length === 0 && !this.backlogDone) {
+      this.backlogBuf = this.store.unsent(
+        this.channel.name,
+        this.backlogCursor,
+        this.liveFrom,
+        BACKLOG_PREFETCH,
+      );
+      const last = this.backlogBuf.at(-1);
+      if (last) this.backlogCursor = last.seq;
+      else this.backlogDone = true;
+    }
+    return this.backlogBuf.splice(0, n);
+  }
+
+  /** Backlog slots: a share of the window while live decisions are in flight, all of it otherwise. */
+  private backlogCap(): number {
+    if (this.liveInflight === 0) return this.opts.maxInFlight;
+    const share = this.opts.backlogShare ?? 0.5;
+    if (share <= 0) return 0;
+    // at least one slot, or a steady live stream would starve the backlog for good
+    return Math.max(1, Math.floor(this.opts.maxInFlight * share));
+  }
+
+  /** Backlog sends the rate limit allows now; when none, a timer pumps again once a token is due. */
+  private tokens(): number {
+    if (!this.bucket) return Number.POSITIVE_INFINITY;
+    const n = this.bucket.available();
+    if (n < 1 && this.rateTimer === undefined) {
+      this.rateTimer = this.deps.clock.setTimeout(() => {
+        this.rateTimer = undefined;
+        this.pump();
+      }, this.bucket.msUntilNext());
+    }
+    return n;
+  }
+
   private send(decision: Decision, historical: boolean): void {
     const { seq } = decision;
     if (this.inflight.has(seq) || this.pendingAcks.includes(seq)) return;
     this.inflight.add(seq);
+    if (!historical) this.liveInflight++;
     this.channel
       .deliver(decision, historical)
       .then(
@@ -115,12 +198,20 @@ export class OutboxPublisher implements Service {
           this.deps.metrics.publishFailures.inc();
           this.deps.log.warn({ err, seq }, 'publish failed; the decision stays in the outbox');
           // send it again on this connection if it lasts; a new connection starts from the oldest anyway
-          if (seq < this.liveFrom) this.backlogCursor = Math.min(this.backlogCursor, seq - 1);
-          else this.liveCursor = Math.min(this.liveCursor, seq - 1);
+          if (seq < this.liveFrom) {
+            // read again from there; entries still in flight or acked are skipped by send()
+            this.backlogCursor = Math.min(this.backlogCursor, seq - 1);
+            this.backlogBuf = [];
+            this.backlogDone = false;
+          } else {
+            this.liveCursor = Math.min(this.liveCursor, seq - 1);
+            this.liveDirty = true;
+          }
         },
       )
       .finally(() => {
         this.inflight.delete(seq);
+        if (!historical) this.liveInflight--;
         this.pump();
       });
   }

@@ -2,6 +2,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { AgentError, describeError, ErrorCodes } from '../../errors.js';
 import { backoffDelay, type Clock, type TimerHandle, withTimeout } from '../../service.js';
+import { explainMqttError } from '../mqtt-errors.js';
 import { redactUrl } from '../mqtt-link.js';
 import { BdSeqFile, readPem, SPARKPLUG_DEFAULTS, type SparkplugOptions } from './options.js';
 import { encode, nodeDeath, type SparkplugPayload, type SparkplugTopics } from './payloads.js';
@@ -119,7 +120,7 @@ export class SparkplugConnection {
       if (this.client === client) this.events.message(topic, payload);
     });
     client.on('error', (err) => {
-      const message = describeError(err);
+      const message = explainMqttError(err);
       // a broker that stays away would log this every retry: say it once per distinct error
       if (message !== this.lastError) {
         const code = (err as { code?: unknown }).code;

@@ -12,6 +12,8 @@ const mqttConfig = (url: string) => ({
   format: 'json' as const,
   publishTimeoutMs: 2_000,
   maxInFlight: 4,
+  backlogShare: 0.5,
+  backlogRatePerSec: 0,
   reconnectMinMs: 50,
   reconnectMaxMs: 200,
 });
