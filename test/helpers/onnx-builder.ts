@@ -14,6 +14,8 @@ export interface ConstOutput {
   dims: number[];
   /** float32 values; the output is exactly these, whatever the input */
   values: ArrayLike<number>;
+  /** cast the output (anomalib's pred_label is a bool tensor) */
+  cast?: 'bool';
 }
 
 export interface TestModelSpec {
@@ -25,6 +27,10 @@ export interface TestModelSpec {
   graphOutputs?: { name: string; type?: ElemType; shape: Dim[] }[];
   metadata?: Record<string, string>;
   opset?: number;
+  /** outputs turn NaN when the input's sum is positive (a real frame) but not for an all-zero warm-up */
+  nanOnRealInput?: boolean;
+  /** add a QuantizeLinear/DequantizeLinear pair on the input path (what int8 QDQ models look like) */
+  qdq?: boolean;
 }
 
 function valueInfo(name: string, type: ElemType, shape: Dim[]): onnxProto.onnx.IValueInfoProto {
@@ -70,11 +76,40 @@ export function buildModel(spec: TestModelSpec): Uint8Array {
       attribute: [{ name: 'keepdims', type: 2, i: 0 }],
     });
     initializers.push({ name: 'zero', dataType: 1, dims: [], floatData: [0] });
-    nodes.push({ opType: 'Mul', input: ['in_sum', 'zero'], output: ['in_zero'] });
+    nodes.push({ opType: 'Mul', input: ['in_sum', 'zero'], output: ['in_zero0'] });
+    if (spec.qdq) {
+      initializers.push({ name: 'q_scale', dataType: 1, dims: [], floatData: [0.1] });
+      initializers.push({ name: 'q_zp', dataType: 3, dims: [], int32Data: [0] });
+      nodes.push({ opType: 'QuantizeLinear', input: ['in_zero0', 'q_scale', 'q_zp'], output: ['in_q'] });
+      nodes.push({ opType: 'DequantizeLinear', input: ['in_q', 'q_scale', 'q_zp'], output: ['in_zero1'] });
+    } else {
+      nodes.push({ opType: 'Identity', input: ['in_zero0'], output: ['in_zero1'] });
+    }
+    if (spec.nanOnRealInput) {
+      nodes.push({ opType: 'Neg', input: ['in_sum'], output: ['in_neg'] });
+      nodes.push({ opType: 'Sqrt', input: ['in_neg'], output: ['in_sqrt'] });
+      nodes.push({ opType: 'Add', input: ['in_zero1', 'in_sqrt'], output: ['in_zero'] });
+    } else {
+      nodes.push({ opType: 'Identity', input: ['in_zero1'], output: ['in_zero'] });
+    }
     for (const o of spec.outputs ?? []) {
       initializers.push({ name: `${o.name}_c`, dataType: 1, dims: o.dims, floatData: Array.from(o.values) });
-      nodes.push({ opType: 'Add', input: [`${o.name}_c`, 'in_zero'], output: [o.name] });
-      outputs.push(valueInfo(o.name, 'float32', o.dims));
+      if (o.cast === 'bool') {
+        nodes.push({ opType: 'Add', input: [`${o.name}_c`, 'in_zero'], output: [`${o.name}_f`] });
+        nodes.push({
+          opType: 'Cast',
+          input: [`${o.name}_f`],
+          output: [o.name],
+          attribute: [{ name: 'to', type: 2, i: 9 }],
+        });
+        outputs.push({
+          ...valueInfo(o.name, 'float32', o.dims),
+          type: { tensorType: { elemType: 9, shape: { dim: o.dims.map((d) => ({ dimValue: d })) } } },
+        });
+      } else {
+        nodes.push({ opType: 'Add', input: [`${o.name}_c`, 'in_zero'], output: [o.name] });
+        outputs.push(valueInfo(o.name, 'float32', o.dims));
+      }
     }
   }
   const model: onnxProto.onnx.IModelProto = {
