@@ -15,7 +15,7 @@ export interface ConstOutput {
   /** float32 values; the output is exactly these, whatever the input */
   values: ArrayLike<number>;
   /** cast the output (anomalib's pred_label is a bool tensor) */
-  cast?: 'bool';
+  cast?: 'bool' | 'float16';
 }
 
 export interface TestModelSpec {
@@ -94,17 +94,18 @@ export function buildModel(spec: TestModelSpec): Uint8Array {
     }
     for (const o of spec.outputs ?? []) {
       initializers.push({ name: `${o.name}_c`, dataType: 1, dims: o.dims, floatData: Array.from(o.values) });
-      if (o.cast === 'bool') {
+      if (o.cast) {
+        const to = o.cast === 'bool' ? 9 : 10;
         nodes.push({ opType: 'Add', input: [`${o.name}_c`, 'in_zero'], output: [`${o.name}_f`] });
         nodes.push({
           opType: 'Cast',
           input: [`${o.name}_f`],
           output: [o.name],
-          attribute: [{ name: 'to', type: 2, i: 9 }],
+          attribute: [{ name: 'to', type: 2, i: to }],
         });
         outputs.push({
           ...valueInfo(o.name, 'float32', o.dims),
-          type: { tensorType: { elemType: 9, shape: { dim: o.dims.map((d) => ({ dimValue: d })) } } },
+          type: { tensorType: { elemType: to, shape: { dim: o.dims.map((d) => ({ dimValue: d })) } } },
         });
       } else {
         nodes.push({ opType: 'Add', input: [`${o.name}_c`, 'in_zero'], output: [o.name] });
