@@ -1,4 +1,5 @@
 import t from 'tap';
+import { parseConfigText } from '../../../agent/config/index.js';
 import type { TaskResult } from '../../../agent/decision/index.js';
 import { judge } from '../../../agent/decision/index.js';
 
@@ -98,4 +99,26 @@ t.test('classification still judged as before through judge()', async (t) => {
     'dent',
   ]);
   t.equal(out.outcome.verdict, 'NG');
+});
+
+t.test('config: detection/anomaly rule keys are validated with the rest', async (t) => {
+  const cfg = (rules: string) => `agent: { id: cell-1 }
+models: [{ id: det, path: models/det/model.onnx }]
+cameras: [{ id: cam-1, source: { type: synthetic }, trigger: { type: continuous }, model: det, rules: ${rules} }]
+`;
+  const ok = parseConfigText(
+    cfg('{ minBoxArea: 400, roi: [10, 20, 600, 400], anomalyThreshold: 0.6 }'),
+    'a.yaml',
+    {},
+  );
+  t.same(ok.cameras[0]?.rules.roi, [10, 20, 600, 400]);
+  t.equal(ok.cameras[0]?.rules.minBoxArea, 400);
+  t.throws(
+    () => parseConfigText(cfg('{ roi: [600, 20, 10, 400] }'), 'a.yaml', {}),
+    { code: 'EVA_ERR_CONFIG_INVALID', message: /roi must be \[x1, y1, x2, y2\]/ },
+    'x2 < x1',
+  );
+  t.throws(() => parseConfigText(cfg('{ anomalyThreshold: 1.5 }'), 'a.yaml', {}), {
+    code: 'EVA_ERR_CONFIG_INVALID',
+  });
 });
