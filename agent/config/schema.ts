@@ -177,6 +177,17 @@ const rulesSchema = z.strictObject({
   ngClasses: z.array(z.string().min(1)).min(1).optional(),
   minScore: z.number().min(0).max(1).default(0.5),
   uncertainBelow: z.number().min(0).max(1).default(0.2),
+  // extension: detection - boxes smaller than this many source pixels² are ignored (default 0)
+  minBoxArea: z.number().min(0).optional(),
+  // extension: detection - region of interest [x1, y1, x2, y2] in source pixels; a box centred outside is ignored
+  roi: z
+    .tuple([z.number(), z.number(), z.number(), z.number()])
+    .refine(([x1, y1, x2, y2]) => x2 > x1 && y2 > y1, 'roi must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1')
+    .optional(),
+  // extension: anomaly - overrides the manifest's threshold on the normalised score
+  anomalyThreshold: z.number().min(0).max(1).optional(),
+  // extension: anomaly - scores from here up to the threshold are UNCERTAIN (no band when unset)
+  anomalyUncertainBelow: z.number().min(0).max(1).optional(),
 });
 
 const cameraSchema = z.strictObject({

@@ -1,5 +1,12 @@
 export { type Evidence, type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
-export { judgeClassification, type RuleOutcome, resolveNgClasses } from './rules.js';
+export {
+  judge,
+  judgeAnomaly,
+  judgeClassification,
+  judgeDetection,
+  type RuleOutcome,
+  resolveNgClasses,
+} from './rules.js';
 export {
   composeDecision,
   type Decision,

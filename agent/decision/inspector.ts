@@ -7,7 +7,7 @@ import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Inference } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock } from '../service.js';
-import { judgeClassification, resolveNgClasses } from './rules.js';
+import { judge } from './rules.js';
 import type { Decision, DecisionDraft, LatencyMs } from './types.js';
 
 /** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
@@ -138,15 +138,8 @@ export class Inspector {
   }
 
   private fromInference(shot: Shot, frame: Frame, inference: Inference, startedAt: number): DecisionDraft {
-    const { result } = inference;
-    if (result.task !== 'classification') {
-      throw new AgentError(
-        ErrorCodes.INFERENCE_FAILED,
-        `task ${result.task} is not supported by this camera's rules`,
-      );
-    }
-    const ngClasses = resolveNgClasses(this.deps.rules, this.deps.model.labels);
-    const outcome = judgeClassification(result.scores, this.deps.rules, ngClasses);
+    // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
+    const { outcome, result } = judge(inference.result, this.deps.rules, this.deps.model.labels);
     this.deps.metrics.inferenceTime.observe(
       { model: inference.model.id, provider: inference.model.provider },
       inference.timings.inference / 1000,

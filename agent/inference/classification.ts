@@ -1,15 +1,15 @@
 import { AgentError, ErrorCodes } from '../errors.js';
+import type { RawOutput } from './anomaly.js';
 import type { ModelManifest } from './manifest.js';
-import type { WireTensor } from './protocol.js';
 
 /** Turns a classifier's output tensor into `{label: probability}`, checking it is what the manifest says. */
 export function decodeClassification(
-  outputs: Record<string, WireTensor>,
+  outputs: Record<string, RawOutput>,
   manifest: ModelManifest,
 ): Record<string, number> {
-  const spec = manifest.outputs[0];
+  const spec = manifest.outputs.find((o) => o.role === 'scores');
   if (!spec)
-    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `model ${manifest.id}: manifest lists no output`);
+    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `model ${manifest.id}: manifest lists no scores output`);
   const tensor = outputs[spec.name];
   if (!tensor) {
     throw new AgentError(
@@ -17,7 +17,7 @@ export function decodeClassification(
       `model ${manifest.id}: output "${spec.name}" missing (model gave ${Object.keys(outputs).join(', ')})`,
     );
   }
-  const values = Array.from(tensor.data as Float32Array, Number);
+  const values = Array.from(tensor.data, Number);
   if (values.length !== manifest.labels.length) {
     throw new AgentError(
       ErrorCodes.INFERENCE_FAILED,

@@ -1,3 +1,23 @@
-export { type LoadedManifest, loadManifest, type ModelManifest, manifestSchema } from './manifest.js';
+export { type AnomalyMap, normalizeMinMax } from './anomaly.js';
+export { type Decoded, decodeOutputs } from './decode.js';
+export { type Detection, decodeDetection, nms } from './detection.js';
+export { type DetectionFormat, detectionLayout } from './detection-layout.js';
+export { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
+export { goldenFailure } from './golden.js';
+export {
+  type LoadedManifest,
+  loadManifest,
+  type ModelManifest,
+  manifestSchema,
+  type Task,
+} from './manifest.js';
 export { type Inference, ModelRunner, type ModelState, type ModelStatus } from './model-runner.js';
-export { MAX_INPUT_PIXELS, preprocess, type Tensor, toTensor } from './preprocess.js';
+export { type OnnxInfo, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
+export {
+  type Geometry,
+  MAX_INPUT_PIXELS,
+  planResize,
+  preprocess,
+  type Tensor,
+  toTensor,
+} from './preprocess.js';

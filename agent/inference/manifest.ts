@@ -1,128 +1,251 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { resolveManifest } from './manifest-resolve.js';
+import { type OnnxInfo, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
 
 /**
- * The manifest beside each model says how to feed it and how to read it. One schema, types inferred.
- * The classification subset is what this version runs; detection and anomaly arrive with their decoders.
+ * The manifest beside each model says how to feed it and how to read it (docs/models.md). What the file
+ * leaves out is filled from the model itself (graph inputs/outputs, Ultralytics metadata_props) by
+ * `resolveManifest`, and what it states is checked against the model there.
  */
-const inputSchema = z.strictObject({
-  name: z.string().min(1),
-  dtype: z.enum(['float32', 'uint8']).default('float32'),
-  layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  colorOrder: z.enum(['RGB', 'BGR']).default('RGB'),
-  resize: z.enum(['stretch']).default('stretch'),
-  // x' = (x * scale - mean[c]) / std[c]
-  scale: z
-    .number()
-    .positive()
-    .default(1 / 255),
-  mean: z.tuple([z.number(), z.number(), z.number()]).default([0, 0, 0]),
-  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
-});
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+
+const inputSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    dtype: z.enum(['float32', 'uint8', 'float16']).optional(),
+    layout: z.enum(['NCHW', 'NHWC']).optional(),
+    width: z.number().int().positive().optional(),
+    height: z.number().int().positive().optional(),
+    colorOrder: z.enum(['RGB', 'BGR']).default('RGB'),
+    resize: z.enum(['stretch', 'letterbox', 'shortside-centercrop']).optional(),
+    // letterbox fill, each channel (Ultralytics: 114)
+    padValue: z.number().int().min(0).max(255).default(114),
+    // x' = (x * scale - mean[c]) / std[c]
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255),
+    mean: triple.default([0, 0, 0]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
+    // the graph normalises itself (anomalib v2): feed x * scale only
+    normalizedInGraph: z.boolean().default(false),
+  })
+  .refine((i) => !i.normalizedInGraph || (i.mean.every((v) => v === 0) && i.std.every((v) => v === 1)), {
+    message: 'normalizedInGraph: true feeds x*scale only; mean/std must be left at their defaults',
+  });
+
+export const OUTPUT_ROLES = [
+  'scores',
+  'detections',
+  'pred_score',
+  'pred_label',
+  'anomaly_map',
+  'pred_mask',
+] as const;
 
 const outputSchema = z.strictObject({
   name: z.string().min(1),
-  role: z.enum(['scores']),
+  role: z.enum(OUTPUT_ROLES),
+  // classification scores
   activation: z.enum(['none', 'softmax', 'sigmoid']).default('none'),
+  // detections: yolov5 [1,N,5+nc] | yolov8 [1,4+nc,N] | end2end [1,K,6]; inferred from the shape when omitted
+  format: z.enum(['yolov5', 'yolov8', 'end2end']).optional(),
 });
+
+const box = z.tuple([z.number(), z.number(), z.number(), z.number()]);
 
 const goldenSchema = z.strictObject({
   image: z.string().min(1),
-  expect: z.strictObject({ label: z.string().min(1), minScore: z.number().min(0).max(1).default(0.5) }),
+  expect: z.strictObject({
+    // classification: the top label, with at least minScore
+    label: z.string().min(1).optional(),
+    minScore: z.number().min(0).max(1).optional(),
+    // detection: exactly these (source pixels), matched by label and IoU >= minIou
+    detections: z.array(z.strictObject({ label: z.string().min(1), box })).optional(),
+    minIou: z.number().min(0).max(1).default(0.5),
+    // anomaly: the verdict, and optionally the score within tolerance
+    anomalous: z.boolean().optional(),
+    score: z.number().optional(),
+    tolerance: z.number().min(0).default(0.1),
+  }),
 });
+
+export const TASKS = ['classification', 'detection', 'anomaly'] as const;
+export type Task = (typeof TASKS)[number];
 
 export const manifestSchema = z.looseObject({
   schema: z.literal(1).default(1),
-  id: z.string().min(1),
-  version: z.coerce.string(),
+  // default: the model's folder name (models/washer/model.onnx -> washer), or the file name without .onnx
+  id: z.string().min(1).optional(),
+  // default: the first 12 hex digits of the model's sha256
+  version: z.coerce.string().optional(),
   sha256: z
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
-  task: z.enum(['classification']),
+  // default: Ultralytics metadata `task` (detect / classify)
+  task: z.enum(TASKS).optional(),
   description: z.string().optional(),
-  input: inputSchema,
-  outputs: z.array(outputSchema).length(1),
-  labels: z.array(z.string().min(1)).min(1),
+  input: inputSchema.default(inputSchema.parse({})),
+  outputs: z.array(outputSchema).min(1).optional(),
+  labels: z.array(z.string().min(1)).min(1).optional(),
+  detection: z
+    .strictObject({
+      confidence: z.number().min(0).max(1).default(0.25),
+      iou: z.number().min(0).max(1).default(0.45),
+      agnostic: z.boolean().default(false),
+      maxDetections: z.number().int().positive().default(300),
+    })
+    .default({ confidence: 0.25, iou: 0.45, agnostic: false, maxDetections: 300 }),
+  anomaly: z
+    .strictObject({
+      // on the normalised score (anomalib: 0.5)
+      threshold: z.number().min(0).max(1).default(0.5),
+      // anomalib v1: its metadata.json (image_threshold, min, max), relative to the manifest
+      metadata: z.string().min(1).optional(),
+      // or the same numbers inline
+      imageThreshold: z.number().optional(),
+      min: z.number().optional(),
+      max: z.number().optional(),
+    })
+    .default({ threshold: 0.5 }),
   golden: z.array(goldenSchema).default([]),
 });
 
-export type ModelManifest = z.output<typeof manifestSchema>;
+export type RawManifest = z.output<typeof manifestSchema>;
+export type InputSpec = Required<RawManifest['input']>;
+export type OutputSpec = z.output<typeof outputSchema>;
+export type GoldenSpec = z.output<typeof goldenSchema>;
+
+/** anomalib v1 min-max normalisation of the raw score (anomalib's `normalize_min_max`). */
+export interface AnomalyNormalization {
+  imageThreshold: number;
+  min: number;
+  max: number;
+}
+
+/** A manifest with every gap filled from the model: what preprocessing and decoding use. */
+export interface ModelManifest {
+  schema: 1;
+  id: string;
+  sha256?: string | undefined;
+  description?: string | undefined;
+  detection: RawManifest['detection'];
+  anomaly: RawManifest['anomaly'];
+  golden: GoldenSpec[];
+  version: string;
+  task: Task;
+  input: InputSpec;
+  outputs: OutputSpec[];
+  labels: string[];
+  /** set for anomalib v1 exports (a raw map without pred_score) */
+  anomalyNormalization?: AnomalyNormalization;
+}
 
 export interface LoadedManifest {
   manifest: ModelManifest;
   /** sha256 of the model file as read now (the manifest's value, when given, must equal it). */
   sha256: string;
   modelPath: string;
-  manifestPath: string;
+  /** the manifest file, or null when the model's own metadata was enough (Ultralytics exports) */
+  manifestPath: string | null;
   /** Golden image paths resolved against the manifest's folder. */
   goldenPaths: string[];
+  /** What the ONNX file itself says (graph inputs/outputs, opset, metadata_props, precision). */
+  onnx: OnnxInfo;
 }
 
-export function findManifest(modelPath: string, explicit?: string): string {
+export function findManifest(modelPath: string, explicit?: string): string | null {
   if (explicit) return explicit;
   const dir = dirname(modelPath);
   for (const name of ['manifest.yaml', 'manifest.yml', 'manifest.json']) {
     if (existsSync(join(dir, name))) return join(dir, name);
   }
-  throw new AgentError(ErrorCodes.MODEL_MANIFEST, `no manifest.yaml or manifest.json beside ${modelPath}`);
+  return null;
 }
 
-/** Reads the model file and its manifest; checks the manifest and the file's sha256. */
-export function loadManifest(modelPath: string, explicitManifest?: string): LoadedManifest {
-  const manifestPath = findManifest(modelPath, explicitManifest);
-  let raw: unknown;
+function readRaw(manifestPath: string): unknown {
   try {
     const text = readFileSync(manifestPath, 'utf8');
-    raw = manifestPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return manifestPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new AgentError(
       ErrorCodes.MODEL_MANIFEST,
       `cannot read manifest ${manifestPath}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      { cause: err },
     );
   }
-  const parsed = manifestSchema.safeParse(raw);
+}
+
+export function parseManifest(raw: unknown, where: string): RawManifest {
+  const parsed = manifestSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     const details = parsed.error.issues
       .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
       .join('; ');
-    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `manifest ${manifestPath} is invalid: ${details}`);
+    throw new AgentError(ErrorCodes.MODEL_MANIFEST, `manifest ${where} is invalid: ${details}`);
   }
+  return parsed.data;
+}
+
+/**
+ * Reads the model file and its manifest, checks the file's sha256, decodes the ONNX header and resolves the
+ * manifest against it. Every error names the model and the problem.
+ */
+export function loadManifest(modelPath: string, explicitManifest?: string): LoadedManifest {
+  const manifestPath = findManifest(modelPath, explicitManifest);
+  const raw = manifestPath ? parseManifest(readRaw(manifestPath), manifestPath) : undefined;
   let bytes: Buffer;
   try {
     bytes = readFileSync(modelPath);
   } catch (err) {
-    throw new AgentError(
-      ErrorCodes.MODEL_LOAD,
-      `cannot read model file ${modelPath}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!raw && missing) {
+      throw new AgentError(
+        ErrorCodes.MODEL_MANIFEST,
+        `no manifest.yaml or manifest.json beside ${modelPath}, and the model file is missing`,
+        { cause: err },
+      );
+    }
+    const why = missing ? 'file not found' : (err as Error).message;
+    throw new AgentError(ErrorCodes.MODEL_LOAD, `cannot read model file ${modelPath}: ${why}`, {
+      cause: err,
+    });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const manifest = parsed.data;
-  if (manifest.sha256 && manifest.sha256 !== sha256) {
+  if (raw?.sha256 && raw.sha256 !== sha256) {
     throw new AgentError(
       ErrorCodes.MODEL_LOAD,
-      `model file ${modelPath} does not match its manifest: sha256 ${sha256.slice(0, 12)}… expected ${manifest.sha256.slice(0, 12)}…`,
+      `model file ${modelPath} does not match its manifest: sha256 ${sha256.slice(0, 12)}… expected ${raw.sha256.slice(0, 12)}…`,
     );
   }
-  const dir = dirname(manifestPath);
+  const onnx = readOnnxInfo(bytes, modelPath);
+  if (!raw && !readUltralyticsMeta(onnx.metadata).task) {
+    throw new AgentError(
+      ErrorCodes.MODEL_MANIFEST,
+      `no manifest.yaml or manifest.json beside ${modelPath}, and the model carries no Ultralytics metadata`,
+    );
+  }
+  const dir = manifestPath ? dirname(manifestPath) : dirname(modelPath);
+  const file = basename(modelPath).replace(/\.onnx$/i, '');
+  const defaultId = file === 'model' ? basename(dirname(resolve(modelPath))) : file;
+  const manifest = resolveManifest(raw ?? parseManifest({}, '(none)'), onnx, {
+    defaultId,
+    sha256,
+    dir,
+    modelPath,
+  });
   return {
     manifest,
     sha256,
     modelPath: resolve(modelPath),
     manifestPath,
     goldenPaths: manifest.golden.map((g) => resolve(dir, g.image)),
+    onnx,
   };
 }

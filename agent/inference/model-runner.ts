@@ -9,9 +9,11 @@ import type { ModelConfig } from '../config/index.js';
 import type { ModelRef, TaskResult } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Service } from '../service.js';
-import { decodeClassification } from './classification.js';
+import type { AnomalyMap } from './anomaly.js';
+import { decodeOutputs } from './decode.js';
+import { goldenFailure } from './golden.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
-import { preprocess, toTensor } from './preprocess.js';
+import { planResize, preprocess, toTensor } from './preprocess.js';
 import type { ProviderAttempt } from './protocol.js';
 import { SessionPool } from './worker-pool.js';
 
@@ -23,8 +25,8 @@ export interface Inference {
   sourceWidth: number;
   sourceHeight: number;
   timings: { preprocess: number; queue: number; inference: number };
-  /** Per-pixel outputs a task gives (the anomaly map, in model-input pixels, values as the model gave them). */
-  maps?: { anomaly?: { width: number; height: number; data: Float32Array } };
+  /** the anomaly map in model-input pixels, values as the model gave them (anomaly models only) */
+  maps?: { anomaly?: AnomalyMap };
 }
 
 export interface ModelStatus {
@@ -113,9 +115,10 @@ export class ModelRunner implements Service {
     const pre = await preprocess(frame, loaded.manifest.input);
     const preprocessMs = performance.now() - t0;
     const run = await pool.run({ [loaded.manifest.input.name]: pre.tensor }, signal);
-    const scores = decodeClassification(run.outputs, loaded.manifest);
+    const decoded = decodeOutputs(run.outputs, loaded.manifest, pre.geometry);
     return {
-      result: { task: 'classification', scores },
+      result: decoded.result,
+      ...(decoded.maps ? { maps: decoded.maps } : {}),
       model: this.modelRef(),
       sourceWidth: pre.sourceWidth,
       sourceHeight: pre.sourceHeight,
@@ -148,6 +151,7 @@ export class ModelRunner implements Service {
     for (const attempt of chosen.attempts.filter((a) => a.error)) {
       this.log.warn({ provider: attempt.provider, reason: attempt.error }, 'execution provider unavailable');
     }
+    // the manifest was checked against the decoded graph; this catches a graph onnxruntime sees otherwise
     if (!chosen.inputNames.includes(manifest.input.name)) {
       throw new AgentError(
         ErrorCodes.MODEL_MANIFEST,
@@ -159,7 +163,18 @@ export class ModelRunner implements Service {
     // warm-up: the first run allocates and optimises; doing it here keeps it out of the first part's deadline
     const blank = new Uint8Array(manifest.input.width * manifest.input.height * 3);
     const warm = await pool.run({ [manifest.input.name]: toTensor(blank, manifest.input) });
-    decodeClassification(warm.outputs, manifest);
+    // decoding the warm-up output checks the real output shapes against the task (free dims included)
+    try {
+      decodeOutputs(
+        warm.outputs,
+        manifest,
+        planResize(manifest.input.width, manifest.input.height, manifest.input).geometry,
+      );
+    } catch (err) {
+      throw new AgentError(ErrorCodes.MODEL_LOAD, `warm-up run failed: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
 
     this.status = { ...this.status, state: 'ready', error: null };
     await this.checkGoldenImages(loaded);
@@ -169,7 +184,7 @@ export class ModelRunner implements Service {
     );
   }
 
-  /** Every golden image must give its expected label with at least its minimum score. */
+  /** Every golden image must give its expected result (golden.ts says what matches, per task). */
   private async checkGoldenImages(loaded: LoadedManifest): Promise<void> {
     const failures: string[] = [];
     for (const [i, golden] of loaded.manifest.golden.entries()) {
@@ -177,14 +192,8 @@ export class ModelRunner implements Service {
       try {
         const data = await readFile(path);
         const { result } = await this.infer({ kind: 'encoded', data, capturedAt: Date.now(), name: path });
-        const scores = result.task === 'classification' ? result.scores : {};
-        const score = scores[golden.expect.label] ?? 0;
-        const top = Object.entries(scores).sort((a, b) => b[1] - a[1])[0];
-        if (top?.[0] !== golden.expect.label || score < golden.expect.minScore) {
-          failures.push(
-            `${golden.image}: expected ${golden.expect.label} >= ${golden.expect.minScore}, got ${top?.[0]} ${top?.[1]}`,
-          );
-        }
+        const failure = goldenFailure(golden, result);
+        if (failure) failures.push(`${golden.image}: ${failure}`);
       } catch (err) {
         failures.push(`${golden.image}: ${describeError(err)}`);
       }

@@ -1,31 +1,119 @@
 import sharp from 'sharp';
 import type { Frame } from '../capture/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
-import type { ModelManifest } from './manifest.js';
+import { toFloat16Array } from './float16.js';
+import type { InputSpec } from './manifest.js';
 
 /** Frames above this many pixels are refused before decoding (image bombs); 8K is 33 Mpx. */
 export const MAX_INPUT_PIXELS = 40_000_000;
 
 export interface Tensor {
-  data: Float32Array | Uint8Array;
+  data: Float32Array | Uint8Array | Uint16Array;
   dims: number[];
-  type: 'float32' | 'uint8';
+  type: 'float32' | 'uint8' | 'float16';
+}
+
+/** How model-input pixels map to source pixels: model = source * scale + pad (per axis). */
+export interface Geometry {
+  sourceWidth: number;
+  sourceHeight: number;
+  scaleX: number;
+  scaleY: number;
+  padX: number;
+  padY: number;
 }
 
 export interface Preprocessed {
   tensor: Tensor;
   sourceWidth: number;
   sourceHeight: number;
+  geometry: Geometry;
+}
+
+/** Python's round(): halves go to the even neighbour (Ultralytics' sizes and pads are computed with it). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+export interface ResizePlan {
+  /** size the source is resized to (fit: fill, bilinear) */
+  resizeWidth: number;
+  resizeHeight: number;
+  /** then padded (letterbox) ... */
+  pad?: { top: number; bottom: number; left: number; right: number };
+  /** ... or cropped (shortside-centercrop) */
+  crop?: { left: number; top: number };
+  geometry: Geometry;
+}
+
+/**
+ * The geometry of each resize mode, computed as the reference implementations do:
+ * - letterbox: Ultralytics' LetterBox (r = min(H/h, W/w); unpadded size round(w*r) x round(h*r); padding
+ *   split round(d/2 -/+ 0.1), so an odd pixel goes to the bottom/right);
+ * - shortside-centercrop: torchvision Resize(short side) + CenterCrop (long side truncated, crop offset
+ *   round((n - S)/2)), as Ultralytics' classify transforms;
+ * - stretch: both axes scaled independently.
+ */
+export function planResize(
+  w: number,
+  h: number,
+  input: Pick<InputSpec, 'width' | 'height' | 'resize'>,
+): ResizePlan {
+  const W = input.width;
+  const H = input.height;
+  if (input.resize === 'letterbox') {
+    const r = Math.min(H / h, W / w);
+    const nw = roundHalfEven(w * r);
+    const nh = roundHalfEven(h * r);
+    const dw = (W - nw) / 2;
+    const dh = (H - nh) / 2;
+    const pad = {
+      top: roundHalfEven(dh - 0.1),
+      bottom: roundHalfEven(dh + 0.1),
+      left: roundHalfEven(dw - 0.1),
+      right: roundHalfEven(dw + 0.1),
+    };
+    return {
+      resizeWidth: nw,
+      resizeHeight: nh,
+      pad,
+      geometry: { sourceWidth: w, sourceHeight: h, scaleX: r, scaleY: r, padX: pad.left, padY: pad.top },
+    };
+  }
+  if (input.resize === 'shortside-centercrop') {
+    const widthLimits = w / h < W / H;
+    const nw = widthLimits ? W : Math.max(W, Math.floor((w * H) / h));
+    const nh = widthLimits ? Math.max(H, Math.floor((h * W) / w)) : H;
+    const crop = { left: roundHalfEven((nw - W) / 2), top: roundHalfEven((nh - H) / 2) };
+    return {
+      resizeWidth: nw,
+      resizeHeight: nh,
+      crop,
+      geometry: {
+        sourceWidth: w,
+        sourceHeight: h,
+        scaleX: nw / w,
+        scaleY: nh / h,
+        padX: -crop.left,
+        padY: -crop.top,
+      },
+    };
+  }
+  return {
+    resizeWidth: W,
+    resizeHeight: H,
+    geometry: { sourceWidth: w, sourceHeight: h, scaleX: W / w, scaleY: H / h, padX: 0, padY: 0 },
+  };
 }
 
 /**
  * Decodes a frame and turns it into the model's input tensor, as the manifest says. Decoding and resizing
  * run on libuv's pool (sharp is asynchronous), so they overlap with inference in the workers.
  */
-export async function preprocess(frame: Frame, input: ModelManifest['input']): Promise<Preprocessed> {
+export async function preprocess(frame: Frame, input: InputSpec): Promise<Preprocessed> {
   let pixels: Buffer;
-  let sourceWidth: number;
-  let sourceHeight: number;
+  let plan: ResizePlan;
   try {
     const image =
       frame.kind === 'raw'
@@ -34,18 +122,36 @@ export async function preprocess(frame: Frame, input: ModelManifest['input']): P
             limitInputPixels: MAX_INPUT_PIXELS,
           })
         : sharp(frame.data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
-    const meta = frame.kind === 'raw' ? { width: frame.width, height: frame.height } : await image.metadata();
-    sourceWidth = meta.width ?? 0;
-    sourceHeight = meta.height ?? 0;
-    pixels = await image
+    let w: number;
+    let h: number;
+    if (frame.kind === 'raw') {
+      w = frame.width;
+      h = frame.height;
+    } else {
+      // the size as shown, after EXIF orientation (what rotate() below produces)
+      const meta = await image.metadata();
+      w = meta.autoOrient?.width ?? meta.width ?? 0;
+      h = meta.autoOrient?.height ?? meta.height ?? 0;
+    }
+    plan = planResize(w, h, input);
+    let pipeline = image
       .rotate() // honour EXIF orientation, as a person viewing the file would
       .removeAlpha()
       .toColourspace('srgb')
       // no JPEG shrink-on-load: it is faster but feeds the model other pixels than a full decode (the
       // way models are trained and golden images checked), and a raw video frame of the same scene
-      .resize(input.width, input.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false })
-      .raw()
-      .toBuffer();
+      .resize(plan.resizeWidth, plan.resizeHeight, {
+        fit: 'fill',
+        kernel: 'linear',
+        fastShrinkOnLoad: false,
+      });
+    if (plan.pad) {
+      const v = input.padValue;
+      pipeline = pipeline.extend({ ...plan.pad, background: { r: v, g: v, b: v } });
+    } else if (plan.crop) {
+      pipeline = pipeline.extract({ ...plan.crop, width: input.width, height: input.height });
+    }
+    pixels = await pipeline.raw().toBuffer();
   } catch (err) {
     throw new AgentError(ErrorCodes.FRAME_DECODE, `frame could not be decoded: ${(err as Error).message}`, {
       cause: err,
@@ -54,11 +160,15 @@ export async function preprocess(frame: Frame, input: ModelManifest['input']): P
   if (pixels.length !== input.width * input.height * 3) {
     throw new AgentError(ErrorCodes.FRAME_DECODE, `frame decoded to ${pixels.length} bytes, expected RGB`);
   }
-  return { tensor: toTensor(pixels, input), sourceWidth, sourceHeight };
+  const { sourceWidth, sourceHeight } = plan.geometry;
+  return { tensor: toTensor(pixels, input), sourceWidth, sourceHeight, geometry: plan.geometry };
 }
 
 /** HWC RGB bytes -> the model's layout, colour order, dtype and normalisation. */
-export function toTensor(rgb: Uint8Array, input: ModelManifest['input']): Tensor {
+export function toTensor(
+  rgb: Uint8Array,
+  input: Pick<InputSpec, 'width' | 'height' | 'layout' | 'colorOrder' | 'dtype' | 'scale' | 'mean' | 'std'>,
+): Tensor {
   const { width, height } = input;
   const plane = width * height;
   const order = input.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
@@ -85,5 +195,6 @@ export function toTensor(rgb: Uint8Array, input: ModelManifest['input']): Tensor
       for (let p = 0; p < plane; p++) out[p * 3 + c] = (rgb[p * 3 + src] as number) * mul + add;
     }
   }
+  if (input.dtype === 'float16') return { data: toFloat16Array(out), dims, type: 'float16' };
   return { data: out, dims, type: 'float32' };
 }

@@ -1,0 +1,141 @@
+import onnxProto from 'onnx-proto';
+import { AgentError, ErrorCodes } from '../errors.js';
+
+const { onnx } = onnxProto;
+
+export type Dim = number | string;
+
+export interface TensorInfo {
+  name: string;
+  /** onnxruntime's names: float32, uint8, float16, int64, bool, ... */
+  type: string;
+  /** numbers for fixed dimensions, the symbol (or '?') for free ones */
+  shape: Dim[];
+}
+
+export type Precision = 'fp32' | 'fp16' | 'int8';
+
+/** What the agent reads from the ONNX file itself (onnxruntime-node exposes no metadata_props). */
+export interface OnnxInfo {
+  opset: number;
+  producer: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  /** metadata_props as stored (Ultralytics: Python `str()` of its values) */
+  metadata: Record<string, string>;
+  precision: Precision;
+}
+
+const ELEM_TYPES: Record<number, string> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
+};
+
+function tensorInfo(v: onnxProto.onnx.IValueInfoProto): TensorInfo {
+  const t = v.type?.tensorType;
+  return {
+    name: v.name ?? '',
+    type: ELEM_TYPES[t?.elemType ?? 0] ?? `onnx-type-${t?.elemType ?? 0}`,
+    shape: (t?.shape?.dim ?? []).map((d) =>
+      d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0
+        ? Number(d.dimValue)
+        : d.dimParam || '?',
+    ),
+  };
+}
+
+/**
+ * Decodes a model file's graph header: inputs (initializers excluded), outputs, opset, metadata_props and
+ * precision. Precision: QuantizeLinear/DequantizeLinear nodes mean int8 QDQ; else float16 inputs or weights
+ * mean fp16; else fp32. Throws MODEL_LOAD when the bytes are not an ONNX model.
+ */
+export function readOnnxInfo(bytes: Uint8Array, path: string): OnnxInfo {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new AgentError(ErrorCodes.MODEL_LOAD, `${path} is not an ONNX model: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const graph = model.graph;
+  // protobuf decodes many byte strings without complaint: a model has a graph with at least one input/output
+  if (!graph?.output?.length || !graph.input?.length || !model.opsetImport?.length) {
+    throw new AgentError(
+      ErrorCodes.MODEL_LOAD,
+      `${path} is not an ONNX model (no graph inputs/outputs found)`,
+    );
+  }
+  const initializers = new Set((graph.initializer ?? []).map((i) => i.name));
+  const ops = new Set((graph.node ?? []).map((n) => n.opType));
+  const inputs = graph.input.filter((i) => !initializers.has(i.name ?? '')).map(tensorInfo);
+  const hasFp16 =
+    inputs.some((i) => i.type === 'float16') || (graph.initializer ?? []).some((i) => i.dataType === 10);
+  const precision: Precision =
+    ops.has('QuantizeLinear') || ops.has('DequantizeLinear') || ops.has('QLinearConv')
+      ? 'int8'
+      : hasFp16
+        ? 'fp16'
+        : 'fp32';
+  const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
+  return {
+    opset: Number(opset ?? 0),
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    inputs,
+    outputs: graph.output.map(tensorInfo),
+    metadata: Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
+    precision,
+  };
+}
+
+/** What Ultralytics' exporter wrote, parsed from Python literals. Absent keys stay undefined. */
+export interface UltralyticsMeta {
+  names?: string[];
+  imgsz?: [number, number];
+  stride?: number;
+  task?: 'classification' | 'detection' | 'anomaly';
+  /** the raw task name when it is one the agent does not run (segment, pose, obb) */
+  unsupportedTask?: string;
+  end2end?: boolean;
+  description?: string;
+}
+
+const TASKS: Record<string, UltralyticsMeta['task']> = { detect: 'detection', classify: 'classification' };
+
+export function readUltralyticsMeta(metadata: Record<string, string>): UltralyticsMeta {
+  const meta: UltralyticsMeta = {};
+  if (metadata.names) {
+    // {0: 'person', 1: "o'clock"}: integer keys, Python quoted strings
+    const entries = [...metadata.names.matchAll(/(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")/g)];
+    const names: string[] = [];
+    for (const m of entries) names[Number(m[1])] = (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1');
+    if (names.length > 0 && names.every((n) => typeof n === 'string')) meta.names = names;
+  }
+  if (metadata.imgsz) {
+    const nums = metadata.imgsz.match(/\d+/g)?.map(Number) ?? [];
+    // Ultralytics stores [h, w]; a single value means square
+    if (nums.length === 1) meta.imgsz = [nums[0] as number, nums[0] as number];
+    else if (nums.length >= 2) meta.imgsz = [nums[0] as number, nums[1] as number];
+  }
+  if (metadata.stride && /^\d+$/.test(metadata.stride.trim())) meta.stride = Number(metadata.stride);
+  if (metadata.task) {
+    const task = TASKS[metadata.task.trim()];
+    if (task) meta.task = task;
+    else meta.unsupportedTask = metadata.task.trim();
+  }
+  if (metadata.end2end) meta.end2end = metadata.end2end.trim() === 'True';
+  if (metadata.description) meta.description = metadata.description;
+  return meta;
+}
