@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Decision } from '../decision/index.js';
 import type { Service } from '../service.js';
 import type { RequestResponse } from '../sync/index.js';
+import { type InstallModel, registerModelUpload } from './model-upload.js';
 
 export interface Readiness {
   ready: boolean;
@@ -21,6 +22,8 @@ export interface HttpDeps {
   request: (name: string, body: unknown) => Promise<RequestResponse>;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
+  /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
+  installModel?: InstallModel;
 }
 
 /**
@@ -67,6 +70,10 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     if (!decision) return reply.code(404).send({ status: 'error', error: `no decision ${req.params.id}` });
     return decision;
   });
+
+  if (deps.installModel) {
+    registerModelUpload(app, deps.installModel, (header) => authorised(header, deps.token));
+  }
 
   app.post<{ Params: { '*': string } }>('/api/*', async (req, reply) => {
     if (!authorised(req.headers.authorization, deps.token)) {

@@ -95,6 +95,26 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER outbox_keep_undelivered BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL
   BEGIN SELECT RAISE(ABORT, 'an undelivered decision cannot leave the outbox'); END;
   `,
+  // deploy: a candidate version's results on the same frames as the active one, never published
+  `
+  CREATE TABLE shadow_results (
+    id             INTEGER PRIMARY KEY,
+    model          TEXT    NOT NULL,
+    camera         TEXT    NOT NULL,
+    active_version TEXT    NOT NULL,
+    shadow_version TEXT    NOT NULL,
+    at             INTEGER NOT NULL,
+    active_verdict TEXT,
+    shadow_verdict TEXT,
+    active_top     TEXT,
+    shadow_top     TEXT,
+    agree          INTEGER NOT NULL,
+    active_ms      REAL,
+    shadow_ms      REAL,
+    error          TEXT
+  );
+  CREATE INDEX shadow_results_model ON shadow_results (model, shadow_version);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -15,6 +15,14 @@ function router() {
         calls.push(args);
         return args;
       },
+      'model/promote': async (args) => {
+        calls.push(args);
+        return args;
+      },
+      'model/rollback': async (args) => {
+        calls.push(args);
+        return args;
+      },
     },
     quietLog,
   );
