@@ -35,8 +35,8 @@ export interface DeploymentDeps {
   versionsDir: string;
   shadowStore?: ShadowStore | undefined;
   alert?: (alert: DeploymentAlert) => void;
-  /** Tests only: fault injection for every version this deployment loads. */
-  faults?: WorkerFaults;
+  /** Tests only: fault injection per loaded model file. */
+  faults?: (modelPath: string) => WorkerFaults | undefined;
 }
 
 export interface DeploymentStatus extends ModelStatus {
@@ -430,6 +430,7 @@ export class ModelDeployment implements Service {
 
   private newRunner(path: string, manifest?: string): ModelRunner {
     const c = this.config;
+    const faults = this.deps.faults?.(path);
     return new ModelRunner(
       {
         id: c.id,
@@ -443,7 +444,7 @@ export class ModelDeployment implements Service {
       this.deps.log,
       {
         onProviderFallback: (e) => this.providerFallback(e),
-        ...(this.deps.faults ? { faults: this.deps.faults } : {}),
+        ...(faults ? { faults } : {}),
       },
     );
   }
