@@ -216,7 +216,7 @@ export class ModelDeployment implements Service {
       } catch (err) {
         throw new AgentError(
           ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id}: upload refused: ${describeError(err)}`,
+          `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${this.activeVersion} unchanged`,
           {
             cause: err,
           },
