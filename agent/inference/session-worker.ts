@@ -2,7 +2,8 @@
  * One onnxruntime session in its own thread: `session.run` blocks the thread that calls it for the whole
  * inference, so it must never run on the main thread where MQTT, HTTP and capture live.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -41,6 +42,7 @@ async function create(req: LoadRequest, provider: string): Promise<ort.Inference
       console.warn(`session-worker: engine cache ${cache} unusable, rebuilding: ${String(err)}`);
     }
   }
+  mkdirSync(dirname(cache), { recursive: true });
   return ort.InferenceSession.create(req.modelPath, {
     ...base,
     extra: { 'ep.context_enable': '1', 'ep.context_file_path': cache, 'ep.context_embed_mode': '0' },

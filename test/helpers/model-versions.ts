@@ -61,3 +61,12 @@ export function sampleFrame(n = 1) {
   const name = `${String(n).padStart(4, '0')}.jpg`;
   return { kind: 'encoded' as const, data: readFileSync(join(SAMPLES, name)), capturedAt: Date.now(), name };
 }
+
+/** A manifest edit: golden image `index` now expects `label` (a version whose golden check must fail). */
+export function expectGoldenLabel(index: number, label: string): (m: Record<string, unknown>) => void {
+  return (m) => {
+    const golden = (m.golden as { expect: { label: string } }[])[index];
+    if (!golden) throw new Error(`no golden image ${index}`);
+    golden.expect.label = label;
+  };
+}

@@ -7,7 +7,7 @@ import { DecisionStore } from '../../../agent/store/index.js';
 import { tempDir } from '../../helpers/agent-process.js';
 import { quietLog } from '../../helpers/fixtures.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
-import { sampleFrame, washerConfig, washerVersion } from '../../helpers/model-versions.js';
+import { expectGoldenLabel, sampleFrame, washerConfig, washerVersion } from '../../helpers/model-versions.js';
 
 async function deployment(
   t: Test,
@@ -56,9 +56,7 @@ t.test('bad versions are refused with the reason and the active version untouche
     ],
     [
       'failing golden images',
-      washerVersion('3', (m) => {
-        (m.golden as { expect: { label: string } }[])[0]!.expect.label = 'dent';
-      }),
+      washerVersion('3', expectGoldenLabel(0, 'dent')),
       /golden images failed: golden\/ok-1.jpg: expected dent/,
     ],
     [
