@@ -5,7 +5,7 @@ import { type AgentConfig, topicRootOf } from './config/index.js';
 import { type Decision, type DecisionDraft, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { AgentMetrics } from './metrics.js';
-import { ModelDeployment, ModelInbox, rulesJudge, ShadowStore } from './models/index.js';
+import { DeploymentMetrics, ModelDeployment, ModelInbox, rulesJudge, ShadowStore } from './models/index.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
@@ -98,8 +98,10 @@ export class Agent {
       config.store.path === ':memory:'
         ? undefined
         : new ShadowStore(config.store.path, this.log.child({ module: 'shadow' }));
+    const deploymentMetrics = new DeploymentMetrics(this.metrics.registry);
     for (const m of config.models) {
       const deployment = new ModelDeployment(m, {
+        metrics: deploymentMetrics,
         log: this.log.child({ module: 'inference', model: m.id }),
         clock: this.clock,
         versionsDir: m.versionsDir ?? join(dirname(config.store.path), 'models', m.id),

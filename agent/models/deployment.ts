@@ -17,7 +17,9 @@ import {
 import type { Clock, Service } from '../service.js';
 import { HealthWatch, type Outcome } from './health-watch.js';
 import type { Judge } from './judge.js';
-import { addToReport, emptyReport, type ShadowReport, type ShadowRow, type ShadowStore } from './shadow.js';
+import type { DeploymentMetrics } from './metrics.js';
+import type { ShadowReport, ShadowStore } from './shadow.js';
+import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
 import { VersionStore } from './versions.js';
 
 export interface DeploymentAlert {
@@ -34,6 +36,7 @@ export interface DeploymentDeps {
   /** Folder of installed versions and active.json. */
   versionsDir: string;
   shadowStore?: ShadowStore | undefined;
+  metrics?: DeploymentMetrics | undefined;
   alert?: (alert: DeploymentAlert) => void;
   /** Tests only: fault injection per loaded model file. */
   faults?: (modelPath: string) => WorkerFaults | undefined;
@@ -42,7 +45,7 @@ export interface DeploymentDeps {
 export interface DeploymentStatus extends ModelStatus {
   previousVersion: string | null;
   installed: string[];
-  shadow: (ShadowReport & { state: ModelState; provider: string | null }) | null;
+  shadow: ShadowStatus | null;
   watchingAfterPromotion: boolean;
 }
 
@@ -61,14 +64,13 @@ export interface CameraModel {
 export class ModelDeployment implements Service {
   readonly name: string;
   private active: ModelRunner | undefined;
-  private shadow: ModelRunner | undefined;
-  private report: ShadowReport | undefined;
-  private shadowBusy = false;
+  private shadow: ShadowLane | undefined;
   private previous: string | null = null;
   private readonly versions: VersionStore;
   private readonly watch: HealthWatch;
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private activeLabels: { model: string; version: string; provider: string } | undefined;
 
   constructor(
     private readonly config: ModelConfig,
@@ -110,10 +112,7 @@ export class ModelDeployment implements Service {
       ...base,
       previousVersion: this.previous,
       installed: this.versions.installed(),
-      shadow:
-        this.shadow && this.report
-          ? { ...this.report, state: this.shadow.state, provider: this.shadow.snapshot().provider }
-          : null,
+      shadow: this.shadow?.status() ?? null,
       watchingAfterPromotion: this.watch.active,
     };
   }
@@ -141,6 +140,7 @@ export class ModelDeployment implements Service {
         if (runner.state === 'ready') {
           this.active = runner;
           this.previous = record.previous;
+          this.publishActive();
           return;
         }
         await runner.stop();
@@ -154,11 +154,13 @@ export class ModelDeployment implements Service {
     await runner.start();
     this.active = runner;
     this.previous = record?.previous ?? null;
+    this.publishActive();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([this.active?.stop(), this.shadow?.stop()]);
+    this.shadow?.close();
+    await Promise.all([this.active?.stop(), this.shadow?.runner.stop()]);
   }
 
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
@@ -180,7 +182,7 @@ export class ModelDeployment implements Service {
     try {
       const inference = await runner.infer(frame, signal);
       if (signal?.aborted) outcome = 'miss';
-      this.shadowRun(cameraId, frame, inference, performance.now() - t0, judge);
+      this.shadow?.offer(cameraId, frame, inference, performance.now() - t0, judge);
       return inference;
     } catch (err) {
       outcome = signal?.aborted ? 'miss' : 'error';
@@ -245,9 +247,15 @@ export class ModelDeployment implements Service {
           `model ${this.config.id} version ${version} refused: ${reason}; active version ${this.activeVersion} unchanged`,
         );
       }
-      await this.retire(this.shadow);
-      this.shadow = runner;
-      this.report = emptyReport(version, this.deps.clock.now());
+      const replaced = this.shadow;
+      replaced?.close();
+      this.shadow = new ShadowLane(runner, {
+        model: this.config.id,
+        clock: this.deps.clock,
+        store: this.deps.shadowStore,
+        metrics: this.deps.metrics,
+      });
+      await this.retire(replaced?.runner);
       const s = runner.snapshot();
       this.deps.log.info({ version, provider: s.provider }, 'model version installed; running in shadow');
       return { model: this.config.id, version, sha256: s.sha256 ?? '', provider: s.provider };
@@ -266,11 +274,10 @@ export class ModelDeployment implements Service {
       }
       let candidate: ModelRunner;
       let report: ShadowReport | null = null;
-      if (this.shadow?.version === version && this.shadow.state === 'ready') {
-        candidate = this.shadow;
-        report = this.report ?? null;
+      if (this.shadow?.version === version && this.shadow.runner.state === 'ready') {
+        candidate = this.shadow.runner;
+        report = this.shadow.close();
         this.shadow = undefined;
-        this.report = undefined;
       } else {
         const fresh = this.runnerFor(version);
         if (!fresh) {
@@ -301,6 +308,8 @@ export class ModelDeployment implements Service {
         at: this.deps.clock.now(),
       });
       this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
+      this.publishActive();
+      this.deps.metrics?.swaps.inc({ model: this.config.id, why });
       if (why !== 'auto-rollback') {
         this.deps.alert?.({
           code: 'MODEL_AUTO_ROLLBACK',
@@ -352,69 +361,6 @@ export class ModelDeployment implements Service {
     );
   }
 
-  /** After the active result: the shadow sees the same frame if it is free, else the frame is counted as skipped. */
-  private shadowRun(
-    cameraId: string,
-    frame: Frame,
-    active: Inference,
-    activeMs: number,
-    judge?: Judge,
-  ): void {
-    const shadow = this.shadow;
-    const report = this.report;
-    if (!shadow || !report || shadow.state !== 'ready') return;
-    if (this.shadowBusy) {
-      this.report = { ...report, skipped: report.skipped + 1 };
-      return;
-    }
-    this.shadowBusy = true;
-    const t0 = performance.now();
-    const base = {
-      model: this.config.id,
-      camera: cameraId,
-      activeVersion: active.model.version,
-      shadowVersion: shadow.version ?? '?',
-      activeMs,
-    };
-    const a = judge?.(active) ?? { verdict: null, top: topOf(active) };
-    void shadow
-      .infer(frame)
-      .then((inference): ShadowRow => {
-        const s = judge?.(inference) ?? { verdict: null, top: topOf(inference) };
-        const agree = a.verdict !== null ? a.verdict === s.verdict : a.top === s.top;
-        return {
-          ...base,
-          at: this.deps.clock.now(),
-          activeVerdict: a.verdict,
-          shadowVerdict: s.verdict,
-          activeTop: a.top,
-          shadowTop: s.top,
-          agree,
-          shadowMs: performance.now() - t0,
-          error: null,
-        };
-      })
-      .catch(
-        (err: unknown): ShadowRow => ({
-          ...base,
-          at: this.deps.clock.now(),
-          activeVerdict: a.verdict,
-          shadowVerdict: null,
-          activeTop: a.top,
-          shadowTop: null,
-          agree: false,
-          shadowMs: null,
-          error: describeError(err),
-        }),
-      )
-      .then((row) => {
-        this.shadowBusy = false;
-        if (this.shadow !== shadow || !this.report) return; // promoted or replaced meanwhile
-        this.report = addToReport(this.report, row);
-        this.deps.shadowStore?.record(row);
-      });
-  }
-
   /** Lets a retired version finish its frames, then ends its worker threads (and their sessions' memory). */
   private async retire(runner: ModelRunner | undefined): Promise<void> {
     if (!runner) return;
@@ -449,7 +395,19 @@ export class ModelDeployment implements Service {
     );
   }
 
+  /** `eva_model_active_info`: exactly one series per model, the active version on its provider. */
+  private publishActive(): void {
+    const m = this.deps.metrics;
+    const s = this.active?.snapshot();
+    if (!m || !s) return;
+    if (this.activeLabels) m.active.remove(this.activeLabels);
+    this.activeLabels = { model: this.config.id, version: s.version ?? '?', provider: s.provider ?? 'none' };
+    m.active.set(this.activeLabels, 1);
+  }
+
   private providerFallback(e: ProviderFallback): void {
+    this.deps.metrics?.fallbacks.inc({ model: e.model, from: e.from, to: e.to });
+    if (this.active?.version === e.version) this.publishActive();
     this.deps.alert?.({
       code: 'MODEL_PROVIDER_FALLBACK',
       severity: 'warning',
@@ -474,10 +432,4 @@ export class ModelDeployment implements Service {
     this.busy = next.catch(() => undefined);
     return next;
   }
-}
-
-function topOf(inference: Inference): string | null {
-  const r = inference.result;
-  if (r.task !== 'classification') return null;
-  return Object.entries(r.scores).sort((x, y) => y[1] - x[1])[0]?.[0] ?? null;
 }

@@ -79,6 +79,10 @@ cameras:
   t.equal(promoted.status, 'ok', promoted.error ?? '');
   t.match(promoted.data, { version: '2', previous: '1', shadow: { version: '2' } });
   t.equal(await triggerVersion('P4'), '2', 'decisions after the promotion carry the new version');
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  t.match(metrics, /eva_model_active_info\{model="washer",version="2",provider="cpu"\} 1/);
+  t.notMatch(metrics, /eva_model_active_info\{model="washer",version="1"/, 'one series: the active version');
+  t.match(metrics, /eva_model_swaps_total\{model="washer",why="promote"\} 1/);
 
   sub.client.publish('t/dep/request/model/rollback', JSON.stringify({ model: 'washer', transaction: 'rb1' }));
   const response = await waitFor(
