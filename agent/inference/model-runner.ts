@@ -157,8 +157,10 @@ export class ModelRunner implements Service {
     try {
       return await this.inferWith(pool, loaded, frame, signal);
     } catch (err) {
-      if (!isProviderFault(err)) throw err;
-      if (this.pool === pool) await this.fallBack(pool, describeError(err));
+      if (signal?.aborted) throw err; // the caller gave up (deadline): nothing to retry for
+      if (isProviderFault(err) && this.pool === pool) await this.fallBack(pool, describeError(err));
+      else if (this.switching) await this.switching;
+      // switched meanwhile (by this frame or another one): frames the failed pool dropped run on the new one
       const next = this.pool;
       if (!next || next === pool || this.status.state !== 'ready') throw err;
       return await this.inferWith(next, loaded, frame, signal); // the same frame once more, on the new provider

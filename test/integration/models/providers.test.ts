@@ -92,6 +92,26 @@ t.test('a provider failing at run time falls back to the next; the frame is stil
   t.equal((await r.infer(sampleFrame(4))).model.provider, 'cpu', 'later frames run on cpu');
 });
 
+t.test('frames queued on the failing provider are judged on the next one, none lost', async (t) => {
+  const events: ProviderFallback[] = [];
+  const r = new ModelRunner(
+    { id: 'washer', path: WASHER_MODEL, providers: ['cuda', 'cpu'], workers: 1, intraOpThreads: 1 },
+    quietLog,
+    {
+      faults: { emulate: ['cuda'], failRuns: { provider: 'cuda', afterRuns: 7 } },
+      onProviderFallback: (e) => events.push(e),
+    },
+  );
+  t.teardown(() => r.stop());
+  await r.start();
+  const results = await Promise.all([1, 2, 3, 4, 5].map((i) => r.infer(sampleFrame(i))));
+  t.same(
+    results.map((x) => x.model.provider),
+    ['cpu', 'cpu', 'cpu', 'cpu', 'cpu'],
+  );
+  t.equal(events.length, 1, 'one switch, however many frames saw the failure');
+});
+
 t.test('run-time fallback of the active version raises a MODEL_PROVIDER_FALLBACK alert', async (t) => {
   const alerts: DeploymentAlert[] = [];
   const d = new ModelDeployment(washerConfig({ providers: ['cuda', 'cpu'] }), {
