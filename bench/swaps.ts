@@ -54,10 +54,10 @@ for (let i = 1; i <= SWAPS; i++) {
   );
 }
 await deployment.stop();
-const tail = figures.slice(-10);
-const firstHalf = figures.slice(0, 10);
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const n = Math.min(10, figures.length);
 process.stdout.write(
   `rss: before ${mb(start)} MB, min ${mb(Math.min(...figures))}, max ${mb(Math.max(...figures))}, ` +
-    `mean swaps 1-10 ${mb(avg(firstHalf))}, mean swaps 11-20 ${mb(avg(tail))}, last - first ${mb((figures.at(-1) ?? 0) - (figures[0] ?? 0))} MB\n`,
+    `mean of swaps 1-${n} ${mb(avg(figures.slice(0, n)))}, mean of the last ${n} ${mb(avg(figures.slice(-n)))}, ` +
+    `last - first ${mb((figures.at(-1) ?? 0) - (figures[0] ?? 0))} MB\n`,
 );
