@@ -32,6 +32,10 @@ export interface ShadowReport {
   shadowMsMean: number | null;
 }
 
+/** Rows kept: a shadow left running for months must not fill the disk (oldest go first). */
+const MAX_ROWS = 100_000;
+const TRIM_EVERY = 1_000;
+
 export function emptyReport(version: string, since: number): ShadowReport {
   return {
     version,
@@ -69,6 +73,8 @@ export function addToReport(r: ShadowReport, row: ShadowRow): ShadowReport {
 export class ShadowStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  private readonly trim: Database.Statement;
+  private inserted = 0;
 
   constructor(
     path: string,
@@ -82,11 +88,15 @@ export class ShadowStore {
        VALUES (@model, @camera, @activeVersion, @shadowVersion, @at, @activeVerdict, @shadowVerdict,
         @activeTop, @shadowTop, @agree, @activeMs, @shadowMs, @error)`,
     );
+    this.trim = this.db.prepare(
+      'DELETE FROM shadow_results WHERE id <= (SELECT max(id) FROM shadow_results) - ?',
+    );
   }
 
   record(row: ShadowRow): void {
     try {
       this.insert.run({ ...row, agree: row.agree ? 1 : 0 });
+      if (++this.inserted % TRIM_EVERY === 0) this.trim.run(MAX_ROWS);
     } catch (err) {
       // a comparison row lost is not a decision lost: log it and go on
       this.log.warn({ err }, 'shadow result not stored');
