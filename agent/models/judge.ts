@@ -7,7 +7,11 @@ export interface Judged {
   top: string | null;
 }
 
-/** A camera's rules applied to one inference, so shadow and active verdicts compare like for like. */
+/**
+ * A camera's rules applied to one inference, so shadow and active verdicts compare like for like. Only
+ * classification is judged here; other tasks give nulls, which the shadow lane records as "not comparable"
+ * (extend this with the detection/anomaly rules when they land).
+ */
 export type Judge = (inference: Inference) => Judged;
 
 export function rulesJudge(rules: RulesConfig, labels: () => readonly string[]): Judge {

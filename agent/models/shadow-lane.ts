@@ -69,6 +69,12 @@ export class ShadowLane {
       .infer(frame)
       .then((inference): ShadowRow => {
         const s = judge?.(inference) ?? { verdict: null, top: topOf(inference) };
+        if (a.verdict === null && a.top === null) {
+          // no judge for this task (see judge.ts): say so rather than count two nulls as agreement
+          throw new Error(
+            `task ${inference.result.task}: no verdict to compare (judge.ts handles classification)`,
+          );
+        }
         const agree = a.verdict !== null ? a.verdict === s.verdict : a.top === s.top;
         const shadowMs = performance.now() - t0;
         const at = this.deps.clock.now();
