@@ -4,8 +4,8 @@ import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
 import { type Decision, type DecisionDraft, type Evidence, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
-import { ModelRunner } from './inference/index.js';
 import { AgentMetrics } from './metrics.js';
+import { DeploymentMetrics, ModelDeployment, ModelInbox, rulesJudge, ShadowStore } from './models/index.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
@@ -52,7 +52,9 @@ export class Agent {
   readonly store: DecisionStore;
   /** Images, the disk budget and retention around the decision log. */
   readonly storage: Storage;
-  readonly models = new Map<string, ModelRunner>();
+  readonly models = new Map<string, ModelDeployment>();
+  private readonly shadowStore: ShadowStore | undefined;
+  private readonly inboxes: ModelInbox[] = [];
   readonly cameras = new Map<string, Camera<Decision>>();
   readonly link: MqttLink;
   readonly http: HttpServer;
@@ -105,8 +107,30 @@ export class Agent {
         alerts: { raise: (alert) => this.alerts.raise(alert) },
       },
     );
+    this.shadowStore =
+      config.store.path === ':memory:'
+        ? undefined
+        : new ShadowStore(config.store.path, this.log.child({ module: 'shadow' }));
+    const deploymentMetrics = new DeploymentMetrics(this.metrics.registry);
     for (const m of config.models) {
-      this.models.set(m.id, new ModelRunner(m, this.log.child({ module: 'inference', model: m.id })));
+      const deployment = new ModelDeployment(m, {
+        metrics: deploymentMetrics,
+        log: this.log.child({ module: 'inference', model: m.id }),
+        clock: this.clock,
+        versionsDir: m.versionsDir ?? join(dirname(config.store.path), 'models', m.id),
+        shadowStore: this.shadowStore,
+        alert: (a) => this.alerts.raise(a),
+      });
+      this.models.set(m.id, deployment);
+      if (m.inbox) {
+        const log = this.log.child({ module: 'inbox', model: m.id });
+        this.inboxes.push(
+          new ModelInbox(m.inbox, m.inboxPollMs, (dir) => deployment.install(dir), {
+            clock: this.clock,
+            log,
+          }),
+        );
+      }
     }
     // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
     this.publishers = channels.map(
@@ -126,13 +150,16 @@ export class Agent {
         ),
     );
     for (const c of config.cameras) {
-      const model = this.models.get(c.model) as ModelRunner; // the config schema guarantees the reference
+      const model = this.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
       const log = this.log.child({ module: 'camera', camera: c.id });
       const inspector = new Inspector({
         cameraId: c.id,
         deadlineMs: c.deadlineMs,
         rules: c.rules,
-        model,
+        model: model.forCamera(
+          c.id,
+          rulesJudge(c.rules, () => model.labels),
+        ),
         record: (draft, evidence) => this.record(draft, evidence),
         clock: this.clock,
         log,
@@ -183,6 +210,8 @@ export class Agent {
           this.camera(camera).setEnabled(enabled);
           return { camera, enabled };
         },
+        'model/promote': ({ model, version }) => this.model(model).promote(version),
+        'model/rollback': ({ model }) => this.model(model).rollback(),
       },
       this.log.child({ module: 'requests' }),
       { journal: audit, now: () => this.clock.now() },
@@ -208,6 +237,7 @@ export class Agent {
       refused: (name, body, error) => requests.refuse(name, body, 'http', error),
       image: (id, kind) => this.storage.image(this.store.getById(id), kind),
       token: config.health.token,
+      installModel: (model, dir) => this.model(model).install(dir),
     });
     this.http = new HttpServer(app, config.health.listen, this.log.child({ module: 'http' }));
     const reporter = new HealthReporter(this.link, () => this.status(), this.log.child({ module: 'health' }));
@@ -218,6 +248,7 @@ export class Agent {
       this.monitor,
       this.http,
       ...this.models.values(),
+      ...this.inboxes,
       this.link,
       ...(this.sparkplug ? [this.sparkplug] : []),
       ...this.publishers,
@@ -233,7 +264,7 @@ export class Agent {
     if (this.config.drift)
       this.log.warn('drift reporting is not available in this version; drift settings are ignored');
     for (const service of this.services) {
-      if (service instanceof ModelRunner) continue; // models load together below
+      if (service instanceof ModelDeployment) continue; // models load together below
       if (service === this.link) {
         await Promise.all([...this.models.values()].map((m) => this.startOne(m, signal)));
       }
@@ -263,6 +294,7 @@ export class Agent {
       }
     }
     this.started = [];
+    this.shadowStore?.close();
     this.store.close();
     this.log.info('agent stopped');
   }
@@ -408,6 +440,13 @@ export class Agent {
     const decision = await this.storage.record(draft, evidence);
     for (const p of this.publishers) p.notify();
     return decision;
+  }
+
+  private model(id: string): ModelDeployment {
+    const model = this.models.get(id);
+    if (!model)
+      throw new RequestRejected(`unknown model "${id}"; known: ${[...this.models.keys()].join(', ')}`);
+    return model;
   }
 
   private camera(id: string): Camera<Decision> {

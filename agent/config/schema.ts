@@ -87,6 +87,30 @@ const modelSchema = z.strictObject({
   workers: z.number().int().min(1).max(16).default(1),
   // extension: onnxruntime intra-op threads per worker (0 = onnxruntime's default)
   intraOpThreads: z.number().int().min(0).default(0),
+  // extension: where installed versions and the active-version record live (default: <store dir>/models/<id>)
+  versionsDir: z.string().min(1).optional(),
+  // extension: a folder watched for new version folders (model.onnx + manifest + golden images)
+  inbox: z.string().min(1).optional(),
+  // extension: how often the inbox is scanned; a folder is installed once unchanged for one scan
+  inboxPollMs: z.number().int().min(100).default(2_000),
+  // extension: TensorRT engine cache (EP-context dumps); none = rebuilt at every load
+  engineCacheDir: z.string().min(1).optional(),
+  // extension: roll back automatically when errors or deadline misses jump after a promotion
+  autoRollback: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      windowMs: z.number().int().positive().default(600_000),
+      minFrames: z.number().int().positive().default(20),
+      maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
+      maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
+    })
+    .default({
+      enabled: true,
+      windowMs: 600_000,
+      minFrames: 20,
+      maxErrorRateIncrease: 0.1,
+      maxMissRateIncrease: 0.1,
+    }),
 });
 
 const folderSource = z.strictObject({

@@ -5,6 +5,7 @@ import type { Service } from '../service.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
 import { type ImageAnswer, type ImageKindName, registerImageRoute } from './image-route.js';
+import { type InstallModel, registerModelUpload } from './model-upload.js';
 
 export interface Readiness {
   ready: boolean;
@@ -24,6 +25,8 @@ export interface HttpDeps {
   image?: (id: string, kind: ImageKindName) => ImageAnswer;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
+  /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
+  installModel?: InstallModel;
 }
 
 /**
@@ -50,6 +53,10 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
 
   registerAuditRoutes(app, deps.decisions);
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
+
+  if (deps.installModel) {
+    registerModelUpload(app, deps.installModel, (header) => authorised(header, deps.token));
+  }
 
   // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed
   // JSON is then answered in the request shape and logged like any other request, not refused by fastify

@@ -11,7 +11,15 @@ export {
   manifestSchema,
   type Task,
 } from './manifest.js';
-export { type Inference, ModelRunner, type ModelState, type ModelStatus } from './model-runner.js';
+export {
+  type Inference,
+  ModelRunner,
+  type ModelState,
+  type ModelStatus,
+  type ProviderFallback,
+  type RunnerConfig,
+  type RunnerOptions,
+} from './model-runner.js';
 export { type OnnxInfo, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
 export {
   type Geometry,
@@ -21,3 +29,4 @@ export {
   type Tensor,
   toTensor,
 } from './preprocess.js';
+export type { ProviderAttempt, WorkerFaults } from './protocol.js';

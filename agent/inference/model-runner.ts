@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 // onnxruntime-node is loaded in the main thread too, so its shared library stays mapped while workers come
 // and go (a native addon unloaded under a live worker can take the process down; see docs/architecture.md).
@@ -14,8 +15,8 @@ import { decodeOutputs } from './decode.js';
 import { goldenFailure } from './golden.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
 import { planResize, preprocess, toTensor } from './preprocess.js';
-import type { ProviderAttempt } from './protocol.js';
-import { SessionPool } from './worker-pool.js';
+import type { ProviderAttempt, WorkerFaults } from './protocol.js';
+import { isProviderFault, SessionPool } from './worker-pool.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed' | 'stopped';
 
@@ -40,21 +41,48 @@ export interface ModelStatus {
   error: string | null;
 }
 
+/** What one loaded version needs: the model entry of agent.yaml, or an installed version's folder. */
+export type RunnerConfig = Pick<ModelConfig, 'id' | 'path' | 'providers' | 'workers' | 'intraOpThreads'> & {
+  manifest?: string | undefined;
+  /** Folder for TensorRT EP-context dumps (engine cache); none = the engine is rebuilt at every load. */
+  engineCacheDir?: string | undefined;
+};
+
+export interface ProviderFallback {
+  model: string;
+  version: string;
+  from: string;
+  to: string;
+  reason: string;
+}
+
+export interface RunnerOptions {
+  onProblem?: (err: Error) => void;
+  /** A provider failed at run time and the model moved on to the next one in its list. */
+  onProviderFallback?: (event: ProviderFallback) => void;
+  /** Tests only: see WorkerFaults. */
+  faults?: WorkerFaults;
+}
+
 /**
- * One configured model: its manifest, a pool of session workers, preprocessing and decoding. `start` never
- * throws: a model that cannot load is reported (`state: failed`, with the reason) and its cameras degrade,
- * while other models and cameras run on.
+ * One loaded version of one model: its manifest, a pool of session workers, preprocessing and decoding.
+ * `start` never throws: a model that cannot load is reported (`state: failed`, with the reason) and its
+ * cameras degrade, while other models and cameras run on. Providers are tried in order and one is chosen
+ * only once it has loaded, warmed up and passed the golden images; a provider that fails at run time is
+ * replaced by the next one (ultimately CPU) with a fresh worker pool.
  */
 export class ModelRunner implements Service {
   readonly name: string;
   private loaded: LoadedManifest | undefined;
   private pool: SessionPool | undefined;
   private status: ModelStatus;
+  private switching: Promise<void> | undefined;
+  private inFlight = 0;
 
   constructor(
-    private readonly config: ModelConfig,
+    private readonly config: RunnerConfig,
     private readonly log: Logger,
-    private readonly onProblem: (err: Error) => void = () => {},
+    private readonly options: RunnerOptions = {},
   ) {
     this.name = `model:${config.id}`;
     this.status = {
@@ -81,8 +109,16 @@ export class ModelRunner implements Service {
     return this.status.labels;
   }
 
+  get version(): string | null {
+    return this.status.version;
+  }
+
+  get manifest(): LoadedManifest | undefined {
+    return this.loaded;
+  }
+
   snapshot(): ModelStatus {
-    return { ...this.status };
+    return { ...this.status, providerAttempts: [...this.status.providerAttempts] };
   }
 
   async start(): Promise<void> {
@@ -102,7 +138,17 @@ export class ModelRunner implements Service {
     this.pool = undefined;
   }
 
+  /** Waits (bounded) until no inference is running or queued here, so retiring this version cuts no frame. */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((this.inFlight > 0 || (this.pool?.busy ?? 0) > 0) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   async infer(frame: Frame, signal?: AbortSignal): Promise<Inference> {
+    // a provider switch in progress: wait for it (the caller's deadline bounds the wait)
+    if (this.switching) await this.switching;
     const loaded = this.loaded;
     const pool = this.pool;
     if (this.status.state !== 'ready' || !loaded || !pool) {
@@ -111,6 +157,28 @@ export class ModelRunner implements Service {
         `model ${this.config.id} is ${this.status.state}${this.status.error ? `: ${this.status.error}` : ''}`,
       );
     }
+    this.inFlight++;
+    try {
+      return await this.inferWith(pool, loaded, frame, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err; // the caller gave up (deadline): nothing to retry for
+      if (isProviderFault(err) && this.pool === pool) await this.fallBack(pool, describeError(err));
+      else if (this.switching) await this.switching;
+      // switched meanwhile (by this frame or another one): frames the failed pool dropped run on the new one
+      const next = this.pool;
+      if (!next || next === pool || this.status.state !== 'ready') throw err;
+      return await this.inferWith(next, loaded, frame, signal); // the same frame once more, on the new provider
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async inferWith(
+    pool: SessionPool,
+    loaded: LoadedManifest,
+    frame: Frame,
+    signal?: AbortSignal,
+  ): Promise<Inference> {
     const t0 = performance.now();
     const pre = await preprocess(frame, loaded.manifest.input);
     const preprocessMs = performance.now() - t0;
@@ -145,53 +213,149 @@ export class ModelRunner implements Service {
       sha256: loaded.sha256,
       labels: [...manifest.labels],
     };
-    const pool = new SessionPool(this.config.workers, this.log, (err) => this.onProblem(err));
+    const { pool, provider, attempts } = await this.choose(loaded, [...this.config.providers]);
     this.pool = pool;
-    const chosen = await pool.load(loaded.modelPath, [...this.config.providers], this.config.intraOpThreads);
-    for (const attempt of chosen.attempts.filter((a) => a.error)) {
-      this.log.warn({ provider: attempt.provider, reason: attempt.error }, 'execution provider unavailable');
-    }
-    // the manifest was checked against the decoded graph; this catches a graph onnxruntime sees otherwise
-    if (!chosen.inputNames.includes(manifest.input.name)) {
-      throw new AgentError(
-        ErrorCodes.MODEL_MANIFEST,
-        `model ${manifest.id}: manifest input "${manifest.input.name}" is not a model input (${chosen.inputNames.join(', ')})`,
-      );
-    }
-    this.status = { ...this.status, provider: chosen.provider, providerAttempts: chosen.attempts };
+    this.status = { ...this.status, state: 'ready', error: null, provider, providerAttempts: attempts };
+    this.log.info({ version: manifest.version, provider, golden: loaded.goldenPaths.length }, 'model ready');
+  }
 
-    // warm-up: the first run allocates and optimises; doing it here keeps it out of the first part's deadline
-    const blank = new Uint8Array(manifest.input.width * manifest.input.height * 3);
-    const warm = await pool.run({ [manifest.input.name]: toTensor(blank, manifest.input) });
-    // decoding the warm-up output checks the real output shapes against the task (free dims included)
-    try {
-      decodeOutputs(
-        warm.outputs,
-        manifest,
-        planResize(manifest.input.width, manifest.input.height, manifest.input).geometry,
-      );
-    } catch (err) {
-      throw new AgentError(ErrorCodes.MODEL_LOAD, `warm-up run failed: ${describeError(err)}`, {
-        cause: err,
-      });
+  /**
+   * Tries `providers` in order: the first whose session loads, warms up and passes every golden image wins.
+   * A provider rejected at warm-up or golden stage is recorded with its reason and the next one is tried.
+   */
+  private async choose(
+    loaded: LoadedManifest,
+    providers: string[],
+  ): Promise<{ pool: SessionPool; provider: string; attempts: ProviderAttempt[] }> {
+    const attempts: ProviderAttempt[] = [];
+    let remaining = providers;
+    let lastError: unknown;
+    while (remaining.length > 0) {
+      const pool = new SessionPool(this.config.workers, this.log, (err) => this.options.onProblem?.(err));
+      let provider: string;
+      try {
+        const chosen = await pool.load({
+          modelPath: loaded.modelPath,
+          providers: remaining,
+          intraOpThreads: this.config.intraOpThreads,
+          engineCacheFile: this.engineCacheFile(loaded),
+          faults: this.options.faults,
+        });
+        attempts.push(...chosen.attempts.slice(0, -1));
+        provider = chosen.provider;
+        for (const a of chosen.attempts.filter((x) => x.error)) {
+          this.log.warn({ provider: a.provider, reason: a.error }, 'execution provider unavailable');
+        }
+        if (!chosen.inputNames.includes(loaded.manifest.input.name)) {
+          await pool.close(0);
+          throw new AgentError(
+            ErrorCodes.MODEL_MANIFEST,
+            `model ${loaded.manifest.id}: manifest input "${loaded.manifest.input.name}" is not a model input (${chosen.inputNames.join(', ')})`,
+          );
+        }
+      } catch (err) {
+        await pool.close(0);
+        const failed = (err as { attempts?: ProviderAttempt[] }).attempts;
+        if (failed) attempts.push(...failed);
+        this.status = { ...this.status, providerAttempts: attempts };
+        throw err;
+      }
+      let stage: 'warm-up' | 'golden' = 'warm-up';
+      try {
+        // warm-up: the first run allocates and optimises; doing it here keeps it out of the first deadline
+        const { manifest } = loaded;
+        const blank = new Uint8Array(manifest.input.width * manifest.input.height * 3);
+        const warm = await pool.run({ [manifest.input.name]: toTensor(blank, manifest.input) });
+        // decoding the warm-up output checks the real output shapes against the task (free dims included)
+        try {
+          decodeOutputs(
+            warm.outputs,
+            manifest,
+            planResize(manifest.input.width, manifest.input.height, manifest.input).geometry,
+          );
+        } catch (err) {
+          throw new AgentError(ErrorCodes.MODEL_LOAD, `warm-up run failed: ${describeError(err)}`, {
+            cause: err,
+          });
+        }
+        stage = 'golden';
+        await this.checkGoldenImages(pool, loaded);
+        attempts.push({ provider });
+        return { pool, provider, attempts };
+      } catch (err) {
+        lastError = err;
+        attempts.push({ provider, stage, error: describeError(err) });
+        this.log.warn({ provider, stage, reason: describeError(err) }, 'execution provider rejected');
+        await pool.close(0);
+        remaining = remaining.slice(remaining.indexOf(provider) + 1);
+      }
     }
+    this.status = { ...this.status, providerAttempts: attempts };
+    throw lastError;
+  }
 
-    this.status = { ...this.status, state: 'ready', error: null };
-    await this.checkGoldenImages(loaded);
-    this.log.info(
-      { version: manifest.version, provider: chosen.provider, golden: loaded.goldenPaths.length },
-      'model ready',
-    );
+  /**
+   * The provider in use failed at run time: load the model again with the providers after it (warm-up and
+   * golden images included), switch to that pool and retire the failed one. One switch at a time.
+   */
+  private fallBack(failedPool: SessionPool, reason: string): Promise<void> {
+    if (this.switching) return this.switching;
+    const loaded = this.loaded;
+    const from = this.status.provider ?? 'none';
+    const providers = [...this.config.providers];
+    const rest = providers.slice(providers.indexOf(from as (typeof providers)[number]) + 1);
+    if (!loaded || rest.length === 0) return Promise.resolve(); // already on the last provider
+    this.log.error({ provider: from, reason, next: rest }, 'execution provider failed at run time');
+    this.switching = (async () => {
+      try {
+        const chosen = await this.choose(loaded, rest);
+        this.pool = chosen.pool;
+        this.status = {
+          ...this.status,
+          provider: chosen.provider,
+          providerAttempts: [
+            ...this.status.providerAttempts,
+            { provider: from, stage: 'run', error: reason },
+            ...chosen.attempts,
+          ],
+        };
+        this.options.onProviderFallback?.({
+          model: this.config.id,
+          version: this.status.version ?? '?',
+          from,
+          to: chosen.provider,
+          reason,
+        });
+      } catch (err) {
+        this.status = {
+          ...this.status,
+          state: 'failed',
+          error: `provider ${from} failed (${reason}); ${describeError(err)}`,
+        };
+        this.pool = undefined;
+      } finally {
+        this.switching = undefined;
+      }
+      await failedPool.close(1_000);
+    })();
+    return this.switching;
+  }
+
+  private engineCacheFile(loaded: LoadedManifest): string | undefined {
+    if (!this.config.engineCacheDir) return undefined;
+    // keyed by the model's hash: a new version never opens an engine built for another one
+    return join(this.config.engineCacheDir, `${this.config.id}-${loaded.sha256.slice(0, 16)}-trt_ctx.onnx`);
   }
 
   /** Every golden image must give its expected result (golden.ts says what matches, per task). */
-  private async checkGoldenImages(loaded: LoadedManifest): Promise<void> {
+  private async checkGoldenImages(pool: SessionPool, loaded: LoadedManifest): Promise<void> {
     const failures: string[] = [];
     for (const [i, golden] of loaded.manifest.golden.entries()) {
       const path = loaded.goldenPaths[i] as string;
       try {
         const data = await readFile(path);
-        const { result } = await this.infer({ kind: 'encoded', data, capturedAt: Date.now(), name: path });
+        const frame: Frame = { kind: 'encoded', data, capturedAt: Date.now(), name: path };
+        const { result } = await this.inferWith(pool, loaded, frame);
         const failure = goldenFailure(golden, result);
         if (failure) failures.push(`${golden.image}: ${failure}`);
       } catch (err) {
@@ -199,7 +363,10 @@ export class ModelRunner implements Service {
       }
     }
     if (failures.length > 0) {
-      throw new AgentError(ErrorCodes.MODEL_GOLDEN, `golden images failed: ${failures.join('; ')}`);
+      throw new AgentError(
+        ErrorCodes.MODEL_GOLDEN,
+        `model ${loaded.manifest.id} version ${loaded.manifest.version}: golden images failed: ${failures.join('; ')}`,
+      );
     }
   }
 }

@@ -6,13 +6,34 @@ export interface WireTensor {
   type: string;
 }
 
-export type ToWorker =
-  | { type: 'load'; modelPath: string; providers: string[]; intraOpThreads: number }
-  | { type: 'run'; id: number; feeds: Record<string, WireTensor> };
+/**
+ * Test-only fault injection, set through `ModelRunner`'s options and never from agent.yaml: lets the
+ * provider fallback paths be exercised on a machine without a GPU.
+ */
+export interface WorkerFaults {
+  /** Load these provider names with onnxruntime's CPU provider (a stand-in for a GPU that is not here). */
+  emulate?: string[];
+  /** Every run on this provider fails after `afterRuns` successful ones (a GPU that fails mid-shift). */
+  failRuns?: { provider: string; afterRuns: number };
+}
+
+export interface LoadRequest {
+  type: 'load';
+  modelPath: string;
+  providers: string[];
+  intraOpThreads: number;
+  /** Where TensorRT's EP-context model is dumped and later loaded from (engine cache); none = no cache. */
+  engineCacheFile?: string | undefined;
+  faults?: WorkerFaults | undefined;
+}
+
+export type ToWorker = LoadRequest | { type: 'run'; id: number; feeds: Record<string, WireTensor> };
 
 export interface ProviderAttempt {
   provider: string;
   error?: string;
+  /** Which step rejected it: the session would not load, or warm-up / golden images failed on it. */
+  stage?: 'load' | 'warm-up' | 'golden' | 'run';
 }
 
 export type FromWorker =

@@ -2,28 +2,61 @@
  * One onnxruntime session in its own thread: `session.run` blocks the thread that calls it for the whole
  * inference, so it must never run on the main thread where MQTT, HTTP and capture live.
  */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { FromWorker, ProviderAttempt, ToWorker, WireTensor } from './protocol.js';
+import type { FromWorker, LoadRequest, ProviderAttempt, ToWorker, WireTensor } from './protocol.js';
 
 if (!parentPort) throw new Error('session-worker must run in a worker thread');
 const port = parentPort;
 let session: ort.InferenceSession | undefined;
+let sessionProvider = '';
+let runs = 0;
+let faults: LoadRequest['faults'];
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
 
-async function load(modelPath: string, providers: string[], intraOpThreads: number): Promise<void> {
-  const attempts: ProviderAttempt[] = [];
-  for (const provider of providers) {
+/**
+ * TensorRT builds its engine at session creation (minutes for a big model). With a cache file, the first
+ * load dumps an EP-context model (`ep.context_*` session keys: the only TensorRT knobs onnxruntime-node lets
+ * through, see docs/gpu.md) and every later load opens that dump instead of rebuilding the engine.
+ */
+async function create(req: LoadRequest, provider: string): Promise<ort.InferenceSession> {
+  const ep = faults?.emulate?.includes(provider) ? 'cpu' : provider;
+  const base: ort.InferenceSession.SessionOptions = {
+    executionProviders: [ep],
+    graphOptimizationLevel: 'all',
+    ...(req.intraOpThreads > 0 ? { intraOpNumThreads: req.intraOpThreads } : {}),
+  };
+  const cache = provider === 'tensorrt' ? req.engineCacheFile : undefined;
+  if (!cache) return ort.InferenceSession.create(req.modelPath, base);
+  if (existsSync(cache)) {
     try {
-      session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: [provider],
-        graphOptimizationLevel: 'all',
-        ...(intraOpThreads > 0 ? { intraOpNumThreads: intraOpThreads } : {}),
-      });
+      return await ort.InferenceSession.create(cache, base);
+    } catch (err) {
+      // a dump from another TensorRT/driver version: rebuild below (and overwrite it)
+      console.warn(`session-worker: engine cache ${cache} unusable, rebuilding: ${String(err)}`);
+    }
+  }
+  mkdirSync(dirname(cache), { recursive: true });
+  return ort.InferenceSession.create(req.modelPath, {
+    ...base,
+    extra: { 'ep.context_enable': '1', 'ep.context_file_path': cache, 'ep.context_embed_mode': '0' },
+  });
+}
+
+async function load(req: LoadRequest): Promise<void> {
+  faults = req.faults;
+  const attempts: ProviderAttempt[] = [];
+  for (const provider of req.providers) {
+    try {
+      session = await create(req, provider);
+      sessionProvider = provider;
+      runs = 0;
       attempts.push({ provider });
       send({
         type: 'loaded',
@@ -34,7 +67,7 @@ async function load(modelPath: string, providers: string[], intraOpThreads: numb
       });
       return;
     } catch (err) {
-      attempts.push({ provider, error: err instanceof Error ? err.message : String(err) });
+      attempts.push({ provider, stage: 'load', error: err instanceof Error ? err.message : String(err) });
     }
   }
   send({ type: 'load-failed', attempts });
@@ -46,6 +79,11 @@ async function run(id: number, feeds: Record<string, WireTensor>): Promise<void>
     return;
   }
   try {
+    const fail = faults?.failRuns;
+    if (fail && fail.provider === sessionProvider && runs >= fail.afterRuns) {
+      throw new Error(`injected fault: ${sessionProvider} provider failed at run time`);
+    }
+    runs++;
     const inputs: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       inputs[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
@@ -69,10 +107,7 @@ async function run(id: number, feeds: Record<string, WireTensor>): Promise<void>
 }
 
 port.on('message', (message: ToWorker) => {
-  const work =
-    message.type === 'load'
-      ? load(message.modelPath, message.providers, message.intraOpThreads)
-      : run(message.id, message.feeds);
+  const work = message.type === 'load' ? load(message) : run(message.id, message.feeds);
   work.catch((err: unknown) => {
     // load() and run() report their own failures; this is a last resort so the thread never dies silently
     console.error('session-worker:', err);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AgentError, ErrorCodes } from '../errors.js';
-import type { FromWorker, ProviderAttempt, WireTensor } from './protocol.js';
+import type { FromWorker, LoadRequest, ProviderAttempt, WireTensor } from './protocol.js';
 
 /**
  * The worker entry beside this module: compiled `.js` in dist/; `.ts` when running from source (tests, bench),
@@ -15,6 +15,11 @@ function startWorker(): Worker {
   const ts = new URL('./session-worker.ts', import.meta.url).href;
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
   return new Worker(boot, { eval: true });
+}
+
+/** True for a run the session itself failed: the trigger for falling back to the next provider. */
+export function isProviderFault(err: unknown): boolean {
+  return (err as { providerFault?: unknown } | null)?.providerFault === true;
 }
 
 export interface RunResult {
@@ -54,7 +59,7 @@ export class SessionPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
-  private loadArgs: { modelPath: string; providers: string[]; intraOpThreads: number } | undefined;
+  private loadArgs: Omit<LoadRequest, 'type'> | undefined;
   private closed = false;
 
   constructor(
@@ -64,8 +69,8 @@ export class SessionPool {
   ) {}
 
   /** Starts the workers and loads the model in each; resolves with the provider the first worker chose. */
-  async load(modelPath: string, providers: string[], intraOpThreads: number): Promise<PoolLoadResult> {
-    this.loadArgs = { modelPath, providers, intraOpThreads };
+  async load(args: Omit<LoadRequest, 'type'>): Promise<PoolLoadResult> {
+    this.loadArgs = args;
     const results = await Promise.all(Array.from({ length: this.size }, () => this.spawn()));
     return results[0] as PoolLoadResult;
   }
@@ -81,6 +86,11 @@ export class SessionPool {
 
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Jobs queued or running: a pool about to be retired is drained to zero first. */
+  get busy(): number {
+    return this.queue.length + this.slots.filter((s) => s.job).length;
   }
 
   /** Lets running jobs finish (bounded by `graceMs`), then ends the threads. */
@@ -151,7 +161,8 @@ export class SessionPool {
           this.spawn().catch((e: unknown) => this.log.error({ err: e }, 'cannot replace inference worker'));
         }
       });
-      worker.postMessage({ type: 'load', ...args });
+      const request: LoadRequest = { type: 'load', ...args };
+      worker.postMessage(request);
     });
   }
 
@@ -167,7 +178,12 @@ export class SessionPool {
         queueMs: slot.startedAt - job.enqueuedAt,
       });
     } else {
-      job.reject(new AgentError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${msg.error}`));
+      // the session itself failed (not the caller, not the queue): the provider may be at fault
+      job.reject(
+        Object.assign(new AgentError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${msg.error}`), {
+          providerFault: true,
+        }),
+      );
     }
     this.dispatch();
   }

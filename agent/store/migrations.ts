@@ -108,6 +108,26 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX images_sha256 ON images (sha256);
   `,
+  // 4: a candidate version's results on the same frames as the active one, never published
+  `
+  CREATE TABLE shadow_results (
+    id             INTEGER PRIMARY KEY,
+    model          TEXT    NOT NULL,
+    camera         TEXT    NOT NULL,
+    active_version TEXT    NOT NULL,
+    shadow_version TEXT    NOT NULL,
+    at             INTEGER NOT NULL,
+    active_verdict TEXT,
+    shadow_verdict TEXT,
+    active_top     TEXT,
+    shadow_top     TEXT,
+    agree          INTEGER NOT NULL,
+    active_ms      REAL,
+    shadow_ms      REAL,
+    error          TEXT
+  );
+  CREATE INDEX shadow_results_model ON shadow_results (model, shadow_version);
+  `,
   // 5: the audit query (newest first by decided_at, then seq) walks one index for every filter
   // combination, with no sort and no scan on a million rows (test/unit/store/audit-query.test.ts checks the
   // plans); the part index gains decided_at so a part id reused on many decisions still pages in order;

@@ -10,6 +10,7 @@ export interface Alert {
   severity: 'warning' | 'critical';
   code: string;
   cameraId?: string;
+  modelId?: string;
   message: string;
   active: boolean;
 }
@@ -40,7 +41,7 @@ export class AlertPublisher implements Service {
 
   /** Raises (`active: true`) or clears (`active: false`) the condition `code` for a camera (or the agent). */
   raise(alert: Omit<Alert, 'id' | 'ts'>): void {
-    const key = `${alert.code}/${alert.cameraId ?? ''}`;
+    const key = `${alert.code}/${alert.cameraId ?? ''}/${alert.modelId ?? ''}`;
     const wasActive = this.activeAlerts.has(key);
     if (alert.active === wasActive) return; // only changes are news
     const full: Alert = { id: uuidv7(), ts: this.deps.clock.now(), ...alert };

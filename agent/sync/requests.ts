@@ -44,6 +44,12 @@ export const requestSchemas = {
     partId: z.string().min(1).max(200).optional(),
   }),
   'camera/enable': z.strictObject({ transaction, camera: z.string().min(1), enabled: z.boolean() }),
+  'model/promote': z.strictObject({
+    transaction,
+    model: z.string().min(1),
+    version: z.union([z.string().min(1), z.number()]).transform(String),
+  }),
+  'model/rollback': z.strictObject({ transaction, model: z.string().min(1) }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

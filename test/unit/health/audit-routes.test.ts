@@ -15,7 +15,13 @@ function app() {
     throw new Error('not in this test');
   };
   const router = new RequestRouter(
-    { trigger: notHere, 'camera/enable': notHere, ...auditRequestHandlers(audit) } as RequestHandlers,
+    {
+      trigger: notHere,
+      'camera/enable': notHere,
+      'model/promote': notHere,
+      'model/rollback': notHere,
+      ...auditRequestHandlers(audit),
+    } as RequestHandlers,
     quietLog,
     { journal: audit },
   );

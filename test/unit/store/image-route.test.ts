@@ -1,21 +1,13 @@
 import t from 'tap';
 import { buildHttpApp } from '../../../agent/health/index.js';
 import { draft } from '../../helpers/fixtures.js';
+import { stubHttpDeps } from '../../helpers/http-deps.js';
 import { evidence, noiseJpeg, tempStorage } from '../../helpers/storage.js';
 
 t.test('GET /api/decisions/:id/image answers the stored JPEG, or 404 with the reason', async (t) => {
   const s = tempStorage({ keepOkImageEvery: 0 });
   t.teardown(() => s.store.close());
-  const app = buildHttpApp({
-    status: () => ({}),
-    readiness: () => ({ ready: true, reasons: [] }),
-    metrics: async () => ({ contentType: 'text/plain', body: '' }),
-    decisions: { list: () => ({ decisions: [], nextBefore: null }), get: () => undefined },
-    request: async () => ({ status: 'ok' }),
-    refused: (_name, _body, error) => ({ status: 'error', error }),
-    image: (id, kind) => s.storage.image(s.store.getById(id), kind),
-    token: undefined,
-  });
+  const app = buildHttpApp(stubHttpDeps({ image: (id, kind) => s.storage.image(s.store.getById(id), kind) }));
   t.teardown(() => app.close());
   const frame = { kind: 'encoded' as const, data: await noiseJpeg(48), capturedAt: 1 };
   const ng = await s.storage.record(draft({ verdict: 'NG' }), evidence(frame, s.clock));

@@ -42,6 +42,14 @@ function router(t: Test) {
         calls.push(args);
         return { overrideId: 1 };
       },
+      'model/promote': async (args) => {
+        calls.push(args);
+        return args;
+      },
+      'model/rollback': async (args) => {
+        calls.push(args);
+        return args;
+      },
     },
     quietLog,
     { journal: { logRequest: (e) => journal.push(e) }, now: () => clock++ },

@@ -1,0 +1,435 @@
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Frame } from '../capture/index.js';
+import type { ModelConfig } from '../config/index.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import {
+  type Inference,
+  loadManifest,
+  ModelRunner,
+  type ModelState,
+  type ModelStatus,
+  type ProviderFallback,
+  type WorkerFaults,
+} from '../inference/index.js';
+import type { Clock, Service } from '../service.js';
+import { HealthWatch, type Outcome } from './health-watch.js';
+import type { Judge } from './judge.js';
+import type { DeploymentMetrics } from './metrics.js';
+import type { ShadowReport, ShadowStore } from './shadow.js';
+import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
+import { VersionStore } from './versions.js';
+
+export interface DeploymentAlert {
+  code: string;
+  severity: 'warning' | 'critical';
+  modelId: string;
+  message: string;
+  active: boolean;
+}
+
+export interface DeploymentDeps {
+  log: Logger;
+  clock: Clock;
+  /** Folder of installed versions and active.json. */
+  versionsDir: string;
+  shadowStore?: ShadowStore | undefined;
+  metrics?: DeploymentMetrics | undefined;
+  alert?: (alert: DeploymentAlert) => void;
+  /** Tests only: fault injection per loaded model file. */
+  faults?: (modelPath: string) => WorkerFaults | undefined;
+}
+
+export interface DeploymentStatus extends ModelStatus {
+  previousVersion: string | null;
+  installed: string[];
+  shadow: ShadowStatus | null;
+  watchingAfterPromotion: boolean;
+}
+
+/** The part of a camera's view of its model the Inspector uses. */
+export interface CameraModel {
+  readonly labels: readonly string[];
+  infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
+}
+
+/**
+ * One configured model across its versions: the active version judges the line; a candidate (shadow) runs
+ * on the same frames after the active result, off the deadline path, and is only compared; `promote` swaps
+ * between two frames (each frame holds the runner it started with, so none sees half a swap); the retired
+ * version's workers are drained and ended, which also returns the memory onnxruntime keeps per session.
+ */
+export class ModelDeployment implements Service {
+  readonly name: string;
+  private active: ModelRunner | undefined;
+  private shadow: ShadowLane | undefined;
+  private previous: string | null = null;
+  private readonly versions: VersionStore;
+  private readonly watch: HealthWatch;
+  private busy: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private activeLabels: { model: string; version: string; provider: string } | undefined;
+
+  constructor(
+    private readonly config: ModelConfig,
+    private readonly deps: DeploymentDeps,
+  ) {
+    this.name = `model:${config.id}`;
+    this.versions = new VersionStore(deps.versionsDir);
+    this.watch = new HealthWatch(config.autoRollback);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get state(): ModelState {
+    return this.active?.state ?? 'loading';
+  }
+
+  get labels(): readonly string[] {
+    return this.active?.labels ?? [];
+  }
+
+  get activeVersion(): string | null {
+    return this.active?.version ?? null;
+  }
+
+  snapshot(): DeploymentStatus {
+    const base: ModelStatus = this.active?.snapshot() ?? {
+      id: this.config.id,
+      state: 'loading',
+      version: null,
+      sha256: null,
+      provider: null,
+      providerAttempts: [],
+      labels: [],
+      error: null,
+    };
+    return {
+      ...base,
+      previousVersion: this.previous,
+      installed: this.versions.installed(),
+      shadow: this.shadow?.status() ?? null,
+      watchingAfterPromotion: this.watch.active,
+    };
+  }
+
+  /** Loads the persisted active version (else the configured one); never throws, like ModelRunner. */
+  async start(): Promise<void> {
+    const configuredVersion = this.configuredVersion();
+    let record: ReturnType<VersionStore['readActive']>;
+    try {
+      record = this.versions.readActive();
+    } catch (err) {
+      this.deps.log.error({ err }, 'active-version record unreadable; starting the configured version');
+    }
+    if (record && configuredVersion !== null && record.configured !== configuredVersion) {
+      this.deps.log.warn(
+        { recorded: record.active, configured: configuredVersion },
+        'agent.yaml names a different model version than when the active version was recorded; the configured one wins',
+      );
+      record = undefined;
+    }
+    if (record && record.active !== configuredVersion) {
+      const runner = this.runnerFor(record.active);
+      if (runner) {
+        await runner.start();
+        if (runner.state === 'ready') {
+          this.active = runner;
+          this.previous = record.previous;
+          this.publishActive();
+          return;
+        }
+        await runner.stop();
+        this.deps.log.error(
+          { version: record.active, error: runner.snapshot().error },
+          'recorded active version does not load; starting the configured version',
+        );
+      }
+    }
+    const runner = this.newRunner(this.config.path, this.config.manifest);
+    await runner.start();
+    this.active = runner;
+    this.previous = record?.previous ?? null;
+    this.publishActive();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.shadow?.close();
+    await Promise.all([this.active?.stop(), this.shadow?.runner.stop()]);
+  }
+
+  /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
+  forCamera(cameraId: string, judge?: Judge): CameraModel {
+    const deployment = this;
+    return {
+      get labels() {
+        return deployment.labels;
+      },
+      infer: (frame, signal) => deployment.infer(frame, signal, cameraId, judge),
+    };
+  }
+
+  async infer(frame: Frame, signal?: AbortSignal, cameraId = '', judge?: Judge): Promise<Inference> {
+    const runner = this.active; // taken once: a promotion during this frame does not touch it
+    if (!runner) throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.config.id} is loading`);
+    const t0 = performance.now();
+    let outcome: Outcome = 'ok';
+    try {
+      const inference = await runner.infer(frame, signal);
+      if (signal?.aborted) outcome = 'miss';
+      this.shadow?.offer(cameraId, frame, inference, performance.now() - t0, judge);
+      return inference;
+    } catch (err) {
+      outcome = signal?.aborted ? 'miss' : 'error';
+      throw err;
+    } finally {
+      if (runner === this.active) this.observe(outcome);
+    }
+  }
+
+  /**
+   * Copies a version folder (model.onnx, manifest, golden images) in, verifies it (manifest, sha256, ONNX,
+   * warm-up, golden images) and makes it the shadow. Refused with the reason otherwise; the active version
+   * is never touched.
+   */
+  install(
+    sourceDir: string,
+  ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
+    return this.serial(async () => {
+      const activeId = this.active?.manifest?.manifest.id ?? this.config.id;
+      const modelFile = join(sourceDir, 'model.onnx');
+      if (!existsSync(modelFile)) {
+        throw new AgentError(
+          ErrorCodes.MODEL_REJECTED,
+          `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
+        );
+      }
+      let version: string;
+      try {
+        const m = loadManifest(modelFile).manifest;
+        if (m.id !== activeId) throw new Error(`manifest id "${m.id}" is not this model's ("${activeId}")`);
+        version = m.version;
+        VersionStore.checkVersion(version);
+      } catch (err) {
+        throw new AgentError(
+          ErrorCodes.MODEL_REJECTED,
+          `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${this.activeVersion} unchanged`,
+          {
+            cause: err,
+          },
+        );
+      }
+      if (
+        version === this.activeVersion ||
+        version === this.configuredVersion() ||
+        this.versions.modelPath(version)
+      ) {
+        throw new AgentError(
+          ErrorCodes.MODEL_REJECTED,
+          `model ${this.config.id}: version ${version} is already installed; give the new one a new version`,
+        );
+      }
+      const folder = this.versions.folder(version);
+      cpSync(sourceDir, folder, { recursive: true });
+      const runner = this.newRunner(join(folder, 'model.onnx'));
+      await runner.start();
+      if (runner.state !== 'ready') {
+        const reason = runner.snapshot().error ?? 'did not load';
+        await runner.stop();
+        rmSync(folder, { recursive: true, force: true });
+        throw new AgentError(
+          ErrorCodes.MODEL_REJECTED,
+          `model ${this.config.id} version ${version} refused: ${reason}; active version ${this.activeVersion} unchanged`,
+        );
+      }
+      const replaced = this.shadow;
+      replaced?.close();
+      this.shadow = new ShadowLane(runner, {
+        model: this.config.id,
+        clock: this.deps.clock,
+        store: this.deps.shadowStore,
+        metrics: this.deps.metrics,
+      });
+      await this.retire(replaced?.runner);
+      const s = runner.snapshot();
+      this.deps.log.info({ version, provider: s.provider }, 'model version installed; running in shadow');
+      return { model: this.config.id, version, sha256: s.sha256 ?? '', provider: s.provider };
+    });
+  }
+
+  /** Makes `version` the active one between two frames; the version it replaces becomes `previous`. */
+  promote(version: string, why = 'promote'): Promise<Record<string, unknown>> {
+    return this.serial(async () => {
+      const old = this.active;
+      if (old?.version === version) {
+        throw new AgentError(
+          ErrorCodes.MODEL_DEPLOY,
+          `model ${this.config.id}: version ${version} is already active`,
+        );
+      }
+      let candidate: ModelRunner;
+      let report: ShadowReport | null = null;
+      if (this.shadow?.version === version && this.shadow.runner.state === 'ready') {
+        candidate = this.shadow.runner;
+        report = this.shadow.close();
+        this.shadow = undefined;
+      } else {
+        const fresh = this.runnerFor(version);
+        if (!fresh) {
+          throw new AgentError(
+            ErrorCodes.MODEL_DEPLOY,
+            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.configuredVersion(), ...this.versions.installed()].join(', ')})`,
+          );
+        }
+        await fresh.start();
+        if (fresh.state !== 'ready') {
+          const reason = fresh.snapshot().error;
+          await fresh.stop();
+          throw new AgentError(
+            ErrorCodes.MODEL_DEPLOY,
+            `model ${this.config.id}: version ${version} does not load: ${reason}`,
+          );
+        }
+        candidate = fresh;
+      }
+      // the swap itself: one assignment, between two frames
+      this.active = candidate;
+      this.previous = old?.version ?? null;
+      this.watch.promoted(this.deps.clock.now());
+      this.versions.writeActive({
+        active: version,
+        previous: this.previous,
+        configured: this.configuredVersion() ?? '',
+        at: this.deps.clock.now(),
+      });
+      this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
+      this.publishActive();
+      this.deps.metrics?.swaps.inc({ model: this.config.id, why });
+      if (why !== 'auto-rollback') {
+        this.deps.alert?.({
+          code: 'MODEL_AUTO_ROLLBACK',
+          severity: 'critical',
+          modelId: this.config.id,
+          message: `model ${this.config.id}: version ${version} promoted by hand`,
+          active: false,
+        });
+      }
+      await this.retire(old);
+      return {
+        model: this.config.id,
+        version,
+        previous: this.previous,
+        provider: candidate.snapshot().provider,
+        ...(report ? { shadow: report } : {}),
+      };
+    });
+  }
+
+  /** Back to the version before the current one. */
+  rollback(why = 'rollback'): Promise<Record<string, unknown>> {
+    const previous = this.previous;
+    if (!previous) {
+      return Promise.reject(
+        new AgentError(
+          ErrorCodes.MODEL_DEPLOY,
+          `model ${this.config.id}: no previous version to roll back to`,
+        ),
+      );
+    }
+    return this.promote(previous, why);
+  }
+
+  private observe(outcome: Outcome): void {
+    const reason = this.watch.record(outcome, this.deps.clock.now());
+    if (!reason || this.stopped) return;
+    const bad = this.activeVersion;
+    this.deps.log.error({ version: bad, reason }, 'automatic rollback');
+    this.deps.alert?.({
+      code: 'MODEL_AUTO_ROLLBACK',
+      severity: 'critical',
+      modelId: this.config.id,
+      message: `model ${this.config.id}: version ${bad} rolled back to ${this.previous}: ${reason}`,
+      active: true,
+    });
+    this.rollback('auto-rollback').catch((err: unknown) =>
+      this.deps.log.error({ err }, 'automatic rollback failed'),
+    );
+  }
+
+  /** Lets a retired version finish its frames, then ends its worker threads (and their sessions' memory). */
+  private async retire(runner: ModelRunner | undefined): Promise<void> {
+    if (!runner) return;
+    await runner.drain();
+    await runner.stop();
+  }
+
+  private runnerFor(version: string): ModelRunner | undefined {
+    if (version === this.configuredVersion()) return this.newRunner(this.config.path, this.config.manifest);
+    const path = this.versions.modelPath(version);
+    return path ? this.newRunner(path) : undefined;
+  }
+
+  private newRunner(path: string, manifest?: string): ModelRunner {
+    const c = this.config;
+    const faults = this.deps.faults?.(path);
+    return new ModelRunner(
+      {
+        id: c.id,
+        path,
+        manifest,
+        providers: c.providers,
+        workers: c.workers,
+        intraOpThreads: c.intraOpThreads,
+        engineCacheDir: c.engineCacheDir,
+      },
+      this.deps.log,
+      {
+        onProviderFallback: (e) => this.providerFallback(e),
+        ...(faults ? { faults } : {}),
+      },
+    );
+  }
+
+  /** `eva_model_active_info`: exactly one series per model, the active version on its provider. */
+  private publishActive(): void {
+    const m = this.deps.metrics;
+    const s = this.active?.snapshot();
+    if (!m || !s) return;
+    if (this.activeLabels) m.active.remove(this.activeLabels);
+    this.activeLabels = { model: this.config.id, version: s.version ?? '?', provider: s.provider ?? 'none' };
+    m.active.set(this.activeLabels, 1);
+  }
+
+  private providerFallback(e: ProviderFallback): void {
+    this.deps.metrics?.fallbacks.inc({ model: e.model, from: e.from, to: e.to });
+    if (this.active?.version === e.version) this.publishActive();
+    this.deps.alert?.({
+      code: 'MODEL_PROVIDER_FALLBACK',
+      severity: 'warning',
+      modelId: e.model,
+      message: `model ${e.model} version ${e.version}: provider ${e.from} failed at run time (${e.reason}); now on ${e.to}`,
+      active: true,
+    });
+  }
+
+  private configuredVersion(): string | null {
+    try {
+      return loadManifest(this.config.path, this.config.manifest).manifest.version;
+    } catch (err) {
+      this.deps.log.debug({ err }, 'configured model manifest unreadable');
+      return null;
+    }
+  }
+
+  /** Install, promote and rollback one at a time per model. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(work, work);
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+}

@@ -1,0 +1,123 @@
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+
+export interface ShadowRow {
+  model: string;
+  camera: string;
+  activeVersion: string;
+  shadowVersion: string;
+  at: number;
+  activeVerdict: string | null;
+  shadowVerdict: string | null;
+  activeTop: string | null;
+  shadowTop: string | null;
+  agree: boolean;
+  activeMs: number | null;
+  shadowMs: number | null;
+  error: string | null;
+}
+
+/** What a candidate did on the line so far: the figures a plant engineer reads before promoting it. */
+export interface ShadowReport {
+  version: string;
+  since: number;
+  frames: number;
+  agreed: number;
+  /** agreed / frames; null before the first frame */
+  agreement: number | null;
+  errors: number;
+  /** frames not shadowed because the candidate was still busy with an earlier one */
+  skipped: number;
+  activeMsMean: number | null;
+  shadowMsMean: number | null;
+}
+
+/** Rows kept: a shadow left running for months must not fill the disk (oldest go first). */
+const MAX_ROWS = 100_000;
+const TRIM_EVERY = 1_000;
+
+export function emptyReport(version: string, since: number): ShadowReport {
+  return {
+    version,
+    since,
+    frames: 0,
+    agreed: 0,
+    agreement: null,
+    errors: 0,
+    skipped: 0,
+    activeMsMean: null,
+    shadowMsMean: null,
+  };
+}
+
+export function addToReport(r: ShadowReport, row: ShadowRow): ShadowReport {
+  if (row.error) return { ...r, errors: r.errors + 1 };
+  const frames = r.frames + 1;
+  const agreed = r.agreed + (row.agree ? 1 : 0);
+  const mean = (old: number | null, x: number | null) =>
+    x === null ? old : old === null ? x : old + (x - old) / frames;
+  return {
+    ...r,
+    frames,
+    agreed,
+    agreement: agreed / frames,
+    activeMsMean: mean(r.activeMsMean, row.activeMs),
+    shadowMsMean: mean(r.shadowMsMean, row.shadowMs),
+  };
+}
+
+/**
+ * `shadow_results` rows, on a connection of their own to the agent's database (the decision store applied
+ * the migration; WAL lets both write). Shadow rows never enter the outbox, so they are never published.
+ */
+export class ShadowStore {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly trim: Database.Statement;
+  private inserted = 0;
+
+  constructor(
+    path: string,
+    private readonly log: Logger,
+  ) {
+    this.db = new Database(path);
+    this.db.pragma('busy_timeout = 5000');
+    this.insert = this.db.prepare(
+      `INSERT INTO shadow_results (model, camera, active_version, shadow_version, at, active_verdict,
+        shadow_verdict, active_top, shadow_top, agree, active_ms, shadow_ms, error)
+       VALUES (@model, @camera, @activeVersion, @shadowVersion, @at, @activeVerdict, @shadowVerdict,
+        @activeTop, @shadowTop, @agree, @activeMs, @shadowMs, @error)`,
+    );
+    this.trim = this.db.prepare(
+      'DELETE FROM shadow_results WHERE id <= (SELECT max(id) FROM shadow_results) - ?',
+    );
+  }
+
+  record(row: ShadowRow): void {
+    try {
+      this.insert.run({ ...row, agree: row.agree ? 1 : 0 });
+      if (++this.inserted % TRIM_EVERY === 0) this.trim.run(MAX_ROWS);
+    } catch (err) {
+      // a comparison row lost is not a decision lost: log it and go on
+      this.log.warn({ err }, 'shadow result not stored');
+    }
+  }
+
+  list(model: string, version?: string, limit = 100): ShadowRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT model, camera, active_version AS activeVersion, shadow_version AS shadowVersion, at,
+          active_verdict AS activeVerdict, shadow_verdict AS shadowVerdict, active_top AS activeTop,
+          shadow_top AS shadowTop, agree, active_ms AS activeMs, shadow_ms AS shadowMs, error
+         FROM shadow_results WHERE model = ? AND (? IS NULL OR shadow_version = ?) ORDER BY id DESC LIMIT ?`,
+      )
+      .all(model, version ?? null, version ?? null, limit) as (Omit<ShadowRow, 'agree'> & {
+      agree: number;
+    })[];
+    return rows.map((r) => ({ ...r, agree: r.agree === 1 }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
