@@ -36,10 +36,16 @@ t.test('RTSP: frames flow; the camera dies -> down, restarts with backoff; it re
   let camera = await startRtspCamera({ width: 320, height: 240, fps: 10 });
   t.teardown(() => camera.stop());
   const url = camera.url;
+  const rtsp = () =>
+    new FfmpegSource({ input: { type: 'rtsp', url, transport: 'udp' }, log: pino({ level: 'silent' }) });
+  // one frame read before the watchdog starts: on a loaded machine the server's first frame can take longer
+  // than the 2 s no-frame timeout below, which would make the start itself look like an outage
+  const warm = rtsp();
+  await warm.next(AbortSignal.timeout(20_000));
+  await warm.close();
   const { w, lines, states, saw } = watched(t, {
     kind: 'rtsp',
-    create: () =>
-      new FfmpegSource({ input: { type: 'rtsp', url, transport: 'udp' }, log: pino({ level: 'silent' }) }),
+    create: rtsp,
     noFrameTimeoutMs: 2_000,
     backoffMinMs: 200,
     backoffMaxMs: 1_000,

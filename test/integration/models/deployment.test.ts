@@ -68,7 +68,7 @@ t.test('bad versions are refused with the reason and the active version untouche
         writeFileSync(join(dir, 'model.onnx'), 'this is not a model');
         return dir;
       })(),
-      /no provider could load the model/,
+      /is not an ONNX model/,
     ],
     ['another model', washerVersion('5', (m) => (m.id = 'bolt')), /manifest id "bolt" is not this model's/],
     ['same version again', washerVersion('1'), /version 1 is already installed/],

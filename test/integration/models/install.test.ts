@@ -96,7 +96,7 @@ t.test('a bad upload is refused with a clear error; the active version is untouc
   writeFileSync(join(notOnnx, 'model.onnx'), 'not a model at all');
   res = await app.inject({ method: 'POST', url: '/api/model/install', ...auth(await upload(notOnnx)) });
   t.equal(res.statusCode, 400);
-  t.match(res.json().error, /no provider could load the model/);
+  t.match(res.json().error, /is not an ONNX model/);
 
   res = await app.inject({
     method: 'POST',
