@@ -56,10 +56,10 @@ export class AuditLog {
     | 'logRequest'
     | 'decisionExists'
     | 'insertOutcome'
-    | 'sameOutcome'
+    | 'latestOutcome'
     | 'outcomesOf'
     | 'insertOverride'
-    | 'sameOverride'
+    | 'latestOverride'
     | 'overridesOf'
     | 'requests',
     Statement
@@ -78,17 +78,16 @@ export class AuditLog {
       insertOutcome: db.prepare(
         'INSERT INTO outcomes (decision_id, actual, source, received_at) VALUES (?, ?, ?, ?)',
       ),
-      sameOutcome: db.prepare(
-        `SELECT ${OUTCOME_COLUMNS} FROM outcomes
-         WHERE decision_id = ? AND actual = ? AND source IS ? ORDER BY id DESC LIMIT 1`,
+      // the latest row only: NG, OK (a correction), NG again is three rows, and the last one counts
+      latestOutcome: db.prepare(
+        `SELECT ${OUTCOME_COLUMNS} FROM outcomes WHERE decision_id = ? ORDER BY id DESC LIMIT 1`,
       ),
       outcomesOf: db.prepare(`SELECT ${OUTCOME_COLUMNS} FROM outcomes WHERE decision_id = ? ORDER BY id`),
       insertOverride: db.prepare(
         'INSERT INTO overrides (decision_id, verdict, user, reason, received_at) VALUES (?, ?, ?, ?, ?)',
       ),
-      sameOverride: db.prepare(
-        `SELECT ${OVERRIDE_COLUMNS} FROM overrides
-         WHERE decision_id = ? AND verdict = ? AND user = ? AND reason = ? ORDER BY id DESC LIMIT 1`,
+      latestOverride: db.prepare(
+        `SELECT ${OVERRIDE_COLUMNS} FROM overrides WHERE decision_id = ? ORDER BY id DESC LIMIT 1`,
       ),
       overridesOf: db.prepare(`SELECT ${OVERRIDE_COLUMNS} FROM overrides WHERE decision_id = ? ORDER BY id`),
       requests: db.prepare(
@@ -115,15 +114,18 @@ export class AuditLog {
   }
 
   /**
-   * Ground truth for a decision. An identical outcome already recorded (same decision, actual, source) is
+   * Ground truth for a decision. An outcome identical to the decision's LATEST one (same actual, source) is
    * returned instead of written again: MQTT QoS 1 may deliver a request twice, and a plant retrying a
-   * request must not count one re-inspection as two. Returns undefined for an unknown decision.
+   * request must not count one re-inspection as two. Identical to an older row is not a duplicate: after
+   * NG then OK, a new NG is a correction and must become the latest. Undefined for an unknown decision.
    */
   addOutcome(decisionId: string, actual: Outcome['actual'], source?: string): Added<Outcome> | undefined {
     return this.db.transaction((): Added<Outcome> | undefined => {
       if (!this.hasDecision(decisionId)) return undefined;
-      const same = this.stmt.sameOutcome.get(decisionId, actual, source ?? null) as Outcome | undefined;
-      if (same) return { ...same, duplicate: true };
+      const latest = this.stmt.latestOutcome.get(decisionId) as Outcome | undefined;
+      if (latest && latest.actual === actual && latest.source === (source ?? null)) {
+        return { ...latest, duplicate: true };
+      }
       const receivedAt = this.now();
       const { lastInsertRowid } = this.stmt.insertOutcome.run(decisionId, actual, source ?? null, receivedAt);
       return {
@@ -137,7 +139,10 @@ export class AuditLog {
     })();
   }
 
-  /** A person's verdict for a decision; an identical override (same verdict, user, reason) is not repeated. */
+  /**
+   * A person's verdict for a decision; one identical to the decision's latest override (same verdict, user,
+   * reason) is not repeated. Identical to an older one is a new row, as for outcomes.
+   */
   addOverride(
     decisionId: string,
     verdict: Override['verdict'],
@@ -146,8 +151,10 @@ export class AuditLog {
   ): Added<Override> | undefined {
     return this.db.transaction((): Added<Override> | undefined => {
       if (!this.hasDecision(decisionId)) return undefined;
-      const same = this.stmt.sameOverride.get(decisionId, verdict, user, reason) as Override | undefined;
-      if (same) return { ...same, duplicate: true };
+      const latest = this.stmt.latestOverride.get(decisionId) as Override | undefined;
+      if (latest && latest.verdict === verdict && latest.user === user && latest.reason === reason) {
+        return { ...latest, duplicate: true };
+      }
       const receivedAt = this.now();
       const { lastInsertRowid } = this.stmt.insertOverride.run(decisionId, verdict, user, reason, receivedAt);
       return { id: Number(lastInsertRowid), decisionId, verdict, user, reason, receivedAt, duplicate: false };

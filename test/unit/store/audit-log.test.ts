@@ -71,6 +71,43 @@ t.test('a repeated identical outcome or override is reported as a duplicate, not
   t.equal(audit.overridesOf(d.id).length, 2);
 });
 
+t.test(
+  'a duplicate is identical to the LATEST row: a correction back to an earlier answer is stored',
+  async (t) => {
+    const { store, audit } = setup();
+    t.teardown(() => store.close());
+    const d = store.record(draft());
+    audit.addOutcome(d.id, 'NG', 'mes');
+    audit.addOutcome(d.id, 'OK', 'mes');
+    const back = audit.addOutcome(d.id, 'NG', 'mes');
+    t.equal(back?.duplicate, false, 'NG after OK is a correction, not a redelivery of the first NG');
+    t.same(
+      audit.outcomesOf(d.id).map((o) => o.actual),
+      ['NG', 'OK', 'NG'],
+      'the latest ground truth is NG',
+    );
+    t.equal(audit.addOutcome(d.id, 'NG', 'mes')?.duplicate, true, 'the same NG again is a redelivery');
+    t.equal(audit.outcomesOf(d.id).length, 3);
+
+    audit.addOverride(d.id, 'NG', 'anna', 'dent');
+    audit.addOverride(d.id, 'OK', 'anna', 'dent');
+    t.equal(audit.addOverride(d.id, 'NG', 'anna', 'dent')?.duplicate, false, 'back to NG is a new override');
+    t.equal(audit.addOverride(d.id, 'NG', 'anna', 'dent')?.duplicate, true);
+    t.equal(audit.addOverride(d.id, 'NG', 'ben', 'dent')?.duplicate, false, 'another user differs');
+    t.equal(audit.addOverride(d.id, 'NG', 'ben', 'dent, deep')?.duplicate, false, 'another reason differs');
+    t.same(
+      audit.overridesOf(d.id).map((o) => [o.verdict, o.user]),
+      [
+        ['NG', 'anna'],
+        ['OK', 'anna'],
+        ['NG', 'anna'],
+        ['NG', 'ben'],
+        ['NG', 'ben'],
+      ],
+    );
+  },
+);
+
 t.test('the request log keeps every request, truncates big bodies, pages newest first', async (t) => {
   const { store, audit } = setup();
   t.teardown(() => store.close());
