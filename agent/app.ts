@@ -214,7 +214,11 @@ export class Agent {
         'model/rollback': ({ model }) => this.model(model).rollback(),
       },
       this.log.child({ module: 'requests' }),
-      { journal: audit, now: () => this.clock.now() },
+      {
+        journal: audit,
+        now: () => this.clock.now(),
+        onUnlogged: (entry) => this.metrics.requestsUnlogged.inc({ via: entry.via }),
+      },
     );
     requests.attach(this.link);
     this.monitor = new SystemMonitor(config.store.path, this.log.child({ module: 'system' }));

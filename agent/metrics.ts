@@ -82,6 +82,12 @@ export class AgentMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  readonly requestsUnlogged = new Counter({
+    name: 'eva_requests_unlogged_total',
+    help: 'Refused or invalid requests answered but not written to the request log (over the per-minute limit)',
+    labelNames: ['via'],
+    registers: [this.registry],
+  });
   readonly retentionDeleted = new Counter({
     name: 'eva_retention_deleted_total',
     help: 'Rows and files the retention sweep deleted (synced data past store.retentionDays), by kind',

@@ -4,6 +4,7 @@ import { describeError } from '../errors.js';
 import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
 import { describeIssues } from './request-issues.js';
+import { ErrorLogLimit, MAX_LOGGED_ERRORS_PER_MINUTE } from './request-log-limit.js';
 
 /** `{status, data, error, transaction}`: the one response shape for MQTT and HTTP requests (CONTRACT 3). */
 export interface RequestResponse {
@@ -67,6 +68,10 @@ export interface RequestJournal {
 export interface RouterOptions {
   journal?: RequestJournal;
   now?: () => number;
+  /** Error requests logged per minute at most (default MAX_LOGGED_ERRORS_PER_MINUTE). */
+  maxLoggedErrorsPerMinute?: number;
+  /** Called for each error request not logged because of that limit (a metric counts them). */
+  onUnlogged?: (entry: RequestLogEntry) => void;
 }
 
 /**
@@ -77,6 +82,8 @@ export interface RouterOptions {
 export class RequestRouter {
   private readonly journal: RequestJournal | undefined;
   private readonly now: () => number;
+  private readonly errorLimit: ErrorLogLimit;
+  private readonly onUnlogged: ((entry: RequestLogEntry) => void) | undefined;
 
   constructor(
     private readonly handlers: RequestHandlers,
@@ -85,6 +92,8 @@ export class RequestRouter {
   ) {
     this.journal = opts.journal;
     this.now = opts.now ?? Date.now;
+    this.errorLimit = new ErrorLogLimit(opts.maxLoggedErrorsPerMinute ?? MAX_LOGGED_ERRORS_PER_MINUTE);
+    this.onUnlogged = opts.onUnlogged;
   }
 
   /** A request whose body is already parsed. */
@@ -114,9 +123,12 @@ export class RequestRouter {
     return response;
   }
 
-  /** A request refused before it was read (no or wrong credentials): logged, answered, nothing done. */
-  refuse(name: string, text: string, via: RequestVia, error: string): RequestResponse {
-    this.record({ receivedAt: this.now(), via, name, body: text, status: 'error', error });
+  /**
+   * A request refused before it was read (no or wrong credentials): logged without its body (whoever has
+   * no token does not get to write 4 KiB of their choice into the store), answered, nothing done.
+   */
+  refuse(name: string, _text: string, via: RequestVia, error: string): RequestResponse {
+    this.record({ receivedAt: this.now(), via, name, body: null, status: 'error', error });
     return { status: 'error', error };
   }
 
@@ -164,9 +176,22 @@ export class RequestRouter {
     }
   }
 
-  /** A request log that cannot be written must not take the request down with it: log and answer anyway. */
+  /**
+   * A request log that cannot be written must not take the request down with it: log and answer anyway.
+   * Error requests past the per-minute limit are counted, not written (see request-log-limit.ts).
+   */
   private record(entry: RequestLogEntry): void {
     if (!this.journal) return;
+    if (entry.status === 'error' && !this.errorLimit.take(entry.receivedAt)) {
+      this.onUnlogged?.(entry);
+      if (this.errorLimit.dropped === 1) {
+        this.log.warn(
+          { request: entry.name, via: entry.via },
+          'too many refused or invalid requests this minute: the rest of the minute is counted, not logged',
+        );
+      }
+      return;
+    }
     try {
       this.journal.logRequest(entry);
     } catch (err) {

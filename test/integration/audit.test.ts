@@ -148,6 +148,7 @@ t.test('outcome and override over HTTP and MQTT, with the request log and the de
     'every request received is logged, in order',
   );
   t.match(log[1], { error: 'missing or wrong bearer token' });
+  t.equal(log[1]?.body, null, 'a refused request is logged without its body');
   t.match(log[5], { body: '{"decisionId":', error: /malformed JSON/ });
   t.equal(agent.store.lastSeq(), 1, 'no request made or changed a decision');
 });

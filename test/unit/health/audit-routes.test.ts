@@ -1,13 +1,15 @@
 import t from 'tap';
 import { parseAuditQuery } from '../../../agent/health/audit-routes.js';
 import { buildHttpApp } from '../../../agent/health/index.js';
+import { AgentMetrics } from '../../../agent/metrics.js';
 import { AuditLog, AuditQuery } from '../../../agent/store/index.js';
 import { auditRequestHandlers, type RequestHandlers, RequestRouter } from '../../../agent/sync/index.js';
+import { MAX_LOGGED_ERRORS_PER_MINUTE } from '../../../agent/sync/request-log-limit.js';
 import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 
 const TOKEN = 'tok-1';
 
-function app() {
+function app(opts: { now?: () => number; metrics?: AgentMetrics } = {}) {
   const { store } = tempStore();
   const audit = new AuditLog(store.db);
   const query = new AuditQuery(store.db, audit);
@@ -23,7 +25,11 @@ function app() {
       ...auditRequestHandlers(audit),
     } as RequestHandlers,
     quietLog,
-    { journal: audit },
+    {
+      journal: audit,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.metrics ? { onUnlogged: () => opts.metrics?.requestsUnlogged.inc({ via: 'http' }) } : {}),
+    },
   );
   const http = buildHttpApp({
     status: () => ({}),
@@ -152,7 +158,46 @@ t.test('POST /api/outcome over HTTP: written, logged; refused and malformed call
     ],
   );
   t.match(audit.requests(10)[2], { body: '{"decisionId": ', error: /malformed JSON/ });
+  t.same(
+    audit.requests(10)[3],
+    {
+      id: 2,
+      receivedAt: audit.requests(10)[3]?.receivedAt,
+      via: 'http',
+      name: 'outcome',
+      body: null,
+      status: 'error',
+      error: 'missing or wrong bearer token',
+    },
+    'a refused request is logged without its body',
+  );
 });
+
+t.test(
+  'a flood of refused requests: answered 401, logged up to the per-minute limit, the rest counted',
+  async (t) => {
+    let now = 1_700_000_000_000;
+    const metrics = new AgentMetrics(false);
+    const { store, audit, http } = app({ now: () => now, metrics });
+    t.teardown(() => store.close());
+    const refused = () =>
+      http.inject({ method: 'POST', url: '/api/trigger', payload: `{"camera":"${'x'.repeat(4000)}"}` });
+    for (let i = 0; i < MAX_LOGGED_ERRORS_PER_MINUTE + 10; i++) t.equal((await refused()).statusCode, 401);
+    const logged = audit.requests(1000);
+    t.equal(logged.length, MAX_LOGGED_ERRORS_PER_MINUTE);
+    t.ok(
+      logged.every((r) => r.body === null),
+      'no refused body is stored',
+    );
+    t.match(
+      await metrics.registry.getSingleMetricAsString('eva_requests_unlogged_total'),
+      /eva_requests_unlogged_total\{via="http"\} 10/,
+    );
+    now += 60_000;
+    await refused();
+    t.equal(audit.requests(1000).length, MAX_LOGGED_ERRORS_PER_MINUTE + 1, 'a new minute logs again');
+  },
+);
 
 t.test('GET /api/requests reads the request log back, newest first, paged', async (t) => {
   const { store, audit, http } = app();

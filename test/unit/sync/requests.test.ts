@@ -6,6 +6,7 @@ import {
   RequestRouter,
   requestSchemas,
 } from '../../../agent/sync/index.js';
+import { MAX_LOGGED_ERRORS_PER_MINUTE } from '../../../agent/sync/request-log-limit.js';
 import { quietLog } from '../../helpers/fixtures.js';
 
 /** Handlers for every request name that fail the test if called: tests override the ones they exercise. */
@@ -17,7 +18,7 @@ function unusedHandlers(t: Test): RequestHandlers {
   return Object.fromEntries(entries) as RequestHandlers;
 }
 
-function router(t: Test) {
+function router(t: Test, opts: { now?: () => number; onUnlogged?: (e: RequestLogEntry) => void } = {}) {
   const calls: unknown[] = [];
   const journal: RequestLogEntry[] = [];
   let clock = 1000;
@@ -52,7 +53,11 @@ function router(t: Test) {
       },
     },
     quietLog,
-    { journal: { logRequest: (e) => journal.push(e) }, now: () => clock++ },
+    {
+      journal: { logRequest: (e) => journal.push(e) },
+      now: opts.now ?? (() => clock++),
+      ...(opts.onUnlogged ? { onUnlogged: opts.onUnlogged } : {}),
+    },
   );
   return { r, calls, journal };
 }
@@ -184,11 +189,46 @@ t.test('refuse logs a request turned away before it was read', async (t) => {
     status: 'error',
     error: 'missing or wrong bearer token',
   });
-  t.match(journal, [
-    { via: 'http', name: 'trigger', status: 'error', error: 'missing or wrong bearer token' },
+  t.same(journal, [
+    {
+      receivedAt: 1000,
+      via: 'http',
+      name: 'trigger',
+      body: null,
+      status: 'error',
+      error: 'missing or wrong bearer token',
+    },
   ]);
   t.same(calls, []);
 });
+
+t.test(
+  'refused and invalid requests past the per-minute limit are answered and counted, not logged',
+  async (t) => {
+    let now = 60_000;
+    const unlogged: RequestLogEntry[] = [];
+    const { r, journal } = router(t, { now: () => now, onUnlogged: (e) => unlogged.push(e) });
+    const flood = MAX_LOGGED_ERRORS_PER_MINUTE + 5;
+    for (let i = 0; i < flood; i++) {
+      if (i % 2 === 0) r.refuse('trigger', 'x'.repeat(4000), 'http', 'missing or wrong bearer token');
+      else t.equal((await r.handleText('outcome', '{"decisionId":', 'mqtt')).status, 'error');
+    }
+    t.equal(journal.length, MAX_LOGGED_ERRORS_PER_MINUTE, 'only the first of the minute are logged');
+    t.equal(unlogged.length, 5, 'the rest are counted');
+    t.ok(
+      journal.every((e) => e.body === null || e.via === 'mqtt'),
+      'a refused request is logged without its body',
+    );
+
+    t.equal((await r.handle('camera/enable', { camera: 'c', enabled: true })).status, 'ok');
+    t.equal(journal.length, MAX_LOGGED_ERRORS_PER_MINUTE + 1, 'an ok request is always logged');
+
+    now += 60_000;
+    t.equal((await r.handleText('teleport', '{}', 'mqtt')).status, 'error');
+    t.equal(journal.length, MAX_LOGGED_ERRORS_PER_MINUTE + 2, 'the next minute logs errors again');
+    t.match(journal.at(-1), { name: 'teleport', status: 'error' });
+  },
+);
 
 t.test('a request log that cannot be written does not break the request', async (t) => {
   const r = new RequestRouter({ ...unusedHandlers(t), 'camera/enable': async (a) => a }, quietLog, {
