@@ -117,11 +117,17 @@ export class ImageStore {
     }
   }
 
-  /** After its row was deleted: the file goes when no other row points at it. True when it went. */
+  /**
+   * After its row was deleted: the file goes when no other row points at it. True when it went. Several
+   * rows may share one file (content addressing): when a batch deletes them all, only the first call finds
+   * the file, and only that one takes its bytes off the running total.
+   */
   unlinkIfUnreferenced(sha256: string, kind: ImageKind, bytes: number): boolean {
     if ((this.stmt.refs.get(sha256) as { n: number }).n > 0) return false;
+    const path = this.pathOf(sha256, kind);
+    if (!existsSync(path)) return false;
     try {
-      rmSync(this.pathOf(sha256, kind), { force: true });
+      rmSync(path);
       this.bytes = Math.max(0, this.bytes - bytes);
       this.files = Math.max(0, this.files - 1);
       return true;

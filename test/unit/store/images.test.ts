@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import t from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
 import type { Inference } from '../../../agent/inference/index.js';
-import { DecisionStore, Storage } from '../../../agent/store/index.js';
+import { DecisionStore, Pruner, Storage } from '../../../agent/store/index.js';
 import { draft, quietLog } from '../../helpers/fixtures.js';
 import { evidence, noiseJpeg, tempStorage, walkImages } from '../../helpers/storage.js';
 
@@ -200,6 +200,33 @@ t.test(
     t.equal(walkImages(s.imagesDir).files, 0, 'nothing half-written left behind');
   },
 );
+
+t.test('dropping several rows that share one file takes its bytes off the total once', async (t) => {
+  const s = tempStorage();
+  t.teardown(() => s.store.close());
+  const other = await s.storage.record(draft({ verdict: 'NG' }), evidence(await jpegFrame(), s.clock));
+  const repeated = await jpegFrame(); // a folder camera on loop: the same frame, three parts
+  const shared = [];
+  for (let i = 0; i < 3; i++) {
+    shared.push(await s.storage.record(draft({ verdict: 'NG' }), evidence(repeated, s.clock)));
+  }
+  t.equal(imageRows(s).length, 4);
+  t.equal(walkImages(s.imagesDir).files, 2);
+  s.store.markSent(
+    'json',
+    shared.map((d) => d.seq),
+  );
+  const dropped = new Pruner(s.store.db, s.storage.images).dropSyncedImages();
+  t.equal(dropped.images, 3, 'the three rows of the shared file');
+  t.equal(dropped.bytes, repeated.data.length, 'one file freed');
+  t.equal(walkImages(s.imagesDir).files, 1, 'the other decision keeps its file');
+  t.ok(existsSync(s.storage.images.find(other.seq, 'frame')?.path ?? ''));
+  t.same(
+    { files: s.storage.images.files, bytes: s.storage.images.bytes },
+    walkImages(s.imagesDir),
+    'the running total is the files on disk',
+  );
+});
 
 t.test('files no row refers to (a crash between file and row) are removed at start', async (t) => {
   const s = tempStorage();
