@@ -5,7 +5,14 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { DecisionDraft, Evidence, Verdict } from '../decision/index.js';
 import { describeError } from '../errors.js';
-import { annotatedJpeg, anomalyMapPng, EXTENSIONS, frameJpeg, type ImageKind } from './image-codec.js';
+import {
+  annotatedJpeg,
+  anomalyMapPng,
+  EXTENSIONS,
+  frameJpeg,
+  type ImageKind,
+  isJpeg,
+} from './image-codec.js';
 
 export interface PreparedImage {
   kind: ImageKind;
@@ -69,8 +76,16 @@ export class ImageStore {
     return seen % this.keepOkEvery === 0;
   }
 
-  /** Encodes what is to be kept: the frame, plus the annotated copy and the anomaly map a task gives. */
-  prepare(evidence: Evidence, draft: DecisionDraft): Promise<PreparedImage>[] {
+  /**
+   * Encodes what is to be kept: the frame, plus the annotated copy and the anomaly map a task gives. With
+   * `encode: false` (no time left, or a fallback verdict) only a JPEG frame is kept, as it came: no encoder
+   * is started whose result would be thrown away, taking sharp's threads from preprocessing.
+   */
+  prepare(evidence: Evidence, draft: DecisionDraft, encode = true): Promise<PreparedImage>[] {
+    if (!encode) {
+      const { frame } = evidence;
+      return frame.kind === 'encoded' && isJpeg(frame.data) ? [encoded('frame', frameJpeg(frame))] : [];
+    }
     const jobs: Promise<PreparedImage>[] = [encoded('frame', frameJpeg(evidence.frame))];
     const result = evidence.inference?.result ?? draft.result;
     if (result?.task === 'detection' && result.detections.length > 0) {

@@ -55,7 +55,9 @@ t.test(
         draft({ verdict, decidedAt: s.clock.now() }),
         evidence(frame, s.clock),
       );
-      await s.storage.budget.settled(); // an episode runs across turns of the event loop: let it finish
+      // the check runs just after the verdict, an episode across turns of the event loop: let both finish
+      await new Promise(setImmediate);
+      await s.storage.budget.settled();
       return d;
     };
     const seqsWithImages = () =>
@@ -185,6 +187,7 @@ t.test('SQLite refusing to grow (SQLITE_FULL) frees synced data and stores the v
   s.store.db.pragma(`max_page_count = ${pages}`);
   const d = await s.storage.record(draft({ reason: long, verdict: 'NG' }));
   t.equal(d.seq, 41, 'the verdict was stored after freeing space');
+  await new Promise(setImmediate); // the budget's check just after the verdict clears the alert
   t.same(
     alerts.map((a) => [a.code, a.active]),
     [
