@@ -239,7 +239,7 @@ export class Agent {
       },
       request: (name, body) => requests.handleText(name, body, 'http'),
       refused: (name, body, error) => requests.refuse(name, body, 'http', error),
-      image: (id, kind) => this.storage.image(this.store.getById(id), kind),
+      image: (id, kind) => this.storage.image(auditQuery.detail(id), kind),
       token: config.health.token,
       installModel: (model, dir) => this.model(model).install(dir),
     });

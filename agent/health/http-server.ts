@@ -2,9 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Service } from '../service.js';
+import type { ImageKind, ImageLookup } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
-import { type ImageAnswer, type ImageKindName, registerImageRoute } from './image-route.js';
+import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
 
 export interface Readiness {
@@ -22,7 +23,7 @@ export interface HttpDeps {
   /** A request refused before it was read (no valid token): logged, and answered with this. */
   refused: (name: string, body: string, error: string) => RequestResponse;
   /** A decision's stored image (`GET /api/decisions/:id/image`); absent = every image answers 404. */
-  image?: (id: string, kind: ImageKindName) => ImageAnswer;
+  image?: (id: string, kind: ImageKind) => ImageLookup;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
   /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */

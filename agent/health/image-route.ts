@@ -1,11 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-
-export type ImageKindName = 'frame' | 'annotated' | 'anomaly-map';
-const KINDS: readonly ImageKindName[] = ['frame', 'annotated', 'anomaly-map'];
-
-export type ImageAnswer =
-  | { found: true; contentType: string; data: Buffer; sha256: string }
-  | { found: false; reason: string };
+// the store's own kinds and answer: a kind added there is served here, never refused as unknown
+import { IMAGE_KINDS, type ImageKind, type ImageLookup } from '../store/index.js';
 
 /**
  * `GET /api/decisions/:id/image[?kind=frame|annotated|anomaly-map]`: the stored frame (JPEG, the
@@ -14,14 +9,16 @@ export type ImageAnswer =
  */
 export function registerImageRoute(
   app: FastifyInstance,
-  image: (id: string, kind: ImageKindName) => ImageAnswer,
+  image: (id: string, kind: ImageKind) => ImageLookup,
 ): void {
   app.get<{ Params: { id: string }; Querystring: { kind?: string } }>(
     '/api/decisions/:id/image',
     async (req, reply) => {
-      const kind = (req.query.kind ?? 'frame') as ImageKindName;
-      if (!KINDS.includes(kind)) {
-        return reply.code(400).send({ status: 'error', error: `kind must be one of ${KINDS.join(', ')}` });
+      const kind = (req.query.kind ?? 'frame') as ImageKind;
+      if (!IMAGE_KINDS.includes(kind)) {
+        return reply
+          .code(400)
+          .send({ status: 'error', error: `kind must be one of ${IMAGE_KINDS.join(', ')}` });
       }
       const answer = image(req.params.id, kind);
       if (!answer.found) {

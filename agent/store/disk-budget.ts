@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
@@ -81,17 +82,24 @@ export class DiskBudget implements Service {
   private lastFullCheck = Number.NEGATIVE_INFINITY;
   private lastError: string | null = null;
   private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
 
   constructor(private readonly deps: DiskBudgetDeps) {}
 
   async start(): Promise<void> {
-    this.enforce();
+    await this.enforce();
     this.schedule();
   }
 
   async stop(): Promise<void> {
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    await this.settled();
+  }
+
+  /** Resolves once no enforcement is running (an episode works across several turns of the event loop). */
+  settled(): Promise<void> {
+    return this.running ?? Promise.resolve();
   }
 
   /** False while only undelivered data is left: new images are not stored (verdicts still are). */
@@ -128,7 +136,7 @@ export class DiskBudget implements Service {
     if (this.alerting && !this.full) this.raise(false, 'the store writes again');
     if (this.usage().totalBytes <= this.deps.maxBytes && !this.full) return;
     if (this.full && this.deps.clock.now() - this.lastFullCheck < FULL_RECHECK_MS) return;
-    this.enforce();
+    void this.enforce();
   }
 
   /** SQLite (or the file system) said the disk is full: a critical alert, cleared by the next good write. */
@@ -170,8 +178,21 @@ export class DiskBudget implements Service {
     return any.images > 0;
   }
 
-  /** Drops, in order, until usage is under the low-water mark (or `target` bytes). */
-  enforce(target = Math.max(this.deps.maxBytes * LOW_WATER, this.deps.maxBytes - MAX_EPISODE_BYTES)): void {
+  /**
+   * Drops, in order, until usage is under the low-water mark (or `target` bytes). Never throws. Each batch
+   * is one transaction; between batches the event loop runs, so parts are decided while a big episode
+   * works. An episode already running is joined, not doubled.
+   */
+  enforce(
+    target = Math.max(this.deps.maxBytes * LOW_WATER, this.deps.maxBytes - MAX_EPISODE_BYTES),
+  ): Promise<void> {
+    this.running ??= this.episode(target).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async episode(target: number): Promise<void> {
     const { pruner, log } = this.deps;
     this.lastFullCheck = this.deps.clock.now();
     try {
@@ -185,6 +206,7 @@ export class DiskBudget implements Service {
         const r = pruner.dropSyncedImages();
         if (r.images === 0) break;
         this.count('image_synced', r.images);
+        await nextTurn();
         u = this.usage();
       }
       while (u.totalBytes > target) {
@@ -192,6 +214,7 @@ export class DiskBudget implements Service {
         if (r.decisions === 0) break;
         this.count('decision_synced', r.decisions);
         this.count('image_synced', r.images);
+        await nextTurn();
         u = this.usage();
       }
       if (u.totalBytes <= target) {
@@ -206,6 +229,7 @@ export class DiskBudget implements Service {
         const r = pruner.dropAnyImages();
         if (r.images === 0) break;
         this.count('image_unsynced', r.images);
+        await nextTurn();
         u = this.usage();
       }
       if (!this.full) {
@@ -233,8 +257,9 @@ export class DiskBudget implements Service {
 
   private schedule(): void {
     this.timer = this.deps.clock.setTimeout(() => {
-      this.enforce();
-      this.schedule();
+      void this.enforce().then(() => {
+        if (this.timer !== undefined) this.schedule();
+      });
     }, CHECK_PERIOD_MS);
   }
 }

@@ -5,7 +5,14 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { DecisionDraft, Evidence, Verdict } from '../decision/index.js';
 import { describeError } from '../errors.js';
-import { annotatedJpeg, anomalyMapPng, EXTENSIONS, frameJpeg, type ImageKind } from './image-codec.js';
+import {
+  annotatedJpeg,
+  anomalyMapPng,
+  EXTENSIONS,
+  frameJpeg,
+  type ImageKind,
+  isJpeg,
+} from './image-codec.js';
 
 export interface PreparedImage {
   kind: ImageKind;
@@ -69,8 +76,16 @@ export class ImageStore {
     return seen % this.keepOkEvery === 0;
   }
 
-  /** Encodes what is to be kept: the frame, plus the annotated copy and the anomaly map a task gives. */
-  prepare(evidence: Evidence, draft: DecisionDraft): Promise<PreparedImage>[] {
+  /**
+   * Encodes what is to be kept: the frame, plus the annotated copy and the anomaly map a task gives. With
+   * `encode: false` (no time left, or a fallback verdict) only a JPEG frame is kept, as it came: no encoder
+   * is started whose result would be thrown away, taking sharp's threads from preprocessing.
+   */
+  prepare(evidence: Evidence, draft: DecisionDraft, encode = true): Promise<PreparedImage>[] {
+    if (!encode) {
+      const { frame } = evidence;
+      return frame.kind === 'encoded' && isJpeg(frame.data) ? [encoded('frame', frameJpeg(frame))] : [];
+    }
     const jobs: Promise<PreparedImage>[] = [encoded('frame', frameJpeg(evidence.frame))];
     const result = evidence.inference?.result ?? draft.result;
     if (result?.task === 'detection' && result.detections.length > 0) {
@@ -117,11 +132,17 @@ export class ImageStore {
     }
   }
 
-  /** After its row was deleted: the file goes when no other row points at it. True when it went. */
+  /**
+   * After its row was deleted: the file goes when no other row points at it. True when it went. Several
+   * rows may share one file (content addressing): when a batch deletes them all, only the first call finds
+   * the file, and only that one takes its bytes off the running total.
+   */
   unlinkIfUnreferenced(sha256: string, kind: ImageKind, bytes: number): boolean {
     if ((this.stmt.refs.get(sha256) as { n: number }).n > 0) return false;
+    const path = this.pathOf(sha256, kind);
+    if (!existsSync(path)) return false;
     try {
-      rmSync(this.pathOf(sha256, kind), { force: true });
+      rmSync(path);
       this.bytes = Math.max(0, this.bytes - bytes);
       this.files = Math.max(0, this.files - 1);
       return true;

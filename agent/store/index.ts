@@ -16,4 +16,11 @@ export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { Pruner } from './pruner.js';
 export { RETENTION_PERIOD_MS, RetentionSweep } from './retention.js';
-export { IMAGE_KINDS, type ImageLookup, isDiskFull, Storage, type StorageOptions } from './storage.js';
+export {
+  IMAGE_KINDS,
+  type ImageLookup,
+  isDiskFull,
+  STORE_MARGIN_MS,
+  Storage,
+  type StorageOptions,
+} from './storage.js';

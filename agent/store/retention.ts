@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -27,6 +28,7 @@ export class RetentionSweep implements Service {
   private lastRunAt: number | null = null;
   private lastError: string | null = null;
   private timer: TimerHandle | undefined;
+  private running: Promise<RetentionTotals> | undefined;
 
   constructor(
     private readonly pruner: Pruner,
@@ -35,17 +37,32 @@ export class RetentionSweep implements Service {
   ) {}
 
   async start(): Promise<void> {
-    this.run();
+    await this.run();
     this.schedule();
   }
 
   async stop(): Promise<void> {
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    await this.running;
   }
 
-  /** One sweep; returns what it deleted. Never throws: a failure is logged and shown in the snapshot. */
-  run(): RetentionTotals {
+  /**
+   * One sweep; returns what it deleted. Never throws: a failure is logged and shown in the snapshot. A
+   * sweep already running is joined, not doubled.
+   */
+  run(): Promise<RetentionTotals> {
+    this.running ??= this.sweep().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /**
+   * Each batch is one transaction; between batches the event loop runs (triggers, frames, deadlines), so
+   * a big backlog of old synced data never holds a part past its deadline: the sweep just takes longer.
+   */
+  private async sweep(): Promise<RetentionTotals> {
     const cutoff = this.deps.clock.now() - this.retentionDays * DAY_MS;
     const run: RetentionTotals = { decisions: 0, images: 0, requests: 0 };
     try {
@@ -54,11 +71,13 @@ export class RetentionSweep implements Service {
         run.decisions += r.decisions;
         run.images += r.images;
         if (r.decisions === 0) break;
+        await nextTurn();
       }
       for (let i = 0; i < MAX_BATCHES_PER_RUN; i++) {
         const n = this.pruner.dropRequests(cutoff);
         run.requests += n;
         if (n === 0) break;
+        await nextTurn();
       }
       this.lastError = null;
     } catch (err) {
@@ -90,8 +109,9 @@ export class RetentionSweep implements Service {
 
   private schedule(): void {
     this.timer = this.deps.clock.setTimeout(() => {
-      this.run();
-      this.schedule();
+      void this.run().then(() => {
+        if (this.timer !== undefined) this.schedule();
+      });
     }, RETENTION_PERIOD_MS);
   }
 }

@@ -32,6 +32,13 @@ export type ImageLookup =
 export const IMAGE_KINDS: readonly ImageKind[] = ['frame', 'annotated', 'anomaly-map'];
 
 /**
+ * Time kept back before a verdict's `dueAt` for what follows the encode wait: the image file writes, the
+ * decision's FULL-sync commit (an fsync: tens of ms on an SD card or eMMC) and the publish. Encoding waits
+ * at most until `dueAt - STORE_MARGIN_MS`, and with less time than this left no encoder is started at all.
+ */
+export const STORE_MARGIN_MS = 50;
+
+/**
  * The store around the decision log: images kept with decisions, the disk budget and retention. `record`
  * is what the inspectors call: image files first, then the decision and its images rows in one
  * transaction; a failed image never costs the verdict (`image.stored: false`, counted).
@@ -86,8 +93,18 @@ export class Storage {
       if (!isDiskFull(err)) throw err;
       decision = this.recordOnFullDisk(draft, err, written.length);
     }
-    this.budget.afterRecord();
+    // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
+    setImmediate(() => this.afterRecord());
     return decision;
+  }
+
+  private afterRecord(): void {
+    if (!this.store.db.open) return; // the agent stopped in between
+    try {
+      this.budget.afterRecord();
+    } catch (err) {
+      this.deps.log.error({ err }, 'disk budget check after a decision failed');
+    }
   }
 
   /**
@@ -140,9 +157,19 @@ export class Storage {
     };
   }
 
-  /** Encodes within the time left before the verdict is due; what is not ready by then is not kept. */
+  /**
+   * Encodes within the time left before the verdict is due, less STORE_MARGIN_MS; what is not ready by then
+   * is not kept (counted as `image_late`; the verdict is recorded with `image.stored: false`).
+   */
   private async prepare(evidence: Evidence, draft: DecisionDraft): Promise<PreparedImage[]> {
-    const jobs = this.images.prepare(evidence, draft);
+    const budgetMs = Math.max(0, evidence.dueAt - STORE_MARGIN_MS - this.deps.clock.now());
+    // a fallback is recorded at (or past) its deadline; a frame in its last milliseconds has no time either
+    const encode = !draft.degraded && budgetMs > 0;
+    const jobs = this.images.prepare(evidence, draft, encode);
+    if (jobs.length === 0) {
+      this.budget.count('image_late');
+      return [];
+    }
     const done: (PreparedImage | undefined)[] = jobs.map(() => undefined);
     const failed: boolean[] = jobs.map(() => false);
     const all = Promise.all(
@@ -158,7 +185,6 @@ export class Storage {
         ),
       ),
     );
-    const budgetMs = Math.max(0, evidence.dueAt - this.deps.clock.now());
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const due = new Promise<void>((resolve) => {
       timer = this.deps.clock.setTimeout(resolve, budgetMs);

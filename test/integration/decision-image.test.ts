@@ -49,6 +49,11 @@ cameras:
       .some((f) => readFileSync(join(samples, f)).equals(body));
     t.ok(sampleMatch, 'the stored frame is one of the camera files, byte for byte');
 
+    // by seq too, as GET /api/decisions/:id accepts (plant people quote the seq)
+    const bySeq = await fetch(`${base}/api/decisions/${decision.seq}/image`);
+    t.equal(bySeq.status, 200, 'the image by the decision seq');
+    t.same(Buffer.from(await bySeq.arrayBuffer()), body);
+
     const status = (await (await fetch(`${base}/api/status`)).json()) as {
       store: { images: { files: number; bytes: number }; disk: { budgetBytes: number; full: boolean } };
     };

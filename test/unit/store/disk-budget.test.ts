@@ -51,7 +51,14 @@ t.test(
     t.teardown(() => s.storage.budget.stop());
     const record = async (verdict: 'NG' | 'OK' = 'NG') => {
       const frame = { kind: 'encoded' as const, data: await noiseJpeg(), capturedAt: s.clock.now() };
-      return s.storage.record(draft({ verdict, decidedAt: s.clock.now() }), evidence(frame, s.clock));
+      const d = await s.storage.record(
+        draft({ verdict, decidedAt: s.clock.now() }),
+        evidence(frame, s.clock),
+      );
+      // the check runs just after the verdict, an episode across turns of the event loop: let both finish
+      await new Promise(setImmediate);
+      await s.storage.budget.settled();
+      return d;
     };
     const seqsWithImages = () =>
       (s.store.db.prepare('SELECT seq FROM images ORDER BY seq').all() as { seq: number }[]).map(
@@ -141,6 +148,7 @@ t.test(
       decisionSeqs().filter((q) => q < n - 10),
     );
     await s.clock.advance(60_000);
+    await s.storage.budget.settled();
     t.notOk(s.storage.budget.isFull, 'the periodic check freed space');
     await waitFor(
       () => sub.messages.map((m) => m.json()).find((a) => a.code === 'DISK_FULL' && a.active === false),
@@ -179,6 +187,7 @@ t.test('SQLite refusing to grow (SQLITE_FULL) frees synced data and stores the v
   s.store.db.pragma(`max_page_count = ${pages}`);
   const d = await s.storage.record(draft({ reason: long, verdict: 'NG' }));
   t.equal(d.seq, 41, 'the verdict was stored after freeing space');
+  await new Promise(setImmediate); // the budget's check just after the verdict clears the alert
   t.same(
     alerts.map((a) => [a.code, a.active]),
     [
@@ -219,3 +228,30 @@ t.test(
     t.equal((await s.storage.record(draft())).seq, 21, 'seq continues, none lost or reused');
   },
 );
+
+t.test('a big episode drops a batch at a time, letting the event loop run in between', async (t) => {
+  const s = tempStorage();
+  t.teardown(() => s.store.close());
+  const seqs: number[] = [];
+  for (let i = 0; i < 450; i++) {
+    const frame = { kind: 'encoded' as const, data: await noiseJpeg(8), capturedAt: s.clock.now() };
+    seqs.push((await s.storage.record(draft({ verdict: 'NG' }), evidence(frame, s.clock))).seq);
+  }
+  await s.storage.budget.settled();
+  s.store.markSent('json', seqs);
+  // a part's timer (or a frame) waiting on the event loop while the budget drops
+  let turns = 0;
+  let dropping = true;
+  const tick = () => {
+    if (!dropping) return;
+    turns += 1;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  await s.storage.budget.enforce(1); // below anything reachable: every synced image and row goes
+  dropping = false;
+  t.equal(s.storage.budget.drops.image_synced, 450, 'every synced image, in three batches');
+  t.equal(s.storage.budget.drops.decision_synced, 450);
+  t.ok(turns >= 4, `the event loop ran between batches (${turns} turns)`);
+  t.same(walkImages(s.imagesDir), { files: 0, bytes: 0 });
+});

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { buildHttpApp } from '../../../agent/health/index.js';
+import { IMAGE_KINDS } from '../../../agent/store/index.js';
 import { draft } from '../../helpers/fixtures.js';
 import { stubHttpDeps } from '../../helpers/http-deps.js';
 import { evidence, noiseJpeg, tempStorage } from '../../helpers/storage.js';
@@ -27,6 +28,10 @@ t.test('GET /api/decisions/:id/image answers the stored JPEG, or 404 with the re
   t.equal(noMap.statusCode, 404);
   t.match(noMap.json().error, /no anomaly-map image was kept/);
   t.equal((await app.inject(`/api/decisions/${ng.id}/image?kind=thumbnail`)).statusCode, 400);
+  for (const kind of IMAGE_KINDS) {
+    const res = await app.inject(`/api/decisions/${ng.id}/image?kind=${kind}`);
+    t.not(res.statusCode, 400, `every kind the store keeps is asked for, not refused: ${kind}`);
+  }
   const unknown = await app.inject('/api/decisions/nope/image');
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json().error, /no such decision/);

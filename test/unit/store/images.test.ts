@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import t from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
 import type { Inference } from '../../../agent/inference/index.js';
-import { DecisionStore, Storage } from '../../../agent/store/index.js';
+import { DecisionStore, Pruner, STORE_MARGIN_MS, Storage } from '../../../agent/store/index.js';
 import { draft, quietLog } from '../../helpers/fixtures.js';
 import { evidence, noiseJpeg, tempStorage, walkImages } from '../../helpers/storage.js';
 
@@ -200,6 +200,110 @@ t.test(
     t.equal(walkImages(s.imagesDir).files, 0, 'nothing half-written left behind');
   },
 );
+
+t.test('dropping several rows that share one file takes its bytes off the total once', async (t) => {
+  const s = tempStorage();
+  t.teardown(() => s.store.close());
+  const other = await s.storage.record(draft({ verdict: 'NG' }), evidence(await jpegFrame(), s.clock));
+  const repeated = await jpegFrame(); // a folder camera on loop: the same frame, three parts
+  const shared = [];
+  for (let i = 0; i < 3; i++) {
+    shared.push(await s.storage.record(draft({ verdict: 'NG' }), evidence(repeated, s.clock)));
+  }
+  t.equal(imageRows(s).length, 4);
+  t.equal(walkImages(s.imagesDir).files, 2);
+  s.store.markSent(
+    'json',
+    shared.map((d) => d.seq),
+  );
+  const dropped = new Pruner(s.store.db, s.storage.images).dropSyncedImages();
+  t.equal(dropped.images, 3, 'the three rows of the shared file');
+  t.equal(dropped.bytes, repeated.data.length, 'one file freed');
+  t.equal(walkImages(s.imagesDir).files, 1, 'the other decision keeps its file');
+  t.ok(existsSync(s.storage.images.find(other.seq, 'frame')?.path ?? ''));
+  t.same(
+    { files: s.storage.images.files, bytes: s.storage.images.bytes },
+    walkImages(s.imagesDir),
+    'the running total is the files on disk',
+  );
+});
+
+t.test('a frame needing an encode is not started for a fallback or in the last milliseconds', async (t) => {
+  const s = tempStorage();
+  t.teardown(() => s.store.close());
+  const raw: Frame = {
+    kind: 'raw',
+    data: Buffer.alloc(64 * 48 * 3, 90),
+    width: 64,
+    height: 48,
+    channels: 3,
+    capturedAt: 1,
+  };
+  const fallback = await s.storage.record(
+    draft({ verdict: 'UNCERTAIN', degraded: true }),
+    evidence(raw, s.clock),
+  );
+  t.not(fallback.image?.stored, true, 'a fallback starts no encoder, even with time left');
+  const lastMs = await s.storage.record(
+    draft({ verdict: 'NG' }),
+    evidence(raw, s.clock, { dueAt: s.clock.now() + STORE_MARGIN_MS - 1 }),
+  );
+  t.not(lastMs.image?.stored, true, 'too little time left to encode and still store by the deadline');
+  t.equal(s.storage.budget.drops.image_late, 2, 'both counted');
+  t.ok(s.store.getById(fallback.id) && s.store.getById(lastMs.id), 'both verdicts stored');
+  t.equal(walkImages(s.imagesDir).files, 0);
+
+  const jpeg = await jpegFrame(); // needs no encode: kept even for a fallback past its deadline
+  const late = await s.storage.record(
+    draft({ verdict: 'UNCERTAIN', degraded: true }),
+    evidence(jpeg, s.clock, { dueAt: s.clock.now() - 10 }),
+  );
+  t.equal(late.image?.stored, true);
+  t.equal(late.image?.sha256, sha(jpeg.data));
+});
+
+t.test('the encode wait ends STORE_MARGIN_MS before the deadline, leaving time to store', async (t) => {
+  const s = tempStorage();
+  t.teardown(() => s.store.close());
+  const raw: Frame = {
+    kind: 'raw',
+    data: Buffer.alloc(1280 * 720 * 3, 90),
+    width: 1280,
+    height: 720,
+    channels: 3,
+    capturedAt: 1,
+  };
+  const pending = s.storage.record(
+    draft({ verdict: 'NG' }),
+    evidence(raw, s.clock, { dueAt: s.clock.now() + STORE_MARGIN_MS + 10 }),
+  );
+  await s.clock.advance(10); // the deadline is STORE_MARGIN_MS away: no more waiting for the encoder
+  const d = await pending;
+  t.not(d.image?.stored, true);
+  t.equal(s.storage.budget.drops.image_late, 1);
+  t.ok(s.store.getById(d.id));
+});
+
+t.test('the disk budget is checked after the verdict is returned, not before', async (t) => {
+  const s = tempStorage({ maxDiskMB: 1 });
+  t.teardown(() => s.store.close());
+  const seqs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const frame = { kind: 'encoded' as const, data: await noiseJpeg(512), capturedAt: 1 };
+    seqs.push((await s.storage.record(draft({ verdict: 'NG' }), evidence(frame, s.clock))).seq);
+    await new Promise(setImmediate);
+    await s.storage.budget.settled();
+  }
+  s.store.markSent('json', seqs);
+  const frame = { kind: 'encoded' as const, data: await noiseJpeg(512), capturedAt: 1 };
+  const d = await s.storage.record(draft({ verdict: 'NG' }), evidence(frame, s.clock));
+  t.equal(d.image?.stored, true);
+  t.equal(s.storage.budget.drops.image_synced, 0, 'nothing dropped while the part waited');
+  await new Promise(setImmediate);
+  await s.storage.budget.settled();
+  t.ok(s.storage.budget.drops.image_synced > 0, 'then the budget drops synced images');
+  t.ok(s.storage.budget.usage().totalBytes <= 1024 * 1024);
+});
 
 t.test('files no row refers to (a crash between file and row) are removed at start', async (t) => {
   const s = tempStorage();
