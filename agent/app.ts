@@ -107,10 +107,7 @@ export class Agent {
         alerts: { raise: (alert) => this.alerts.raise(alert) },
       },
     );
-    this.shadowStore =
-      config.store.path === ':memory:'
-        ? undefined
-        : new ShadowStore(config.store.path, this.log.child({ module: 'shadow' }));
+    this.shadowStore = new ShadowStore(this.store.db, this.log.child({ module: 'shadow' }));
     const deploymentMetrics = new DeploymentMetrics(this.metrics.registry);
     for (const m of config.models) {
       const deployment = new ModelDeployment(m, {
@@ -298,7 +295,6 @@ export class Agent {
       }
     }
     this.started = [];
-    this.shadowStore?.close();
     this.store.close();
     this.log.info('agent stopped');
   }

@@ -139,7 +139,9 @@ export class Inspector {
 
   private fromInference(shot: Shot, frame: Frame, inference: Inference, startedAt: number): DecisionDraft {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
-    const { outcome, result } = judge(inference.result, this.deps.rules, this.deps.model.labels);
+    // with the labels of the version that produced it (a frame started just before a promotion)
+    const labels = inference.labels ?? this.deps.model.labels;
+    const { outcome, result } = judge(inference.result, this.deps.rules, labels);
     this.deps.metrics.inferenceTime.observe(
       { model: inference.model.id, provider: inference.model.provider },
       inference.timings.inference / 1000,

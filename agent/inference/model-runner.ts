@@ -26,6 +26,11 @@ export interface Inference {
   sourceWidth: number;
   sourceHeight: number;
   timings: { preprocess: number; queue: number; inference: number };
+  /**
+   * The class names of the version that produced this result: a frame that started on a version just
+   * replaced, or a shadow's result, is judged with its own model's labels, not the active one's.
+   */
+  labels?: readonly string[];
   /** the anomaly map in model-input pixels, values as the model gave them (anomaly models only) */
   maps?: { anomaly?: AnomalyMap };
 }
@@ -134,6 +139,8 @@ export class ModelRunner implements Service {
 
   async stop(): Promise<void> {
     this.status = { ...this.status, state: 'stopped' };
+    // a provider switch under way ends first: the pool it leaves (if any) is the one closed below
+    if (this.switching) await this.switching;
     await this.pool?.close();
     this.pool = undefined;
   }
@@ -188,6 +195,7 @@ export class ModelRunner implements Service {
       result: decoded.result,
       ...(decoded.maps ? { maps: decoded.maps } : {}),
       model: this.modelRef(),
+      labels: loaded.manifest.labels,
       sourceWidth: pre.sourceWidth,
       sourceHeight: pre.sourceHeight,
       timings: { preprocess: preprocessMs, queue: run.queueMs, inference: run.inferenceMs },
@@ -300,6 +308,7 @@ export class ModelRunner implements Service {
    */
   private fallBack(failedPool: SessionPool, reason: string): Promise<void> {
     if (this.switching) return this.switching;
+    if (this.status.state === 'stopped') return Promise.resolve(); // stop() closes the pool; no new one
     const loaded = this.loaded;
     const from = this.status.provider ?? 'none';
     const providers = [...this.config.providers];
@@ -329,7 +338,7 @@ export class ModelRunner implements Service {
       } catch (err) {
         this.status = {
           ...this.status,
-          state: 'failed',
+          state: this.status.state === 'stopped' ? 'stopped' : 'failed',
           error: `provider ${from} failed (${reason}); ${describeError(err)}`,
         };
         this.pool = undefined;

@@ -159,6 +159,9 @@ export class ModelDeployment implements Service {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // an install or promote under way finishes first (serial() takes no more), so no runner it starts is
+    // left with live workers after this
+    await this.busy;
     this.shadow?.close();
     await Promise.all([this.active?.stop(), this.shadow?.runner.stop()]);
   }
@@ -182,7 +185,8 @@ export class ModelDeployment implements Service {
     try {
       const inference = await runner.infer(frame, signal);
       if (signal?.aborted) outcome = 'miss';
-      this.shadow?.offer(cameraId, frame, inference, performance.now() - t0, judge);
+      // past the deadline the line got the fallback verdict, not this result: nothing to compare against
+      else this.shadow?.offer(cameraId, frame, inference, performance.now() - t0, judge);
       return inference;
     } catch (err) {
       outcome = signal?.aborted ? 'miss' : 'error';
@@ -301,25 +305,29 @@ export class ModelDeployment implements Service {
       this.active = candidate;
       this.previous = old?.version ?? null;
       this.watch.promoted(this.deps.clock.now());
-      this.versions.writeActive({
-        active: version,
-        previous: this.previous,
-        configured: this.configuredVersion() ?? '',
-        at: this.deps.clock.now(),
-      });
-      this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
-      this.publishActive();
-      this.deps.metrics?.swaps.inc({ model: this.config.id, why });
-      if (why !== 'auto-rollback') {
-        this.deps.alert?.({
-          code: 'MODEL_AUTO_ROLLBACK',
-          severity: 'critical',
-          modelId: this.config.id,
-          message: `model ${this.config.id}: version ${version} promoted by hand`,
-          active: false,
+      try {
+        this.versions.writeActive({
+          active: version,
+          previous: this.previous,
+          configured: this.configuredVersion() ?? '',
+          at: this.deps.clock.now(),
         });
+        this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
+        this.publishActive();
+        this.deps.metrics?.swaps.inc({ model: this.config.id, why });
+        if (why !== 'auto-rollback') {
+          this.deps.alert?.({
+            code: 'MODEL_AUTO_ROLLBACK',
+            severity: 'critical',
+            modelId: this.config.id,
+            message: `model ${this.config.id}: version ${version} promoted by hand`,
+            active: false,
+          });
+        }
+      } finally {
+        // the swap has happened even if recording it failed (disk full): the old version's workers still end
+        await this.retire(old);
       }
-      await this.retire(old);
       return {
         model: this.config.id,
         version,
@@ -428,7 +436,14 @@ export class ModelDeployment implements Service {
 
   /** Install, promote and rollback one at a time per model. */
   private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.busy.then(work, work);
+    // refused once stopping, also when queued before stop() and reached after it
+    const run = () =>
+      this.stopped
+        ? Promise.reject(
+            new AgentError(ErrorCodes.MODEL_DEPLOY, `model ${this.config.id}: the agent is stopping`),
+          )
+        : work();
+    const next = this.busy.then(run, run);
     this.busy = next.catch(() => undefined);
     return next;
   }

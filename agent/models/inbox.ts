@@ -30,7 +30,7 @@ export class ModelInbox implements Service {
   readonly name: string;
   private readonly seen = new Map<string, string>();
   private timer: TimerHandle | undefined;
-  private scanning = false;
+  private scanning: Promise<void> | undefined;
   private stopped = false;
 
   constructor(
@@ -51,17 +51,28 @@ export class ModelInbox implements Service {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    // an install under way finishes before the models stop (they stop after the inbox), so none starts
+    // workers that nothing stops
+    await this.scanning;
   }
 
-  /** One scan (also called by tests). */
-  async scan(): Promise<void> {
-    if (this.scanning) return;
-    this.scanning = true;
+  /** One scan (also called by tests); a scan already running is the one waited for. */
+  scan(): Promise<void> {
+    if (!this.scanning) {
+      this.scanning = this.scanOnce().finally(() => {
+        this.scanning = undefined;
+      });
+    }
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
     try {
       const entries = readdirSync(this.dir, { withFileTypes: true }).filter(
         (e) => e.isDirectory() && !e.name.startsWith('.'),
       );
       for (const e of entries) {
+        if (this.stopped) return; // stopping: the rest waits for the next start
         const folder = join(this.dir, e.name);
         const print = fingerprint(folder);
         if (this.seen.get(e.name) !== print) {
@@ -73,8 +84,6 @@ export class ModelInbox implements Service {
       }
     } catch (err) {
       this.deps.log.warn({ err, dir: this.dir }, 'model inbox scan failed');
-    } finally {
-      this.scanning = false;
     }
   }
 

@@ -16,7 +16,9 @@ export type Judge = (inference: Inference) => Judged;
 
 export function rulesJudge(rules: RulesConfig, labels: () => readonly string[]): Judge {
   return (inference) => {
-    const { outcome } = judge(inference.result, rules, labels());
+    // the labels of the version that produced the result (a candidate may add a class); `labels` only for
+    // an inference that does not carry them
+    const { outcome } = judge(inference.result, rules, inference.labels ?? labels());
     return { verdict: outcome.verdict, top: topOf(inference) };
   };
 }

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 
 export interface ShadowRow {
@@ -67,21 +67,19 @@ export function addToReport(r: ShadowReport, row: ShadowRow): ShadowReport {
 }
 
 /**
- * `shadow_results` rows, on a connection of their own to the agent's database (the decision store applied
- * the migration; WAL lets both write). Shadow rows never enter the outbox, so they are never published.
+ * `shadow_results` rows, on the agent's one connection (`DecisionStore.db`, whose migrations create the
+ * table): one writer, and no second connection whose busy wait would block the event loop. Shadow rows
+ * never enter the outbox, so they are never published. The connection's owner closes it.
  */
 export class ShadowStore {
-  private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly trim: Database.Statement;
   private inserted = 0;
 
   constructor(
-    path: string,
+    private readonly db: Database.Database,
     private readonly log: Logger,
   ) {
-    this.db = new Database(path);
-    this.db.pragma('busy_timeout = 5000');
     this.insert = this.db.prepare(
       `INSERT INTO shadow_results (model, camera, active_version, shadow_version, at, active_verdict,
         shadow_verdict, active_top, shadow_top, agree, active_ms, shadow_ms, error)
@@ -115,9 +113,5 @@ export class ShadowStore {
       agree: number;
     })[];
     return rows.map((r) => ({ ...r, agree: r.agree === 1 }));
-  }
-
-  close(): void {
-    this.db.close();
   }
 }

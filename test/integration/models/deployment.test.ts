@@ -1,10 +1,16 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { type DeploymentAlert, ModelDeployment, ShadowStore } from '../../../agent/models/index.js';
+import { ModelRunner } from '../../../agent/inference/index.js';
+import {
+  type DeploymentAlert,
+  ModelDeployment,
+  rulesJudge,
+  ShadowStore,
+} from '../../../agent/models/index.js';
 import { type Clock, systemClock } from '../../../agent/service.js';
 import { DecisionStore } from '../../../agent/store/index.js';
-import { tempDir } from '../../helpers/agent-process.js';
+import { REPO, tempDir } from '../../helpers/agent-process.js';
 import { quietLog } from '../../helpers/fixtures.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { expectGoldenLabel, sampleFrame, washerConfig, washerVersion } from '../../helpers/model-versions.js';
@@ -87,11 +93,8 @@ t.test('bad versions are refused with the reason and the active version untouche
 t.test('the shadow sees the same frames, its results are stored and compared, never returned', async (t) => {
   const dir = tempDir('eva-db-');
   const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
-  const shadowStore = new ShadowStore(join(dir, 'agent.db'), quietLog);
-  t.teardown(() => {
-    shadowStore.close();
-    store.close();
-  });
+  const shadowStore = new ShadowStore(store.db, quietLog);
+  t.teardown(() => store.close());
   const d = await deployment(t, { shadowStore });
   await d.install(washerVersion('2'));
   for (let i = 1; i <= 4; i++) {
@@ -202,4 +205,98 @@ t.test('errors after the watch window do not roll back', async (t) => {
   for (let i = 1; i <= 6; i++) await t.rejects(d.infer(sampleFrame(i)));
   t.equal(d.activeVersion, '2');
   t.equal(d.snapshot().watchingAfterPromotion, false);
+});
+
+/** Waits until the shadow has finished `n` frames (it runs after the active result, off the caller's path). */
+async function shadowDone(d: ModelDeployment, n: number): Promise<void> {
+  while ((d.snapshot().shadow?.frames ?? 0) + (d.snapshot().shadow?.errors ?? 0) < n) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+t.test('the shadow is judged with its own labels: a class it adds counts as NG', async (t) => {
+  const dir = tempDir('eva-db-');
+  const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
+  t.teardown(() => store.close());
+  const shadowStore = new ShadowStore(store.db, quietLog);
+  const d = await deployment(t, { shadowStore });
+  // the same network, its third class renamed: the active version calls it dent, the candidate crack
+  await d.install(
+    washerVersion('2', (m) => {
+      m.labels = ['ok', 'scratch', 'crack'];
+      for (const g of m.golden as { expect: { label: string } }[]) {
+        if (g.expect.label === 'dent') g.expect.label = 'crack';
+      }
+    }),
+  );
+  // no ngClasses configured: every class but ok is NG, by the labels of the version that gave the result
+  const judge = rulesJudge({ minScore: 0.5, uncertainBelow: 0.2 }, () => d.labels);
+  const data = readFileSync(join(REPO, 'models/washer/golden/dent-1.jpg'));
+  const inference = await d.infer(
+    { kind: 'encoded', data, capturedAt: Date.now() },
+    undefined,
+    'cam-1',
+    judge,
+  );
+  t.equal(judge(inference).verdict, 'NG', 'the active version calls the dent NG');
+  await shadowDone(d, 1);
+  t.match(shadowStore.list('washer', '2')[0], {
+    activeVerdict: 'NG',
+    activeTop: 'dent',
+    shadowVerdict: 'NG',
+    shadowTop: 'crack',
+    agree: true,
+  });
+});
+
+t.test('a result that came after the deadline is not compared with the shadow', async (t) => {
+  const d = await deployment(t);
+  await d.install(washerVersion('2'));
+  // the deadline passes while the model runs: not aborted when the job goes to a worker, aborted after
+  let reads = 0;
+  const signal = {
+    get aborted() {
+      return reads++ > 0;
+    },
+    addEventListener() {},
+    removeEventListener() {},
+  } as unknown as AbortSignal;
+  const late = await d.infer(sampleFrame(1), signal, 'cam-1');
+  t.equal(late.model.version, '1', 'the late result still comes back');
+  t.ok(reads > 1, 'the signal was read after the result');
+  const inTime = await d.infer(sampleFrame(2), undefined, 'cam-1');
+  t.equal(inTime.model.version, '1');
+  await shadowDone(d, 1);
+  t.match(d.snapshot().shadow, { frames: 1, skipped: 0 }, 'only the frame in time was shadowed');
+});
+
+t.test('stop waits for an install under way and refuses new work', async (t) => {
+  const d = await deployment(t);
+  const installing = d.install(washerVersion('2'));
+  const queued = d.install(washerVersion('3')); // queued behind the first, reached after stop
+  await new Promise((r) => setImmediate(r)); // the first has begun (loading its workers)
+  await d.stop();
+  await installing;
+  await t.rejects(queued, { code: 'EVA_ERR_MODEL_DEPLOY', message: /stopping/ });
+  t.match(d.snapshot().shadow, { version: '2', state: 'stopped' }, 'the installed shadow was stopped too');
+  await t.rejects(d.promote('2'), { code: 'EVA_ERR_MODEL_DEPLOY', message: /stopping/ });
+});
+
+t.test('a promotion whose record cannot be written still retires the old version', async (t) => {
+  const versionsDir = tempDir('eva-versions-');
+  const stopped: (string | null)[] = [];
+  const stop = ModelRunner.prototype.stop;
+  ModelRunner.prototype.stop = function (this: ModelRunner) {
+    stopped.push(this.version);
+    return stop.call(this);
+  };
+  t.teardown(() => {
+    ModelRunner.prototype.stop = stop;
+  });
+  const d = await deployment(t, { versionsDir });
+  await d.install(washerVersion('2'));
+  mkdirSync(join(versionsDir, 'active.json.tmp')); // the record cannot be written (as on a full disk)
+  await t.rejects(d.promote('2'), { code: 'EISDIR' });
+  t.equal(d.activeVersion, '2', 'the swap happened');
+  t.same(stopped, ['1'], 'the old version was stopped');
 });

@@ -161,3 +161,36 @@ t.test('the inbox scans on its own timer', async (t) => {
   await clock.advance(1_000);
   t.same(seen, [join(inboxDir, 'v2')]);
 });
+
+t.test('stopping the inbox waits for the install it is running', async (t) => {
+  const clock = new ManualClock();
+  const inboxDir = tempDir('eva-inbox-');
+  let release: () => void = () => {};
+  const installed: string[] = [];
+  const inbox = new ModelInbox(
+    inboxDir,
+    1_000,
+    async (dir) => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      installed.push(dir);
+    },
+    { clock, log: quietLog },
+  );
+  await inbox.start();
+  renameSync(washerVersion('2'), join(inboxDir, 'v2'));
+  await inbox.scan(); // remembered
+  const scanning = inbox.scan(); // installing: held until released
+  let stopped = false;
+  const stopping = inbox.stop().then(() => {
+    stopped = true;
+  });
+  await new Promise((r) => setImmediate(r));
+  t.equal(stopped, false, 'stop waits while the install runs');
+  release();
+  await stopping;
+  t.same(installed, [join(inboxDir, 'v2')], 'the install finished before stop returned');
+  t.equal(readdirSync(join(inboxDir, '.done')).length, 1);
+  await scanning;
+});

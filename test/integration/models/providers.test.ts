@@ -1,3 +1,4 @@
+import pino from 'pino';
 import t from 'tap';
 import { ModelRunner, type ProviderFallback } from '../../../agent/inference/index.js';
 import { type DeploymentAlert, ModelDeployment } from '../../../agent/models/index.js';
@@ -143,4 +144,32 @@ t.test('on the last provider a run failure is an error for that frame, not a res
   await r.start();
   await t.rejects(r.infer(sampleFrame(1)), { code: 'EVA_ERR_INFERENCE_FAILED' });
   t.equal(r.state, 'ready', 'the model stays up; each failing frame is an ERROR decision');
+});
+
+t.test('stop during a provider switch ends the pool the switch makes', async (t) => {
+  let stopping: Promise<void> | undefined;
+  let r: ModelRunner | undefined;
+  // stop as soon as the switch begins (the runner logs the run-time failure, then starts loading cpu)
+  const log = pino(
+    { level: 'error' },
+    {
+      write(line: string) {
+        if (line.includes('failed at run time')) setImmediate(() => (stopping = r?.stop()));
+      },
+    },
+  );
+  r = new ModelRunner(
+    { id: 'washer', path: WASHER_MODEL, providers: ['cuda', 'cpu'], workers: 1, intraOpThreads: 1 },
+    log,
+    { faults: { emulate: ['cuda'], failRuns: { provider: 'cuda', afterRuns: 7 } } },
+  );
+  t.teardown(() => r?.stop());
+  await r.start();
+  t.equal(r.snapshot().provider, 'cuda');
+  await t.rejects(r.infer(sampleFrame(1)), /injected fault/);
+  t.ok(stopping, 'stop was called during the switch');
+  await stopping;
+  t.equal(r.state, 'stopped');
+  // private: the pool that would keep worker threads (and onnxruntime sessions) alive after stop
+  t.equal((r as unknown as { pool: unknown }).pool, undefined, 'no pool left after stop');
 });
