@@ -53,7 +53,7 @@ export class Agent {
   /** Images, the disk budget and retention around the decision log. */
   readonly storage: Storage;
   readonly models = new Map<string, ModelDeployment>();
-  private readonly shadowStore: ShadowStore | undefined;
+  private readonly shadowStore: ShadowStore;
   private readonly inboxes: ModelInbox[] = [];
   readonly cameras = new Map<string, Camera<Decision>>();
   readonly link: MqttLink;
