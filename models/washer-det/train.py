@@ -31,7 +31,7 @@ G = S // STRIDE
 NC = len(DET_CLASSES)
 TRAIN_SEED, HELDOUT_SEED, GOLDEN_SEED, TORCH_SEED = 4001, 5002, 6003, 11
 N_TRAIN, N_HELDOUT = int(os.environ.get("N_TRAIN", 900)), 240
-EPOCHS, BATCH, LR = int(os.environ.get("EPOCHS", 30)), 16, 2e-3
+EPOCHS, BATCH, LR = int(os.environ.get("EPOCHS", 60)), 16, 2e-3
 CONF, IOU = 0.25, 0.45
 MODEL_PATH = os.path.join(HERE, "model.onnx")
 
