@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 // sharp is loaded in the main thread before any worker exists, so its shared libraries stay mapped
 import 'sharp';
 import { Agent } from './app.js';
+import { runBench } from './bench-cli.js';
 import { runCheck } from './check.js';
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config/index.js';
 import { describeError } from './errors.js';
@@ -25,11 +26,15 @@ Usage:
   edge-agent check [-c FILE] [--json]       validate config, load models, probe cameras and broker
   edge-agent config schema                  print the config's JSON Schema
   edge-agent model inspect FILE.onnx [--json]
+  edge-agent bench --model A.onnx [--model B.onnx ...] [--runs 200] [--workers N] [--providers cpu]
+                   [--image FILE] [--json]      compare model variants' speed on this machine
   edge-agent --version
 
 -c defaults to $EDGE_AGENT_CONFIG, else ./agent.yaml.`;
 
 async function main(argv: string[]): Promise<number> {
+  // bench has options of its own (repeated --model), so it parses its arguments itself
+  if (argv[0] === 'bench') return runBench(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,304 @@
+/**
+ * `edge-agent bench --model A.onnx --model B.onnx`: compares variants of one model (fp32 / fp16 / int8) on this
+ * hardware, run the way the agent runs them (a SessionPool of worker threads), so the plant deploys the faster
+ * one. Exit 0 when every model was measured, 1 on bad arguments or a model that would not load or run.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import onnxProto from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import pino from 'pino';
+import { describeError } from './errors.js';
+import { loadManifest, preprocess } from './inference/index.js';
+import type { WireTensor } from './inference/protocol.js';
+import { SessionPool } from './inference/worker-pool.js';
+
+const USAGE = `edge-agent bench --model A.onnx [--model B.onnx ...] [options]
+  --runs N          timed inferences per model (default 200)
+  --warmup N        untimed inferences first (default 10)
+  --workers N       worker threads, each with its own session, as the agent's inference.workers (default 1)
+  --threads N       onnxruntime intra-op threads per worker, 0 = its default (default 0)
+  --providers LIST  comma-separated, first that loads is used: tensorrt,cuda,cpu (default cpu)
+  --image FILE      feed this image through the manifest's preprocessing (and time it) instead of a test pattern
+  --json            print the report as JSON`;
+
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'mixed';
+
+export interface GraphInfo {
+  precision: Precision;
+  /** QuantizeLinear/DequantizeLinear/QLinear and integer ops in the graph. */
+  quantNodes: number;
+  /** Float initializer elements by type: which precision the weights are stored in. */
+  weights: { fp32: number; fp16: number; int8: number };
+}
+
+export interface ModelBench {
+  file: string;
+  precision: Precision;
+  quantNodes: number;
+  provider: string;
+  input: { name: string; type: string; dims: number[] };
+  preprocessMs: number | null;
+  inferenceMs: { p50: number; p95: number; mean: number };
+  framesPerSecond: number;
+  /** The first model's p50 divided by this one's (above 1: faster than the first). */
+  speedupVsFirst: number;
+  /** Largest difference of any output value from the first model's on the same input (same output names). */
+  maxAbsDiffVsFirst: number | null;
+}
+
+export interface BenchReport {
+  runs: number;
+  workers: number;
+  threads: number;
+  providers: string[];
+  image: string | null;
+  models: ModelBench[];
+}
+
+const QUANT_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'QLinearConv',
+  'QLinearMatMul',
+  'ConvInteger',
+  'MatMulInteger',
+  'DynamicQuantizeLinear',
+]);
+const { onnx } = onnxProto;
+const T = onnx.TensorProto.DataType;
+
+/** Precision as the graph shows it: quantisation nodes mean int8; otherwise the type most weights are stored in. */
+export function graphInfo(bytes: Uint8Array): GraphInfo {
+  const model = onnx.ModelProto.decode(bytes);
+  const nodes = [...(model.graph?.node ?? []), ...(model.functions ?? []).flatMap((f) => f.node ?? [])];
+  const quantNodes = nodes.filter((n) => QUANT_OPS.has(n.opType ?? '')).length;
+  const weights = { fp32: 0, fp16: 0, int8: 0 };
+  for (const t of model.graph?.initializer ?? []) {
+    const n = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+    if (t.dataType === T.FLOAT) weights.fp32 += n;
+    else if (t.dataType === T.FLOAT16 || t.dataType === T.BFLOAT16) weights.fp16 += n;
+    else if (t.dataType === T.INT8 || t.dataType === T.UINT8) weights.int8 += n;
+  }
+  let precision: Precision;
+  if (quantNodes > 0) precision = 'int8';
+  else if (weights.fp16 > 0 && weights.fp32 > 0)
+    precision = weights.fp16 >= 9 * weights.fp32 ? 'fp16' : 'mixed';
+  else precision = weights.fp16 > 0 ? 'fp16' : 'fp32';
+  return { precision, quantNodes, weights };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** The model's input: from the image through the manifest when asked, else a fixed mid-grey test pattern. */
+async function makeInput(
+  file: string,
+  image: string | undefined,
+): Promise<{ name: string; tensor: WireTensor; preprocessMs: number | null }> {
+  if (image) {
+    const { manifest } = loadManifest(file);
+    const frame = { kind: 'encoded' as const, data: readFileSync(image), capturedAt: Date.now() };
+    await preprocess(frame, manifest.input); // first call loads codecs; not what a running line pays
+    const started = performance.now();
+    const { tensor } = await preprocess(frame, manifest.input);
+    return { name: manifest.input.name, tensor, preprocessMs: performance.now() - started };
+  }
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const meta = session.inputMetadata[0];
+    if (!meta?.isTensor) throw new Error('the model has no tensor input');
+    const dims = meta.shape.map((d, i) => {
+      if (typeof d === 'number' && d > 0) return d;
+      if (i === 0) return 1; // a dynamic batch: one frame, as the agent runs
+      throw new Error(`input ${meta.name} has a dynamic dimension ${i} (${d}); give --image and a manifest`);
+    });
+    const size = dims.reduce((a, b) => a * b, 1);
+    const type = meta.type;
+    let data: WireTensor['data'];
+    if (type === 'float32') data = new Float32Array(size).fill(0.5);
+    else if (type === 'uint8') data = new Uint8Array(size).fill(128);
+    else if (type === 'float16')
+      data = new Uint16Array(size).fill(0x3800); // 0.5 in IEEE half
+    else throw new Error(`input type ${type} is not supported by bench`);
+    return { name: meta.name, tensor: { data, dims, type }, preprocessMs: null };
+  } finally {
+    await session.release();
+  }
+}
+
+function maxAbsDiff(a: Record<string, WireTensor>, b: Record<string, WireTensor>): number | null {
+  let max = 0;
+  for (const [name, t] of Object.entries(a)) {
+    const u = b[name];
+    if (!u || u.data.length !== t.data.length || typeof t.data[0] === 'bigint') return null;
+    for (let i = 0; i < t.data.length; i++) {
+      max = Math.max(max, Math.abs(Number(t.data[i]) - Number(u.data[i])));
+    }
+  }
+  return max;
+}
+
+async function benchOne(
+  file: string,
+  opts: BenchOptions,
+): Promise<{
+  bench: Omit<ModelBench, 'speedupVsFirst' | 'maxAbsDiffVsFirst'>;
+  outputs: Record<string, WireTensor>;
+}> {
+  const info = graphInfo(readFileSync(file));
+  const input = await makeInput(file, opts.image);
+  const pool = new SessionPool(opts.workers, pino({ level: 'silent' }));
+  try {
+    const loaded = await pool.load(file, opts.providers, opts.threads);
+    // each run transfers its buffer to a worker, so every run gets its own copy
+    const feed = () => ({ [input.name]: { ...input.tensor, data: input.tensor.data.slice() } });
+    const first = await pool.run(feed());
+    for (let i = 1; i < opts.warmup; i++) await pool.run(feed());
+    const times: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    // keep every worker busy, as a camera feeding frames faster than one worker can take them would
+    const lane = async () => {
+      while (next < opts.runs) {
+        next++;
+        times.push((await pool.run(feed())).inferenceMs);
+      }
+    };
+    await Promise.all(Array.from({ length: opts.workers }, lane));
+    const wallS = (performance.now() - started) / 1000;
+    times.sort((a, b) => a - b);
+    const bench = {
+      file,
+      precision: info.precision,
+      quantNodes: info.quantNodes,
+      provider: loaded.provider,
+      input: { name: input.name, type: input.tensor.type, dims: [...input.tensor.dims] },
+      preprocessMs: input.preprocessMs === null ? null : round(input.preprocessMs),
+      inferenceMs: {
+        p50: round(percentile(times, 50)),
+        p95: round(percentile(times, 95)),
+        mean: round(times.reduce((a, b) => a + b, 0) / times.length),
+      },
+      framesPerSecond: round(opts.runs / wallS, 1),
+    };
+    return { bench, outputs: first.outputs };
+  } finally {
+    await pool.close();
+  }
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer >= ${min}, got ${value}`);
+  return n;
+}
+
+export type BenchOptions = {
+  runs: number;
+  warmup: number;
+  workers: number;
+  threads: number;
+  providers: string[];
+  image?: string;
+};
+
+/** Measures each model in turn (never two at once: they would share the cores and skew each other). */
+export async function benchModels(
+  files: string[],
+  opts: BenchOptions,
+): Promise<{ report: BenchReport; failures: { file: string; error: string }[] }> {
+  const failures: { file: string; error: string }[] = [];
+  const report: BenchReport = {
+    runs: opts.runs,
+    workers: opts.workers,
+    threads: opts.threads,
+    providers: opts.providers,
+    image: opts.image ?? null,
+    models: [],
+  };
+  let reference: { p50: number; outputs: Record<string, WireTensor> } | undefined;
+  for (const file of files) {
+    try {
+      const { bench, outputs } = await benchOne(file, opts);
+      reference ??= { p50: bench.inferenceMs.p50, outputs };
+      report.models.push({
+        ...bench,
+        speedupVsFirst: round(reference.p50 / bench.inferenceMs.p50),
+        maxAbsDiffVsFirst: (() => {
+          const d = maxAbsDiff(reference.outputs, outputs);
+          return d === null ? null : round(d, 5);
+        })(),
+      });
+    } catch (err) {
+      failures.push({ file, error: describeError(err) });
+    }
+  }
+  return { report, failures };
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  let opts: BenchOptions;
+  let files: string[];
+  let json: boolean;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string', multiple: true },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        workers: { type: 'string' },
+        threads: { type: 'string' },
+        providers: { type: 'string' },
+        image: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    files = values.model ?? [];
+    if (files.length === 0) throw new Error('at least one --model is needed');
+    json = values.json;
+    opts = {
+      runs: positiveInt('runs', values.runs, 200),
+      warmup: positiveInt('warmup', values.warmup, 10),
+      workers: positiveInt('workers', values.workers, 1),
+      threads: positiveInt('threads', values.threads, 0, 0),
+      providers: (values.providers ?? 'cpu').split(',').filter(Boolean),
+      ...(values.image ? { image: values.image } : {}),
+    };
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 1;
+  }
+  const { report, failures } = await benchModels(files, opts);
+  for (const f of failures) process.stderr.write(`bench ${f.file}: ${f.error}\n`);
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+  return failures.length === 0 ? 0 : 1;
+}
+
+function formatReport(r: BenchReport): string {
+  const head = `bench: ${r.runs} runs, ${r.workers} worker(s), intra-op threads ${r.threads || 'default'}, providers ${r.providers.join(',')}${r.image ? `, image ${r.image}` : ''}`;
+  const rows = r.models.map((m) =>
+    [
+      m.file,
+      m.precision,
+      m.provider,
+      `p50 ${m.inferenceMs.p50} ms`,
+      `p95 ${m.inferenceMs.p95} ms`,
+      `${m.framesPerSecond} frames/s`,
+      `x${m.speedupVsFirst} vs first`,
+      m.preprocessMs === null ? '' : `preprocess ${m.preprocessMs} ms`,
+      m.maxAbsDiffVsFirst === null ? '' : `max |diff| ${m.maxAbsDiffVsFirst}`,
+    ]
+      .filter(Boolean)
+      .join('  '),
+  );
+  return [head, ...rows].join('\n');
+}
