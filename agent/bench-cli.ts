@@ -5,11 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import onnxProto from 'onnx-proto';
-import ort from 'onnxruntime-node';
 import pino from 'pino';
 import { describeError } from './errors.js';
-import { loadManifest, preprocess } from './inference/index.js';
+import { loadManifest, type OnnxInfo, type Precision, preprocess, readOnnxInfo } from './inference/index.js';
 import type { WireTensor } from './inference/protocol.js';
 import { SessionPool } from './inference/worker-pool.js';
 
@@ -21,16 +19,6 @@ const USAGE = `edge-agent bench --model A.onnx [--model B.onnx ...] [options]
   --providers LIST  comma-separated, first that loads is used: tensorrt,cuda,cpu (default cpu)
   --image FILE      feed this image through the manifest's preprocessing (and time it) instead of a test pattern
   --json            print the report as JSON`;
-
-export type Precision = 'fp32' | 'fp16' | 'int8' | 'mixed';
-
-export interface GraphInfo {
-  precision: Precision;
-  /** QuantizeLinear/DequantizeLinear/QLinear and integer ops in the graph. */
-  quantNodes: number;
-  /** Float initializer elements by type: which precision the weights are stored in. */
-  weights: { fp32: number; fp16: number; int8: number };
-}
 
 export interface ModelBench {
   file: string;
@@ -56,38 +44,6 @@ export interface BenchReport {
   models: ModelBench[];
 }
 
-const QUANT_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'QLinearConv',
-  'QLinearMatMul',
-  'ConvInteger',
-  'MatMulInteger',
-  'DynamicQuantizeLinear',
-]);
-const { onnx } = onnxProto;
-const T = onnx.TensorProto.DataType;
-
-/** Precision as the graph shows it: quantisation nodes mean int8; otherwise the type most weights are stored in. */
-export function graphInfo(bytes: Uint8Array): GraphInfo {
-  const model = onnx.ModelProto.decode(bytes);
-  const nodes = [...(model.graph?.node ?? []), ...(model.functions ?? []).flatMap((f) => f.node ?? [])];
-  const quantNodes = nodes.filter((n) => QUANT_OPS.has(n.opType ?? '')).length;
-  const weights = { fp32: 0, fp16: 0, int8: 0 };
-  for (const t of model.graph?.initializer ?? []) {
-    const n = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
-    if (t.dataType === T.FLOAT) weights.fp32 += n;
-    else if (t.dataType === T.FLOAT16 || t.dataType === T.BFLOAT16) weights.fp16 += n;
-    else if (t.dataType === T.INT8 || t.dataType === T.UINT8) weights.int8 += n;
-  }
-  let precision: Precision;
-  if (quantNodes > 0) precision = 'int8';
-  else if (weights.fp16 > 0 && weights.fp32 > 0)
-    precision = weights.fp16 >= 9 * weights.fp32 ? 'fp16' : 'mixed';
-  else precision = weights.fp16 > 0 ? 'fp16' : 'fp32';
-  return { precision, quantNodes, weights };
-}
-
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -99,6 +55,7 @@ const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 /** The model's input: from the image through the manifest when asked, else a fixed mid-grey test pattern. */
 async function makeInput(
   file: string,
+  info: OnnxInfo,
   image: string | undefined,
 ): Promise<{ name: string; tensor: WireTensor; preprocessMs: number | null }> {
   if (image) {
@@ -109,27 +66,22 @@ async function makeInput(
     const { tensor } = await preprocess(frame, manifest.input);
     return { name: manifest.input.name, tensor, preprocessMs: performance.now() - started };
   }
-  const session = await ort.InferenceSession.create(file);
-  try {
-    const meta = session.inputMetadata[0];
-    if (!meta?.isTensor) throw new Error('the model has no tensor input');
-    const dims = meta.shape.map((d, i) => {
-      if (typeof d === 'number' && d > 0) return d;
-      if (i === 0) return 1; // a dynamic batch: one frame, as the agent runs
-      throw new Error(`input ${meta.name} has a dynamic dimension ${i} (${d}); give --image and a manifest`);
-    });
-    const size = dims.reduce((a, b) => a * b, 1);
-    const type = meta.type;
-    let data: WireTensor['data'];
-    if (type === 'float32') data = new Float32Array(size).fill(0.5);
-    else if (type === 'uint8') data = new Uint8Array(size).fill(128);
-    else if (type === 'float16')
-      data = new Uint16Array(size).fill(0x3800); // 0.5 in IEEE half
-    else throw new Error(`input type ${type} is not supported by bench`);
-    return { name: meta.name, tensor: { data, dims, type }, preprocessMs: null };
-  } finally {
-    await session.release();
-  }
+  const meta = info.inputs[0];
+  if (!meta) throw new Error('the model has no tensor input');
+  const dims = meta.shape.map((d, i) => {
+    if (typeof d === 'number') return d;
+    if (i === 0) return 1; // a dynamic batch: one frame, as the agent runs
+    throw new Error(`input ${meta.name} has a dynamic dimension ${i} (${d}); give --image and a manifest`);
+  });
+  const size = dims.reduce((a, b) => a * b, 1);
+  const type = meta.type;
+  let data: WireTensor['data'];
+  if (type === 'float32') data = new Float32Array(size).fill(0.5);
+  else if (type === 'uint8') data = new Uint8Array(size).fill(128);
+  else if (type === 'float16')
+    data = new Uint16Array(size).fill(0x3800); // 0.5 in IEEE half
+  else throw new Error(`input type ${type} is not supported by bench`);
+  return { name: meta.name, tensor: { data, dims, type }, preprocessMs: null };
 }
 
 function maxAbsDiff(a: Record<string, WireTensor>, b: Record<string, WireTensor>): number | null {
@@ -151,11 +103,15 @@ async function benchOne(
   bench: Omit<ModelBench, 'speedupVsFirst' | 'maxAbsDiffVsFirst'>;
   outputs: Record<string, WireTensor>;
 }> {
-  const info = graphInfo(readFileSync(file));
-  const input = await makeInput(file, opts.image);
+  const info = readOnnxInfo(readFileSync(file), file);
+  const input = await makeInput(file, info, opts.image);
   const pool = new SessionPool(opts.workers, pino({ level: 'silent' }));
   try {
-    const loaded = await pool.load(file, opts.providers, opts.threads);
+    const loaded = await pool.load({
+      modelPath: file,
+      providers: opts.providers,
+      intraOpThreads: opts.threads,
+    });
     // each run transfers its buffer to a worker, so every run gets its own copy
     const feed = () => ({ [input.name]: { ...input.tensor, data: input.tensor.data.slice() } });
     const first = await pool.run(feed());

@@ -20,7 +20,7 @@ export {
   type RunnerConfig,
   type RunnerOptions,
 } from './model-runner.js';
-export { type OnnxInfo, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
+export { type OnnxInfo, type Precision, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
 export {
   type Geometry,
   MAX_INPUT_PIXELS,

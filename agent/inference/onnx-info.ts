@@ -13,7 +13,7 @@ export interface TensorInfo {
   shape: Dim[];
 }
 
-export type Precision = 'fp32' | 'fp16' | 'int8';
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'mixed';
 
 /** What the agent reads from the ONNX file itself (onnxruntime-node exposes no metadata_props). */
 export interface OnnxInfo {
@@ -24,7 +24,22 @@ export interface OnnxInfo {
   /** metadata_props as stored (Ultralytics: Python `str()` of its values) */
   metadata: Record<string, string>;
   precision: Precision;
+  /** Quantisation nodes (QuantizeLinear/DequantizeLinear, QLinear*, integer ops) in the graph. */
+  quantNodes: number;
+  /** Weight (initializer) elements by the type they are stored in. */
+  weights: { fp32: number; fp16: number; int8: number };
 }
+
+const QUANT_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'QLinearConv',
+  'QLinearMatMul',
+  'ConvInteger',
+  'MatMulInteger',
+  'DynamicQuantizeLinear',
+]);
+const T = onnx.TensorProto.DataType;
 
 const ELEM_TYPES: Record<number, string> = {
   1: 'float32',
@@ -58,8 +73,7 @@ function tensorInfo(v: onnxProto.onnx.IValueInfoProto): TensorInfo {
 
 /**
  * Decodes a model file's graph header: inputs (initializers excluded), outputs, opset, metadata_props and
- * precision. Precision: QuantizeLinear/DequantizeLinear nodes mean int8 QDQ; else float16 inputs or weights
- * mean fp16; else fp32. Throws MODEL_LOAD when the bytes are not an ONNX model.
+ * precision (see precisionOf). Throws MODEL_LOAD when the bytes are not an ONNX model.
  */
 export function readOnnxInfo(bytes: Uint8Array, path: string): OnnxInfo {
   let model: onnxProto.onnx.ModelProto;
@@ -79,16 +93,16 @@ export function readOnnxInfo(bytes: Uint8Array, path: string): OnnxInfo {
     );
   }
   const initializers = new Set((graph.initializer ?? []).map((i) => i.name));
-  const ops = new Set((graph.node ?? []).map((n) => n.opType));
   const inputs = graph.input.filter((i) => !initializers.has(i.name ?? '')).map(tensorInfo);
-  const hasFp16 =
-    inputs.some((i) => i.type === 'float16') || (graph.initializer ?? []).some((i) => i.dataType === 10);
-  const precision: Precision =
-    ops.has('QuantizeLinear') || ops.has('DequantizeLinear') || ops.has('QLinearConv')
-      ? 'int8'
-      : hasFp16
-        ? 'fp16'
-        : 'fp32';
+  const nodes = [...(graph.node ?? []), ...(model.functions ?? []).flatMap((f) => f.node ?? [])];
+  const quantNodes = nodes.filter((n) => QUANT_OPS.has(n.opType ?? '')).length;
+  const weights = { fp32: 0, fp16: 0, int8: 0 };
+  for (const t of graph.initializer ?? []) {
+    const n = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+    if (t.dataType === T.FLOAT) weights.fp32 += n;
+    else if (t.dataType === T.FLOAT16 || t.dataType === T.BFLOAT16) weights.fp16 += n;
+    else if (t.dataType === T.INT8 || t.dataType === T.UINT8) weights.int8 += n;
+  }
   const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version;
   return {
     opset: Number(opset ?? 0),
@@ -96,8 +110,21 @@ export function readOnnxInfo(bytes: Uint8Array, path: string): OnnxInfo {
     inputs,
     outputs: graph.output.map(tensorInfo),
     metadata: Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
-    precision,
+    precision: precisionOf(quantNodes, weights, inputs),
+    quantNodes,
+    weights,
   };
+}
+
+/**
+ * Quantisation nodes mean int8 (QDQ); otherwise the type most weights are stored in: fp16 when (nearly) all
+ * are, mixed when both are common; a float16 input also means fp16 (that is what the agent feeds it).
+ */
+function precisionOf(quantNodes: number, weights: OnnxInfo['weights'], inputs: TensorInfo[]): Precision {
+  if (quantNodes > 0) return 'int8';
+  if (weights.fp16 > 0 && weights.fp32 > 0) return weights.fp16 >= 9 * weights.fp32 ? 'fp16' : 'mixed';
+  if (weights.fp16 > 0 || inputs.some((i) => i.type === 'float16')) return 'fp16';
+  return 'fp32';
 }
 
 /** What Ultralytics' exporter wrote, parsed from Python literals. Absent keys stay undefined. */

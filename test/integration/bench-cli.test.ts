@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { benchModels, graphInfo, runBench } from '../../agent/bench-cli.js';
+import { benchModels, runBench } from '../../agent/bench-cli.js';
+import { readOnnxInfo } from '../../agent/inference/index.js';
 import { REPO } from '../helpers/agent-process.js';
 
 const YOLO = join(REPO, 'test/fixtures/models/yolo');
@@ -10,12 +11,12 @@ const WASHER_INT8 = join(REPO, 'models/washer-int8/model.onnx');
 const WASHER_FP16 = join(REPO, 'models/washer-fp16/model.onnx');
 
 t.test('precision is read from the graph: fp32, fp16 weights, int8 QDQ nodes', async (t) => {
-  t.equal(graphInfo(readFileSync(WASHER)).precision, 'fp32');
-  t.equal(graphInfo(readFileSync(WASHER)).quantNodes, 0);
-  const fp16 = graphInfo(readFileSync(WASHER_FP16));
+  t.equal(readOnnxInfo(readFileSync(WASHER), WASHER).precision, 'fp32');
+  t.equal(readOnnxInfo(readFileSync(WASHER), WASHER).quantNodes, 0);
+  const fp16 = readOnnxInfo(readFileSync(WASHER_FP16), WASHER_FP16);
   t.equal(fp16.precision, 'fp16');
   t.equal(fp16.weights.fp32, 0, 'no float32 weights left in the fp16 variant');
-  const int8 = graphInfo(readFileSync(WASHER_INT8));
+  const int8 = readOnnxInfo(readFileSync(WASHER_INT8), WASHER_INT8);
   t.equal(int8.precision, 'int8');
   t.ok(int8.quantNodes >= 10, `QDQ nodes counted (${int8.quantNodes})`);
   t.ok(int8.weights.int8 > int8.weights.fp32, 'the conv weights are stored as int8');
