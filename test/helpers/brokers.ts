@@ -14,11 +14,17 @@ export interface TestBroker {
 }
 
 /** Debian's mosquitto on a loopback port of its own; `port` may be given to restart on the same one. */
-export async function startMosquitto(opts: { port?: number } = {}): Promise<TestBroker> {
+/** `extraConfig`: more mosquitto.conf lines (e.g. `max_queued_messages 0` for a consumer that lags). */
+export async function startMosquitto(
+  opts: { port?: number; extraConfig?: string } = {},
+): Promise<TestBroker> {
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'eva-mosq-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n${opts.extraConfig ?? ''}\n`,
+  );
   const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {
