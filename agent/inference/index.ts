@@ -13,6 +13,7 @@ export {
 } from './manifest.js';
 export {
   type Inference,
+  loadingStatus,
   ModelRunner,
   type ModelState,
   type ModelStatus,

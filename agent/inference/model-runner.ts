@@ -46,6 +46,20 @@ export interface ModelStatus {
   error: string | null;
 }
 
+/** A model's status before its first version has loaded. */
+export function loadingStatus(id: string): ModelStatus {
+  return {
+    id,
+    state: 'loading',
+    version: null,
+    sha256: null,
+    provider: null,
+    providerAttempts: [],
+    labels: [],
+    error: null,
+  };
+}
+
 /** What one loaded version needs: the model entry of agent.yaml, or an installed version's folder. */
 export type RunnerConfig = Pick<ModelConfig, 'id' | 'path' | 'providers' | 'workers' | 'intraOpThreads'> & {
   manifest?: string | undefined;
@@ -90,16 +104,7 @@ export class ModelRunner implements Service {
     private readonly options: RunnerOptions = {},
   ) {
     this.name = `model:${config.id}`;
-    this.status = {
-      id: config.id,
-      state: 'loading',
-      version: null,
-      sha256: null,
-      provider: null,
-      providerAttempts: [],
-      labels: [],
-      error: null,
-    };
+    this.status = loadingStatus(config.id);
   }
 
   get id(): string {

@@ -7,6 +7,7 @@ import type { ModelConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import {
   type Inference,
+  loadingStatus,
   loadManifest,
   ModelRunner,
   type ModelState,
@@ -98,16 +99,7 @@ export class ModelDeployment implements Service {
   }
 
   snapshot(): DeploymentStatus {
-    const base: ModelStatus = this.active?.snapshot() ?? {
-      id: this.config.id,
-      state: 'loading',
-      version: null,
-      sha256: null,
-      provider: null,
-      providerAttempts: [],
-      labels: [],
-      error: null,
-    };
+    const base: ModelStatus = this.active?.snapshot() ?? loadingStatus(this.config.id);
     return {
       ...base,
       previousVersion: this.previous,

@@ -20,12 +20,27 @@ export async function startMosquitto(
 ): Promise<TestBroker> {
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'eva-mosq-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n${opts.extraConfig ?? ''}\n`,
-  );
-  const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const conf = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'user root'];
+  if (opts.extraConfig) conf.push(opts.extraConfig);
+  return runMosquitto(dir, conf, {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    ready: () => canConnect(port),
+  });
+}
+
+/**
+ * Writes `conf` into `dir`, starts Debian's mosquitto on it and waits until `ready()` says the listener
+ * answers (or fails with mosquitto's stderr when it exits first).
+ */
+export async function runMosquitto(
+  dir: string,
+  conf: readonly string[],
+  opts: { port: number; url: string; ready: () => Promise<boolean> },
+): Promise<TestBroker> {
+  const file = join(dir, 'mosquitto.conf');
+  writeFileSync(file, `${conf.join('\n')}\n`);
+  const proc: ChildProcess = spawn('mosquitto', ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -33,14 +48,14 @@ export async function startMosquitto(
   await waitFor(
     async () => {
       if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
-      return canConnect(port);
+      return opts.ready();
     },
     10_000,
-    `mosquitto on port ${port}`,
+    `mosquitto on port ${opts.port}`,
   );
   return {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
+    port: opts.port,
+    url: opts.url,
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();

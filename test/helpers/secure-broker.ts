@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { tempDir } from './agent-process.js';
+import { runMosquitto, type TestBroker } from './brokers.js';
 import { freePort, waitFor } from './net.js';
 
 export interface TestPki {
@@ -141,11 +142,7 @@ extendedKeyUsage = clientAuth
   );
 }
 
-export interface SecureBroker {
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-}
+export type SecureBroker = TestBroker;
 
 /**
  * Debian's mosquitto with TLS (client certificates required, CA from `pki`) and/or a password file, on a free
@@ -178,31 +175,11 @@ export async function startSecureMosquitto(opts: {
   } else {
     lines.push('allow_anonymous true');
   }
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `${lines.join('\n')}\n`);
-  const proc: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  await waitFor(
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
-      return listening(port);
-    },
-    10_000,
-    `secure mosquitto on port ${port}`,
-  );
-  return {
+  return runMosquitto(dir, lines, {
     port,
     url: `${opts.pki ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  };
+    ready: () => listening(port),
+  });
 }
 
 /** The port accepts connections (a TCP-level probe: credentials are the test's business). */
