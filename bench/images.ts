@@ -6,32 +6,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
-import type { DecisionDraft } from '../agent/decision/index.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { systemClock } from '../agent/service.js';
 import { frameJpeg } from '../agent/store/image-codec.js';
 import { DecisionStore, Storage } from '../agent/store/index.js';
 import { REPO, tempDir } from '../test/helpers/agent-process.js';
+import { draft } from '../test/helpers/fixtures.js';
 
 const log = pino({ level: 'silent' });
 const sample = readFileSync(join(REPO, 'samples/washer/0001.jpg'));
-
-function draft(verdict: 'OK' | 'NG'): DecisionDraft {
-  const now = Date.now();
-  return {
-    cameraId: 'cam-1',
-    triggeredAt: now,
-    capturedAt: now,
-    decidedAt: now,
-    verdict,
-    reason: 'bench',
-    degraded: false,
-    model: { id: 'washer', version: '1', sha256: 'ab', provider: 'cpu' },
-    result: { task: 'classification', scores: { ok: 0.1, scratch: 0.9 } },
-    latencyMs: { queue: 0, preprocess: 1, inference: 1, total: 2 },
-    image: null,
-  };
-}
 
 function row(name: string, figures: Record<string, number>) {
   const parts = Object.entries(figures).map(([k, v]) => `${k} ${v.toFixed(v < 10 ? 2 : 0)}`);
@@ -59,7 +42,7 @@ async function records(name: string, count: number, verdict: 'OK' | 'NG', distin
   });
   const started = performance.now();
   for (const data of frames) {
-    await storage.record(draft(verdict), {
+    await storage.record(draft({ verdict }), {
       frame: { kind: 'encoded', data, capturedAt: Date.now() },
       dueAt: Date.now() + 1000,
     });
@@ -88,7 +71,7 @@ times.sort((a, b) => a - b);
 row('encode a raw 1280x720 frame to JPEG (sharp, q85)', { 'median ms': times[15] as number });
 
 const { store, storage } = open();
-for (let i = 0; i < 2000; i++) store.record(draft('OK'));
+for (let i = 0; i < 2000; i++) store.record(draft());
 const n = 10_000;
 const t0 = performance.now();
 for (let i = 0; i < n; i++) storage.budget.usage();
