@@ -5,7 +5,14 @@ import { type AgentConfig, topicRootOf } from './config/index.js';
 import { type Decision, type DecisionDraft, type Evidence, Inspector } from './decision/index.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { AgentMetrics } from './metrics.js';
-import { DeploymentMetrics, ModelDeployment, ModelInbox, rulesJudge, ShadowStore } from './models/index.js';
+import {
+  DeploymentMetrics,
+  ModelDeployment,
+  ModelInbox,
+  rulesJudge,
+  ShadowStore,
+  versionsDirOf,
+} from './models/index.js';
 import { ModbusPlc } from './plc/index.js';
 import { type Clock, type Service, systemClock, withTimeout } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
@@ -114,7 +121,7 @@ export class Agent {
         metrics: deploymentMetrics,
         log: this.log.child({ module: 'inference', model: m.id }),
         clock: this.clock,
-        versionsDir: m.versionsDir ?? join(dirname(config.store.path), 'models', m.id),
+        versionsDir: versionsDirOf(config.store.path, m),
         shadowStore: this.shadowStore,
         alert: (a) => this.alerts.raise(a),
       });

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
 import { describeError } from './errors.js';
-import { ModelRunner } from './inference/index.js';
+import { ModelDeployment, versionsDirOf } from './models/index.js';
 import { systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
 import { explainMqttError, redactUrl } from './sync/index.js';
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT_MS = 5_000;
 export async function runCheck(config: AgentConfig, log: Logger, json: boolean): Promise<number> {
   const items: CheckItem[] = [];
   items.push(checkStore(config, log));
-  for (const m of config.models) items.push(await checkModel(m, log));
+  for (const m of config.models) items.push(await checkModel(config, m, log));
   for (const c of config.cameras) items.push(await checkCamera(c, log));
   items.push(await checkBroker(config));
   const ok = items.every((i) => i.ok);
@@ -53,14 +53,23 @@ function checkStore(config: AgentConfig, log: Logger): CheckItem {
   }
 }
 
-async function checkModel(config: AgentConfig['models'][number], log: Logger): Promise<CheckItem> {
-  const runner = new ModelRunner(config, log.child({ model: config.id }));
-  await runner.start();
-  const s = runner.snapshot();
-  await runner.stop();
+/** The version `run` would start: the one recorded active after a promotion, else the configured one. */
+async function checkModel(
+  config: AgentConfig,
+  model: AgentConfig['models'][number],
+  log: Logger,
+): Promise<CheckItem> {
+  const deployment = new ModelDeployment(model, {
+    log: log.child({ model: model.id }),
+    clock: systemClock,
+    versionsDir: versionsDirOf(config.store.path, model),
+  });
+  await deployment.start();
+  const s = deployment.snapshot();
+  await deployment.stop();
   return {
     kind: 'model',
-    id: config.id,
+    id: model.id,
     ok: s.state === 'ready',
     detail:
       s.state === 'ready'

@@ -52,7 +52,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, sub, arg] = positionals;
   const configPath = values.config ?? process.env.EDGE_AGENT_CONFIG ?? './agent.yaml';
-  const log = createRootLogger({ pretty: values.pretty || process.stdout.isTTY === true });
+  // `check` prints its report on stdout; its logs go to stderr so `check --json | jq` works
+  const log = createRootLogger({
+    pretty: values.pretty || process.stdout.isTTY === true,
+    stderr: command === 'check',
+  });
 
   switch (command) {
     case 'run':

@@ -10,4 +10,4 @@ export { ModelInbox } from './inbox.js';
 export { type Judge, rulesJudge } from './judge.js';
 export { DeploymentMetrics } from './metrics.js';
 export { type ShadowReport, type ShadowRow, ShadowStore } from './shadow.js';
-export { type ActiveRecord, VersionStore } from './versions.js';
+export { type ActiveRecord, VersionStore, versionsDirOf } from './versions.js';

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
 
 /** What survives a restart: which version judges the line, and which one a rollback returns to. */
@@ -17,6 +17,14 @@ const VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  * Installed versions, one folder each (`<dir>/<version>/model.onnx` + manifest + golden images), and
  * `active.json`, written atomically (temp file + rename) so a crash mid-write leaves the old record.
  */
+/** Where a model's installed versions and active.json live: `models[].versionsDir`, else beside the store. */
+export function versionsDirOf(
+  storePath: string,
+  model: { id: string; versionsDir?: string | undefined },
+): string {
+  return model.versionsDir ?? join(dirname(storePath), 'models', model.id);
+}
+
 export class VersionStore {
   constructor(readonly dir: string) {}
 
