@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { DecisionDraft } from '../../agent/decision/index.js';
 import { DecisionStore } from '../../agent/store/index.js';
-import { tempDir } from './agent-process.js';
+import { SAMPLES, tempDir } from './agent-process.js';
 
 /** A logger that writes nothing (set TEST_LOG=1 to see it). */
 export const quietLog = pino({ level: process.env.TEST_LOG ? 'debug' : 'silent' });
@@ -28,4 +29,13 @@ export function draft(over: Partial<DecisionDraft> = {}): DecisionDraft {
 export function tempStore(agentId = 'cell-1'): { store: DecisionStore; path: string } {
   const path = join(tempDir('eva-store-'), 'agent.db');
   return { store: new DecisionStore({ path, agentId, log: quietLog }), path };
+}
+
+/** The demo frames' true labels (`samples/washer/labels.csv`): `[file, label]` pairs. */
+export function sampleLabels(): [string, string][] {
+  return readFileSync(join(SAMPLES, 'labels.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(',') as [string, string]);
 }

@@ -5,14 +5,10 @@ import t, { type Test } from 'tap';
 import type { Frame } from '../../agent/capture/index.js';
 import { loadManifest, ModelRunner } from '../../agent/inference/index.js';
 import { REPO, SLOW_MODEL, tempDir, WASHER_MODEL } from '../helpers/agent-process.js';
-import { quietLog } from '../helpers/fixtures.js';
+import { quietLog, sampleLabels } from '../helpers/fixtures.js';
 
 const samples = join(REPO, 'samples/washer');
-const labels = readFileSync(join(samples, 'labels.csv'), 'utf8')
-  .trim()
-  .split('\n')
-  .slice(1)
-  .map((l) => l.split(',') as [string, string]);
+const labels = sampleLabels();
 
 function encoded(path: string): Frame {
   return { kind: 'encoded', data: readFileSync(path), capturedAt: Date.now(), name: path };

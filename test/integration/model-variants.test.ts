@@ -4,14 +4,10 @@ import t from 'tap';
 import type { Frame } from '../../agent/capture/index.js';
 import { ModelRunner } from '../../agent/inference/index.js';
 import { REPO } from '../helpers/agent-process.js';
-import { quietLog } from '../helpers/fixtures.js';
+import { quietLog, sampleLabels } from '../helpers/fixtures.js';
 
 const samples = join(REPO, 'samples/washer');
-const labels = readFileSync(join(samples, 'labels.csv'), 'utf8')
-  .trim()
-  .split('\n')
-  .slice(1)
-  .map((l) => l.split(',') as [string, string]);
+const labels = sampleLabels();
 
 async function topLabel(r: ModelRunner, file: string): Promise<string | undefined> {
   const frame: Frame = { kind: 'encoded', data: readFileSync(join(samples, file)), capturedAt: Date.now() };
