@@ -20,7 +20,11 @@ export interface LinkStatus {
 }
 
 type Listener = () => void;
-type MessageListener = (topic: string, payload: Buffer) => void;
+/** What a message listener learns besides topic and payload: `retain` is set for a message the broker kept. */
+export interface MessageMeta {
+  retain: boolean;
+}
+type MessageListener = (topic: string, payload: Buffer, meta: MessageMeta) => void;
 
 /**
  * The one connection to the broker. mqtt.js's own reconnect is off: every attempt gets a fresh client, so a
@@ -168,8 +172,9 @@ export class MqttLink implements Service {
       );
       for (const fn of this.upListeners) fn();
     });
-    client.on('message', (topic, payload) => {
-      for (const fn of this.messageListeners) fn(topic, payload);
+    client.on('message', (topic, payload, packet) => {
+      const meta = { retain: packet.retain };
+      for (const fn of this.messageListeners) fn(topic, payload, meta);
     });
     client.on('error', (err) => {
       const message = explainMqttError(err);

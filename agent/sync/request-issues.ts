@@ -67,6 +67,12 @@ function article(type: string): string {
 /** A short rendering of a refused value, so the error shows what was sent without echoing a whole body. */
 function preview(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value.slice(0, PREVIEW_CHARS + 1));
+  else if (value !== null && typeof value === 'object') text = Array.isArray(value) ? '[...]' : '{...}';
+  else text = String(value);
+  return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}...` : text;
 }
+
+/** How much of a refused value an error quotes. */
+const PREVIEW_CHARS = 40;

@@ -16,6 +16,15 @@ export interface RequestResponse {
 
 const transaction = z.union([z.string(), z.number()]).optional();
 
+/**
+ * A request is a flat object (an argument may hold one more level at most): anything nested deeper than this
+ * is refused before it is validated, so no later step (zod, the error preview, the request log) ever walks a
+ * value a hostile client nested thousands of levels deep.
+ */
+export const MAX_REQUEST_DEPTH = 8;
+/** A request name longer than this is not a name: the error quotes only its start. */
+const MAX_NAME_ECHO = 64;
+
 const decisionId = z.string().min(1).max(100);
 /** Names and reasons are free text a person typed: blank is not an answer, and a novel is not a reason. */
 const personText = (max: number) => z.string().trim().min(1).max(max);
@@ -118,7 +127,12 @@ export class RequestRouter {
     // an empty body is an empty object: `POST /api/...` with no body for a request without arguments
     const parsed = parseJson(text.trim() === '' ? '{}' : text);
     if ('error' in parsed) response = { status: 'error', error: `malformed JSON: ${parsed.error}` };
-    else response = await this.dispatch(name, parsed.value);
+    else if (depthOf(parsed.value, MAX_REQUEST_DEPTH) > MAX_REQUEST_DEPTH) {
+      response = {
+        status: 'error',
+        error: `the request nests deeper than ${MAX_REQUEST_DEPTH} levels; a request is a flat JSON object`,
+      };
+    } else response = await this.dispatch(name, parsed.value);
     this.record({ receivedAt, via, name, body: text, status: response.status, error: response.error });
     return response;
   }
@@ -132,15 +146,27 @@ export class RequestRouter {
     return { status: 'error', error };
   }
 
-  /** Serves `R/request/<name>` and answers on `R/response/<name>`. */
+  /**
+   * Serves `R/request/<name>` and answers on `R/response/<name>`.
+   *
+   * A retained request is never executed: the broker hands it to us again on every start and reconnect (a
+   * retained `camera/enable false` would disable the camera after each restart). It is refused once per
+   * delivery and answered, so whoever published it learns why. An empty message is how a retained one is
+   * cleared: it is no request, and is ignored.
+   */
   attach(link: MqttLink): void {
     const prefix = `${link.topicRoot}/request/`;
-    link.onMessage((topic, payload) => {
+    link.onMessage((topic, payload, meta) => {
       if (!topic.startsWith(prefix)) return;
+      if (payload.length === 0) return;
       const name = topic.slice(prefix.length);
-      void this.handleText(name, payload.toString('utf8'), 'mqtt').then((response) =>
-        this.respond(link, name, response),
-      );
+      const text = payload.toString('utf8');
+      const answered = meta.retain
+        ? Promise.resolve(this.refuse(name, text, 'mqtt', RETAINED_REFUSAL))
+        : this.handleText(name, text, 'mqtt');
+      answered
+        .then((response) => this.respond(link, name, response))
+        .catch((err: unknown) => this.log.error({ err, request: echoName(name) }, 'request not answered'));
     });
   }
 
@@ -152,7 +178,7 @@ export class RequestRouter {
       ...(tx !== undefined ? { transaction: tx } : {}),
     });
     if (!Object.hasOwn(requestSchemas, name)) {
-      return fail(`unknown request "${name}"; known: ${Object.keys(requestSchemas).join(', ')}`);
+      return fail(`unknown request "${echoName(name)}"; known: ${Object.keys(requestSchemas).join(', ')}`);
     }
     const schema = requestSchemas[name as RequestName];
     const parsed = schema.safeParse(body);
@@ -204,6 +230,31 @@ export class RequestRouter {
       .publish(`${link.topicRoot}/response/${name}`, JSON.stringify(response), { qos: 1 })
       .catch((err: unknown) => this.log.warn({ err, request: name }, 'could not publish a response'));
   }
+}
+
+const RETAINED_REFUSAL =
+  'retained requests are not executed (they would run again on every restart): publish without retain, ' +
+  'and clear this one with an empty retained message';
+
+function echoName(name: string): string {
+  return name.length > MAX_NAME_ECHO ? `${name.slice(0, MAX_NAME_ECHO)}...` : name;
+}
+
+/**
+ * How deeply `value` nests, counted without recursion and without looking past `limit + 1` levels, so a
+ * hostile value cannot overflow the stack here either.
+ */
+export function depthOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 function parseJson(text: string): { value: unknown } | { error: string } {

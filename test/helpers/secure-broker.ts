@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { tempDir } from './agent-process.js';
 import { runMosquitto, type TestBroker } from './brokers.js';
-import { freePort, waitFor } from './net.js';
+import { freePort } from './net.js';
 
 export interface TestPki {
   dir: string;

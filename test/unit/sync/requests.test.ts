@@ -243,3 +243,41 @@ t.test('a request log that cannot be written does not break the request', async 
     data: { camera: 'c', enabled: false },
   });
 });
+
+/** `{"camera":[[[...]]]}` nested `depth` deep, as text (JSON.stringify of such a value would overflow). */
+function nestedBody(depth: number): string {
+  return `{"camera":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+}
+
+t.test('a request nested thousands deep is answered and logged, never thrown', async (t) => {
+  const { r, journal, calls } = router(t);
+  const text = nestedBody(5_000);
+  t.ok(text.length > 9_000, 'about 10 KB, as the campaign sent');
+  const res = await r.handleText('trigger', text, 'mqtt');
+  t.equal(res.status, 'error');
+  t.match(res.error, /nests deeper than 8 levels/);
+  t.same(calls, [], 'nothing ran');
+  t.match(journal, [{ name: 'trigger', status: 'error', via: 'mqtt' }], 'logged like any bad request');
+  // a shallow array where a string belongs still quotes a short preview, never the whole value
+  const shallow = await r.handleText('trigger', `{"camera":[${'1,'.repeat(50_000)}1]}`, 'http');
+  t.match(shallow.error, /field "camera" must be a string, got an array \[\.\.\.\]$/);
+  t.ok((shallow.error ?? '').length < 200, 'the error does not echo the value');
+});
+
+t.test('error messages quote at most a short start of a long value or name', async (t) => {
+  const { r } = router(t);
+  const long = await r.handleText(
+    'trigger',
+    JSON.stringify({ camera: 7, partId: 'p'.repeat(10_000) }),
+    'http',
+  );
+  t.ok((long.error ?? '').length < 300, `bounded: ${long.error?.length}`);
+  const name = await r.handleText('x'.repeat(10_000), '{}', 'mqtt');
+  t.ok((name.error ?? '').length < 300, 'an unknown name is quoted by its start');
+  const str = await r.handleText(
+    'outcome',
+    JSON.stringify({ decisionId: 'd', actual: 'q'.repeat(1e6) }),
+    'mqtt',
+  );
+  t.ok((str.error ?? '').length < 300, 'a long refused string is quoted by its start');
+});
