@@ -1,11 +1,11 @@
 import mqtt from 'mqtt';
 import t, { type Test } from 'tap';
-import { AgentMetrics } from '../../agent/metrics.js';
-import { MqttLink, type RequestHandlers, RequestRouter, requestSchemas } from '../../agent/sync/index.js';
-import { collect, startAedes, type TestBroker } from '../helpers/brokers.js';
-import { quietLog } from '../helpers/fixtures.js';
-import { ManualClock } from '../helpers/manual-clock.js';
-import { waitFor } from '../helpers/net.js';
+import { AgentMetrics } from '../../../agent/metrics.js';
+import { MqttLink, type RequestHandlers, RequestRouter, requestSchemas } from '../../../agent/sync/index.js';
+import { collect, startAedes, type TestBroker } from '../../helpers/brokers.js';
+import { quietLog } from '../../helpers/fixtures.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
+import { waitFor } from '../../helpers/net.js';
 
 /** A router on a live link whose handlers record what ran. */
 async function serve(t: Test, broker: TestBroker) {
