@@ -38,7 +38,7 @@ export async function runCheck(config: AgentConfig, log: Logger, json: boolean):
 
 function checkStore(config: AgentConfig, log: Logger): CheckItem {
   try {
-    const store = new DecisionStore({ path: config.store.path, agentId: config.agent.id, log });
+    const store = DecisionStore.open({ path: config.store.path, agentId: config.agent.id, log });
     const writable = store.writable();
     const stats = store.stats();
     store.close();

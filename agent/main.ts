@@ -95,29 +95,33 @@ async function withConfig(path: string, fn: (config: AgentConfig) => Promise<num
   return fn(config);
 }
 
+/**
+ * Signal handlers go in before anything starts, so a SIGTERM while models load still stops what had started
+ * (and says `stopped` on the broker) and exits 0. A second signal while stopping is ignored.
+ */
 async function run(config: AgentConfig, log: Logger): Promise<number> {
+  const stopRequested = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested.signal.aborted) {
+      log.warn({ signal }, 'already stopping; signal ignored');
+      return;
+    }
+    log.info({ signal }, 'stopping: finishing parts in flight');
+    stopRequested.abort(new Error(`stopped by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   let agent: Agent;
   try {
     agent = new Agent(config, { log });
-    await agent.start();
+    await agent.start(stopRequested.signal);
   } catch (err) {
     log.fatal({ err }, `agent failed to start: ${describeError(err)}`);
     return EXIT_FAILURE;
   }
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'already stopping; signal ignored');
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, 'stopping: finishing parts in flight');
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  if (!stopRequested.signal.aborted) {
+    await new Promise((resolve) => stopRequested.signal.addEventListener('abort', resolve, { once: true }));
+  }
   await agent.stop();
   return EXIT_OK;
 }

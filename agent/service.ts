@@ -3,6 +3,8 @@ export interface Service {
   readonly name: string;
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
+  /** How long `stop()` may take before shutdown moves on (default: the lifecycle's STOP_TIMEOUT_MS). */
+  readonly stopTimeoutMs?: number;
 }
 
 export type TimerHandle = { readonly __timer: unique symbol } | ReturnType<typeof setTimeout>;

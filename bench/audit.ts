@@ -82,15 +82,15 @@ async function time(label: string, run: (i: number) => unknown | Promise<unknown
 }
 
 const dir = tempDir('eva-bench-audit-');
-const store = new DecisionStore({
+const store = DecisionStore.open({
   path: join(dir, 'agent.db'),
   agentId: 'bench',
   log: pino({ level: 'silent' }),
 });
 try {
   fill(store);
-  const audit = new AuditLog(store.db);
-  const query = new AuditQuery(store.db, audit);
+  const audit = new AuditLog(store);
+  const query = new AuditQuery(store, audit);
   const end = T0 + ROWS * STEP_MS;
   /** A random point in the recorded span, and a camera, both varied per run so no page is cached twice. */
   const at = (i: number) => T0 + Math.floor((((i * 104_729) % 1000) / 1000) * (ROWS * STEP_MS));

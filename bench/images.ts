@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
+import { EventBus } from '../agent/events.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { systemClock } from '../agent/service.js';
 import { frameJpeg } from '../agent/store/image-codec.js';
@@ -23,11 +24,17 @@ function row(name: string, figures: Record<string, number>) {
 
 function open() {
   const dir = tempDir('eva-bench-img-');
-  const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'bench', log });
-  const storage = new Storage(
+  const store = DecisionStore.open({ path: join(dir, 'agent.db'), agentId: 'bench', log });
+  const storage = Storage.open(
     store,
     { imagesDir: join(dir, 'images'), maxDiskMB: 100_000, retentionDays: 30, keepOkImageEvery: 0 },
-    { clock: systemClock, log, metrics: new AgentMetrics(false), alerts: { raise: () => {} } },
+    {
+      clock: systemClock,
+      log,
+      metrics: new AgentMetrics(false),
+      alerts: { raise: () => {} },
+      events: new EventBus(log),
+    },
   );
   return { store, storage };
 }

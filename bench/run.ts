@@ -109,7 +109,7 @@ async function benchLoop(modelPath: string, seconds: number) {
 function benchStore(count: number) {
   for (const sync of ['FULL', 'NORMAL'] as const) {
     const path = join(tempDir('eva-bench-'), 'agent.db');
-    const store = new DecisionStore({ path, agentId: 'bench', log, synchronous: sync });
+    const store = DecisionStore.open({ path, agentId: 'bench', log, synchronous: sync });
     const started = performance.now();
     for (let i = 0; i < count; i++) store.record(draft());
     const elapsed = (performance.now() - started) / 1000;

@@ -46,7 +46,7 @@ const dir = mkdtempSync(join(tmpdir(), 'eva-bench-sync-'));
 
 function storeRate(synchronous: 'FULL' | 'NORMAL'): void {
   const path = join(dir, `rate-${synchronous}.db`);
-  const store = new DecisionStore({ path, agentId: 'bench', log, synchronous });
+  const store = DecisionStore.open({ path, agentId: 'bench', log, synchronous });
   const d = draft();
   let n = 0;
   const t0 = performance.now();
@@ -63,7 +63,7 @@ function storeRate(synchronous: 'FULL' | 'NORMAL'): void {
 /** A template database holding BACKLOG unsent decisions (NORMAL to fill it fast; the drain uses FULL). */
 function prefill(count: number, name: string): string {
   const path = join(dir, name);
-  const store = new DecisionStore({ path, agentId: 'bench', log, synchronous: 'NORMAL' });
+  const store = DecisionStore.open({ path, agentId: 'bench', log, synchronous: 'NORMAL' });
   const d = draft();
   // one outer transaction (each record becomes a savepoint): the fill is setup, not what is measured
   const db = Reflect.get(store, 'db') as { transaction(fn: () => void): () => void };
@@ -92,7 +92,7 @@ async function drain(
 ): Promise<DrainResult> {
   const path = join(dir, `drain-${share}-${backlog}.db`);
   copyFileSync(template, path);
-  const store = new DecisionStore({ path, agentId: 'bench', log, synchronous: 'FULL' });
+  const store = DecisionStore.open({ path, agentId: 'bench', log, synchronous: 'FULL' });
   const seen = new Uint8Array(backlog + 100_000);
   let unique = 0;
   let backlogReceived = 0;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { CameraConfig } from '../config/index.js';
 import { describeError } from '../errors.js';
+import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
 import type { Frame, FrameSource } from './frame.js';
@@ -77,6 +78,11 @@ export class Camera<R> implements Service {
 
   get id(): string {
     return this.config.id;
+  }
+
+  /** Parts in flight end by their deadline; stopping may take that long, and the usual margin on top. */
+  get stopTimeoutMs(): number {
+    return this.config.deadlineMs + STOP_TIMEOUT_MS;
   }
 
   get requestable(): boolean {

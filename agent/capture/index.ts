@@ -10,6 +10,7 @@ import { SyntheticSource } from './synthetic-source.js';
 import { type ConnectionState, WatchedSource } from './watchdog.js';
 
 export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
+export { connectionReporter } from './connection-report.js';
 export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
 export type { Frame, FrameSource } from './frame.js';

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import type { Connection } from '../store/index.js';
 
 export interface ShadowRow {
   model: string;
@@ -72,23 +73,43 @@ export function addToReport(r: ShadowReport, row: ShadowRow): ShadowReport {
  * never enter the outbox, so they are never published. The connection's owner closes it.
  */
 export class ShadowStore {
-  private readonly insert: Database.Statement;
-  private readonly trim: Database.Statement;
+  private statements: { insert: Database.Statement; trim: Database.Statement } | undefined;
   private inserted = 0;
 
+  /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
-    private readonly db: Database.Database,
+    private readonly connection: Connection,
     private readonly log: Logger,
-  ) {
-    this.insert = this.db.prepare(
+  ) {}
+
+  private get db(): Database.Database {
+    return this.connection.db;
+  }
+
+  private get insert(): Database.Statement {
+    return this.prepared().insert;
+  }
+
+  private get trim(): Database.Statement {
+    return this.prepared().trim;
+  }
+
+  private prepared() {
+    this.statements ??= this.prepare();
+    return this.statements;
+  }
+
+  private prepare() {
+    const insert = this.db.prepare(
       `INSERT INTO shadow_results (model, camera, active_version, shadow_version, at, active_verdict,
         shadow_verdict, active_top, shadow_top, agree, active_ms, shadow_ms, error)
        VALUES (@model, @camera, @activeVersion, @shadowVersion, @at, @activeVerdict, @shadowVerdict,
         @activeTop, @shadowTop, @agree, @activeMs, @shadowMs, @error)`,
     );
-    this.trim = this.db.prepare(
+    const trim = this.db.prepare(
       'DELETE FROM shadow_results WHERE id <= (SELECT max(id) FROM shadow_results) - ?',
     );
+    return { insert, trim };
   }
 
   record(row: ShadowRow): void {

@@ -1,4 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { Connection } from './connection.js';
 
 /** Where a request came from. `internal` is a call from inside the process (tests, tools). */
 export type RequestVia = 'mqtt' | 'http' | 'internal';
@@ -52,24 +53,38 @@ const MAX_LOGGED_ERROR = 1024;
  * latest one is what counts.
  */
 export class AuditLog {
-  private readonly stmt: Record<
-    | 'logRequest'
-    | 'decisionExists'
-    | 'insertOutcome'
-    | 'latestOutcome'
-    | 'outcomesOf'
-    | 'insertOverride'
-    | 'latestOverride'
-    | 'overridesOf'
-    | 'requests',
-    Statement
-  >;
+  private statements:
+    | Record<
+        | 'logRequest'
+        | 'decisionExists'
+        | 'insertOutcome'
+        | 'latestOutcome'
+        | 'outcomesOf'
+        | 'insertOverride'
+        | 'latestOverride'
+        | 'overridesOf'
+        | 'requests',
+        Statement
+      >
+    | undefined;
 
+  /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
-    private readonly db: Database,
+    private readonly connection: Connection,
     private readonly now: () => number = Date.now,
-  ) {
-    this.stmt = {
+  ) {}
+
+  private get db(): Database {
+    return this.connection.db;
+  }
+
+  private get stmt() {
+    this.statements ??= this.prepare(this.db);
+    return this.statements;
+  }
+
+  private prepare(db: Database): NonNullable<AuditLog['statements']> {
+    return {
       logRequest: db.prepare(
         `INSERT INTO requests (received_at, via, name, body, status, error)
          VALUES (@receivedAt, @via, @name, @body, @status, @error)`,

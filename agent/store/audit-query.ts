@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Decision, Verdict } from '../decision/index.js';
 import type { AuditLog, Outcome, Override } from './audit-log.js';
+import type { Connection } from './connection.js';
 
 export interface AuditFilter {
   camera?: string | undefined;
@@ -32,13 +33,25 @@ export type AuditedDecision = Decision & { outcomes: Outcome[]; overrides: Overr
  * that must not lead get a unary `+`, which keeps their index out of the plan.
  */
 export class AuditQuery {
-  private readonly stmt: Record<'cursorAt' | 'nearestBelow' | 'bySeq' | 'byId', Statement>;
+  private statements: Record<'cursorAt' | 'nearestBelow' | 'bySeq' | 'byId', Statement> | undefined;
 
+  /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
-    private readonly db: Database,
+    private readonly connection: Connection,
     private readonly log: AuditLog,
-  ) {
-    this.stmt = {
+  ) {}
+
+  private get db(): Database {
+    return this.connection.db;
+  }
+
+  private get stmt() {
+    this.statements ??= this.prepare(this.db);
+    return this.statements;
+  }
+
+  private prepare(db: Database): NonNullable<AuditQuery['statements']> {
+    return {
       cursorAt: db.prepare('SELECT seq, decided_at AS decidedAt FROM decisions WHERE seq = ?'),
       nearestBelow: db.prepare(
         'SELECT seq, decided_at AS decidedAt FROM decisions WHERE seq < ? ORDER BY seq DESC LIMIT 1',

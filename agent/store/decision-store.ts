@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { composeDecision, type Decision, type DecisionDraft } from '../decision/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
+import type { Service } from '../service.js';
 import { migrate } from './migrations.js';
 
 export interface OutboxEntry {
@@ -50,27 +51,59 @@ export interface DecisionFilter {
  * which is cheap next to inference. The decision and its outbox rows are written in one transaction: a
  * decision is never stored without being queued for delivery on every channel.
  */
-export class DecisionStore {
+export class DecisionStore implements Service {
+  readonly name = 'store';
   readonly path: string;
-  /** The one connection (single writer), shared by the store's companions: images, disk budget, retention, audit. */
-  readonly db: Database;
+  private connection: Database | undefined;
   private readonly agentId: string;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly channels: readonly string[];
-  private readonly stmt: Record<
+  private stmt!: Record<
     'insertDecision' | 'insertOutbox' | 'markSent' | 'unsent' | 'backlog' | 'lastSeq' | 'getById' | 'hasRef',
     Statement
   >;
-  private readonly recordTx: (draft: DecisionDraft, within?: (seq: number) => void) => Decision;
+  private recordTx!: (draft: DecisionDraft, within?: (seq: number) => void) => Decision;
 
-  constructor(opts: StoreOptions) {
+  /** Only assigns: the file is opened, checked and migrated by `start()` (or `open()`). */
+  constructor(private readonly opts: StoreOptions) {
     this.path = opts.path;
     this.agentId = opts.agentId;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.channels = opts.channels ?? ['json'];
-    this.db = openDatabase(opts);
+  }
+
+  /** A store opened right away (tools, tests and benchmarks that have no lifecycle). */
+  static open(opts: StoreOptions): DecisionStore {
+    const store = new DecisionStore(opts);
+    store.open();
+    return store;
+  }
+
+  /** The one connection (single writer), shared by the store's companions: images, disk budget, retention, audit. */
+  get db(): Database {
+    if (!this.connection)
+      throw new AgentError(ErrorCodes.STORE_OPEN, `the store at ${this.path} is not open`);
+    return this.connection;
+  }
+
+  get isOpen(): boolean {
+    return this.connection?.open ?? false;
+  }
+
+  async start(): Promise<void> {
+    this.open();
+  }
+
+  async stop(): Promise<void> {
+    this.close();
+  }
+
+  /** Opens the file (integrity check, migrations) and prepares the statements; once. */
+  open(): void {
+    if (this.connection) return;
+    this.connection = openDatabase(this.opts);
     this.stmt = {
       insertDecision: this.db.prepare(
         `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload, source_ref)
@@ -205,7 +238,7 @@ export class DecisionStore {
   }
 
   close(): void {
-    if (!this.db.open) return;
+    if (!this.connection?.open) return;
     try {
       this.checkpoint();
     } catch (err) {

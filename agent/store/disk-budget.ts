@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
+import type { AlertSink } from '../alerts.js';
 import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
@@ -30,11 +31,6 @@ export type DropKind =
   | 'image_write_failed'
   | 'image_encode_failed'
   | 'image_late';
-
-/** Anything with AlertPublisher's `raise` (R/alerts and /api/status). */
-export interface AlertSink {
-  raise(alert: { code: string; severity: 'warning' | 'critical'; message: string; active: boolean }): void;
-}
 
 export interface DiskUsage {
   dbBytes: number;

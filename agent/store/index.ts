@@ -9,8 +9,9 @@ export {
   type RequestVia,
 } from './audit-log.js';
 export { type AuditedDecision, type AuditFilter, type AuditPage, AuditQuery } from './audit-query.js';
+export type { Connection } from './connection.js';
 export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
-export { type AlertSink, DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
+export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
 export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
@@ -24,3 +25,4 @@ export {
   Storage,
   type StorageOptions,
 } from './storage.js';
+export { CHECKPOINT_PERIOD_MS, WalCheckpoint } from './wal-checkpoint.js';

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence, TaskResult } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { EventBus } from '../events.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionStore } from './decision-store.js';
-import { type AlertSink, DiskBudget } from './disk-budget.js';
+import { DiskBudget } from './disk-budget.js';
 import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
 import { Pruner } from './pruner.js';
@@ -23,6 +25,8 @@ export interface StorageDeps {
   log: Logger;
   metrics: AgentMetrics;
   alerts: AlertSink;
+  /** `DecisionStored` is emitted here, once a decision is durable. */
+  events: EventBus;
 }
 
 export type ImageLookup =
@@ -43,34 +47,70 @@ export const STORE_MARGIN_MS = 50;
  * is what the inspectors call: image files first, then the decision and its images rows in one
  * transaction; a failed image never costs the verdict (`image.stored: false`, counted).
  */
-export class Storage {
-  readonly images: ImageStore;
-  readonly budget: DiskBudget;
-  readonly retention: RetentionSweep;
-  private readonly pruner: Pruner;
+export class Storage implements Service {
+  readonly name = 'storage';
+  private parts: { images: ImageStore; budget: DiskBudget; retention: RetentionSweep } | undefined;
 
+  /** Only assigns: the image folder is reconciled with the store by `start()` (or `open()`). */
   constructor(
     readonly store: DecisionStore,
-    opts: StorageOptions,
+    private readonly opts: StorageOptions,
     private readonly deps: StorageDeps,
-  ) {
-    this.images = new ImageStore(opts.imagesDir, store.db, opts.keepOkImageEvery, deps.log);
-    this.images.reconcile();
-    this.pruner = new Pruner(store.db, this.images);
-    this.budget = new DiskBudget({
+  ) {}
+
+  /** Storage opened right away, on an open store (tools, tests and benchmarks that have no lifecycle). */
+  static open(store: DecisionStore, opts: StorageOptions, deps: StorageDeps): Storage {
+    const storage = new Storage(store, opts, deps);
+    storage.open();
+    return storage;
+  }
+
+  /** Builds the parts on the (open) store's connection and reconciles image files with their rows; once. */
+  open(): void {
+    if (this.parts) return;
+    const { store, opts, deps } = this;
+    const images = new ImageStore(opts.imagesDir, store.db, opts.keepOkImageEvery, deps.log);
+    images.reconcile();
+    const pruner = new Pruner(store.db, images);
+    const budget = new DiskBudget({
       db: store.db,
       dbPath: store.path,
-      images: this.images,
-      pruner: this.pruner,
+      images,
+      pruner,
       maxBytes: opts.maxDiskMB * 1024 * 1024,
       ...deps,
     });
-    this.retention = new RetentionSweep(this.pruner, opts.retentionDays, deps);
+    const retention = new RetentionSweep(pruner, opts.retentionDays, deps);
+    this.parts = { images, budget, retention };
   }
 
-  /** Started after the alert publisher (they raise DISK_FULL), before the cameras. */
-  get services(): Service[] {
-    return [this.retention, this.budget];
+  /** Opens, then runs the retention sweep and the disk budget's watch. */
+  async start(): Promise<void> {
+    this.open();
+    await this.retention.start();
+    await this.budget.start();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.parts) return;
+    await Promise.all([this.retention.stop(), this.budget.stop()]);
+  }
+
+  get images(): ImageStore {
+    return this.opened().images;
+  }
+
+  get budget(): DiskBudget {
+    return this.opened().budget;
+  }
+
+  get retention(): RetentionSweep {
+    return this.opened().retention;
+  }
+
+  private opened() {
+    if (!this.parts) throw new AgentError(ErrorCodes.STORE_OPEN, 'image storage is not open');
+    return this.parts;
   }
 
   async record(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
@@ -95,11 +135,12 @@ export class Storage {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
+    this.deps.events.emit('DecisionStored', { decision });
     return decision;
   }
 
   private afterRecord(): void {
-    if (!this.store.db.open) return; // the agent stopped in between
+    if (!this.store.isOpen) return; // the agent stopped in between
     try {
       this.budget.afterRecord();
     } catch (err) {

@@ -1,7 +1,8 @@
-export { type Alert, AlertPublisher } from './alerts.js';
+export { AlertPublisher } from './alerts.js';
 export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
+export { byId, lineRequestHandlers, type RequestableCamera, type RequestableModel } from './line-requests.js';
 export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Decision } from '../decision/index.js';
+import type { EventBus } from '../events.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
 import type { DecisionStore, OutboxEntry } from '../store/index.js';
@@ -56,7 +57,13 @@ export class OutboxPublisher implements Service {
     private readonly store: DecisionStore,
     private readonly channel: DeliveryChannel,
     private readonly opts: PublisherOptions,
-    private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
+    private readonly deps: {
+      clock: Clock;
+      log: Logger;
+      metrics: AgentMetrics;
+      /** `DecisionStored` wakes the live lane (without a bus, whoever stores calls `notify()`). */
+      events?: EventBus;
+    },
   ) {
     this.name = `outbox:${channel.name}`;
     const rate = opts.backlogRatePerSec ?? 0;
@@ -64,6 +71,7 @@ export class OutboxPublisher implements Service {
   }
 
   async start(): Promise<void> {
+    this.deps.events?.on('DecisionStored', () => this.notify(), this.name);
     this.channel.onUp(() => this.onConnected());
     this.channel.onDown(() => {
       this.liveFrom = Number.POSITIVE_INFINITY;
@@ -72,6 +80,7 @@ export class OutboxPublisher implements Service {
   }
 
   async stop(): Promise<void> {
+    this.deps.events?.removeListeners(this.name);
     this.stopped = true;
     if (this.rateTimer !== undefined) this.deps.clock.clearTimeout(this.rateTimer);
     this.rateTimer = undefined;

@@ -28,7 +28,7 @@ export function draft(over: Partial<DecisionDraft> = {}): DecisionDraft {
 
 export function tempStore(agentId = 'cell-1'): { store: DecisionStore; path: string } {
   const path = join(tempDir('eva-store-'), 'agent.db');
-  return { store: new DecisionStore({ path, agentId, log: quietLog }), path };
+  return { store: DecisionStore.open({ path, agentId, log: quietLog }), path };
 }
 
 /** The demo frames' true labels (`samples/washer/labels.csv`): `[file, label]` pairs. */

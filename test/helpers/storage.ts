@@ -1,11 +1,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { AlertSink } from '../../agent/alerts.js';
 import type { Frame } from '../../agent/capture/index.js';
 import type { Evidence } from '../../agent/decision/index.js';
+import { EventBus } from '../../agent/events.js';
 import { AgentMetrics } from '../../agent/metrics.js';
 import { DecisionStore, Storage, type StorageOptions } from '../../agent/store/index.js';
-import type { Alert } from '../../agent/sync/index.js';
 import { tempDir } from './agent-process.js';
 import { quietLog } from './fixtures.js';
 import { ManualClock } from './manual-clock.js';
@@ -13,19 +14,20 @@ import { ManualClock } from './manual-clock.js';
 /** A real store and image directory in a fresh temp dir, with a manual clock. */
 export function tempStorage(
   opts: Partial<StorageOptions> & { channels?: string[] } = {},
-  alerts: { raise(a: Omit<Alert, 'id' | 'ts'>): void } = { raise: () => {} },
+  alerts: AlertSink = { raise: () => {} },
 ) {
   const dir = tempDir('eva-storage-');
   const clock = new ManualClock();
   const metrics = new AgentMetrics(false);
-  const store = new DecisionStore({
+  const events = new EventBus(quietLog);
+  const store = DecisionStore.open({
     path: join(dir, 'agent.db'),
     agentId: 'cell-1',
     log: quietLog,
     now: () => clock.now(),
     ...(opts.channels ? { channels: opts.channels } : {}),
   });
-  const storage = new Storage(
+  const storage = Storage.open(
     store,
     {
       imagesDir: opts.imagesDir ?? join(dir, 'images'),
@@ -33,9 +35,9 @@ export function tempStorage(
       retentionDays: opts.retentionDays ?? 30,
       keepOkImageEvery: opts.keepOkImageEvery ?? 50,
     },
-    { clock, log: quietLog, metrics, alerts },
+    { clock, log: quietLog, metrics, alerts, events },
   );
-  return { dir, clock, metrics, store, storage, imagesDir: opts.imagesDir ?? join(dir, 'images') };
+  return { dir, clock, metrics, events, store, storage, imagesDir: opts.imagesDir ?? join(dir, 'images') };
 }
 
 let noiseSeed = 1;

@@ -30,7 +30,7 @@ cameras:
   t.teardown(() => agent.stop());
   await waitFor(() => agent.link.connected, 5_000, 'broker connection');
   const base = `http://127.0.0.1:${agent.http.port}`;
-  const audit = new AuditLog(agent.store.db);
+  const audit = new AuditLog(agent.store);
   const post = async (name: string, body: string, token = TOKEN) => {
     const res = await fetch(`${base}/api/${name}`, {
       method: 'POST',

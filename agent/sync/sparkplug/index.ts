@@ -1,5 +1,6 @@
 export { SparkplugChannel, type SparkplugStatus } from './channel.js';
 export { type SessionEvents, SparkplugConnection } from './connection.js';
+export { sparkplugOptionsOf } from './from-config.js';
 export {
   assertSparkplugOptions,
   BdSeqFile,

@@ -92,8 +92,8 @@ t.test('bad versions are refused with the reason and the active version untouche
 
 t.test('the shadow sees the same frames, its results are stored and compared, never returned', async (t) => {
   const dir = tempDir('eva-db-');
-  const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
-  const shadowStore = new ShadowStore(store.db, quietLog);
+  const store = DecisionStore.open({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
+  const shadowStore = new ShadowStore(store, quietLog);
   t.teardown(() => store.close());
   const d = await deployment(t, { shadowStore });
   await d.install(washerVersion('2'));
@@ -216,9 +216,9 @@ async function shadowDone(d: ModelDeployment, n: number): Promise<void> {
 
 t.test('the shadow is judged with its own labels: a class it adds counts as NG', async (t) => {
   const dir = tempDir('eva-db-');
-  const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
+  const store = DecisionStore.open({ path: join(dir, 'agent.db'), agentId: 'cell-1', log: quietLog });
   t.teardown(() => store.close());
-  const shadowStore = new ShadowStore(store.db, quietLog);
+  const shadowStore = new ShadowStore(store, quietLog);
   const d = await deployment(t, { shadowStore });
   // the same network, its third class renamed: the active version calls it dent, the candidate crack
   await d.install(

@@ -92,7 +92,7 @@ t.test('through the outbox: backlog DDATA flagged is_historical, live not, every
   await host.subscribeAsync(`${G}/#`, { qos: 1 });
 
   const dir = tempDir('eva-spb-outbox-');
-  const store = new DecisionStore({
+  const store = DecisionStore.open({
     path: join(dir, 'agent.db'),
     agentId: 'cell-7',
     log: quietLog,

@@ -1,6 +1,8 @@
 import BetterSqlite3 from 'better-sqlite3';
 import t, { type Test } from 'tap';
+import { Alerts } from '../../../agent/alerts.js';
 import { parseConfigText } from '../../../agent/config/index.js';
+import { EventBus } from '../../../agent/events.js';
 import { AgentMetrics } from '../../../agent/metrics.js';
 import { AlertPublisher, MqttLink } from '../../../agent/sync/index.js';
 import { collect, startAedes } from '../../helpers/brokers.js';
@@ -30,9 +32,12 @@ cameras: [{ id: cam-1, source: { type: synthetic }, trigger: { type: mqtt }, mod
     ...deps,
     metrics: new AgentMetrics(false),
   });
-  const alerts = new AlertPublisher(link, { ...deps, metrics: new AgentMetrics(false) });
+  const events = new EventBus(quietLog);
+  link.onUp(() => events.emit('LinkStateChanged', { connected: true }));
+  const alerts = new Alerts({ ...deps, events });
+  const publisher = new AlertPublisher(link, { ...deps, events, metrics: new AgentMetrics(false) });
   await link.start();
-  await alerts.start();
+  await publisher.start();
   t.teardown(() => link.stop());
   await waitFor(() => link.connected, 5_000, 'broker connection');
   return { alerts, sub };

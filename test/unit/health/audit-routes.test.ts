@@ -11,8 +11,8 @@ const TOKEN = 'tok-1';
 
 function app(opts: { now?: () => number; metrics?: AgentMetrics } = {}) {
   const { store } = tempStore();
-  const audit = new AuditLog(store.db);
-  const query = new AuditQuery(store.db, audit);
+  const audit = new AuditLog(store);
+  const query = new AuditQuery(store, audit);
   const notHere = async () => {
     throw new Error('not in this test');
   };

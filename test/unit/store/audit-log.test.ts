@@ -6,7 +6,7 @@ import { draft, quietLog, tempStore } from '../../helpers/fixtures.js';
 function setup() {
   const { store, path } = tempStore();
   let now = 5_000;
-  const audit = new AuditLog(store.db, () => now++);
+  const audit = new AuditLog(store, () => now++);
   return { store, path, audit };
 }
 
@@ -165,9 +165,9 @@ t.test('the audit tables survive a restart', async (t) => {
   audit.addOverride(d.id, 'NG', 'bob', 'crack seen by eye');
   audit.logRequest({ receivedAt: 1, via: 'mqtt', name: 'override', body: '{}', status: 'ok' });
   store.close();
-  const reopened = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
+  const reopened = DecisionStore.open({ path, agentId: 'cell-1', log: quietLog });
   t.teardown(() => reopened.close());
-  const again = new AuditLog(reopened.db);
+  const again = new AuditLog(reopened);
   t.equal(again.overridesOf(d.id)[0]?.reason, 'crack seen by eye');
   t.equal(again.requests(10).length, 1);
 });

@@ -18,8 +18,8 @@ function filled() {
       }),
     );
   }
-  const audit = new AuditLog(store.db);
-  return { store, audit, query: new AuditQuery(store.db, audit) };
+  const audit = new AuditLog(store);
+  return { store, audit, query: new AuditQuery(store, audit) };
 }
 
 /** Every page of a query, following nextBefore. */
@@ -81,7 +81,7 @@ t.test(
     t.teardown(() => store.close());
     // a clock step back (NTP) between seq 2 and 3, and three decisions in one millisecond
     for (const at of [100, 200, 150, 300, 300, 300, 50]) store.record(draft({ decidedAt: at }));
-    const query = new AuditQuery(store.db, new AuditLog(store.db));
+    const query = new AuditQuery(store, new AuditLog(store));
     t.same(allPages(query, { limit: 2 }), [[6, 5], [4, 2], [3, 1], [7]]);
     t.same(allPages(query, { limit: 1, to: 300, from: 150 }).flat(), [6, 5, 4, 2, 3]);
   },

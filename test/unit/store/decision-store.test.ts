@@ -59,7 +59,7 @@ t.test('seq survives a restart and is never reused, even after rows are deleted'
     DELETE FROM outbox WHERE seq = 3; DELETE FROM decisions WHERE seq = 3;
     DELETE FROM meta WHERE key = 'retention_sweep';`);
   db.close();
-  const reopened = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
+  const reopened = DecisionStore.open({ path, agentId: 'cell-1', log: quietLog });
   t.teardown(() => reopened.close());
   t.equal(reopened.lastSeq(), 3);
   t.equal(reopened.record(draft()).seq, 4, 'seq continues after the highest ever used');
@@ -102,7 +102,7 @@ t.test('list filters by camera and verdict, newest first', async (t) => {
 t.test('a path that cannot hold a database is a clear start error', async (t) => {
   const notADir = join(tempDir(), 'a-file');
   writeFileSync(notADir, 'x');
-  t.throws(() => new DecisionStore({ path: join(notADir, 'agent.db'), agentId: 'x', log: quietLog }), {
+  t.throws(() => DecisionStore.open({ path: join(notADir, 'agent.db'), agentId: 'x', log: quietLog }), {
     code: 'EVA_ERR_STORE_OPEN',
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
+import { EventBus } from '../../../agent/events.js';
 import type { Inference } from '../../../agent/inference/index.js';
 import { DecisionStore, Pruner, STORE_MARGIN_MS, Storage } from '../../../agent/store/index.js';
 import { draft, quietLog } from '../../helpers/fixtures.js';
@@ -314,12 +315,18 @@ t.test('files no row refers to (a crash between file and row) are removed at sta
   const orphan = join(s.imagesDir, 'ab', `ab${'0'.repeat(62)}.jpg`);
   writeFileSync(orphan, 'written, then the power went');
   writeFileSync(`${orphan}.tmp`, 'half');
-  const store = new DecisionStore({ path: s.store.path, agentId: 'cell-1', log: quietLog });
+  const store = DecisionStore.open({ path: s.store.path, agentId: 'cell-1', log: quietLog });
   t.teardown(() => store.close());
-  const again = new Storage(
+  const again = Storage.open(
     store,
     { imagesDir: s.imagesDir, maxDiskMB: 64, retentionDays: 30, keepOkImageEvery: 50 },
-    { clock: s.clock, log: quietLog, metrics: s.metrics, alerts: { raise: () => {} } },
+    {
+      clock: s.clock,
+      log: quietLog,
+      metrics: s.metrics,
+      alerts: { raise: () => {} },
+      events: new EventBus(quietLog),
+    },
   );
   t.notOk(existsSync(orphan), 'orphan removed');
   t.notOk(existsSync(`${orphan}.tmp`), 'temp file removed');

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import t from 'tap';
+import { EventBus } from '../../../agent/events.js';
 import { AgentMetrics } from '../../../agent/metrics.js';
 import { DecisionStore, SCHEMA_VERSION, Storage } from '../../../agent/store/index.js';
 import { MIGRATIONS } from '../../../agent/store/migrations.js';
@@ -28,7 +29,7 @@ t.test(
   `);
     v2.close();
 
-    const store = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
+    const store = DecisionStore.open({ path, agentId: 'cell-1', log: quietLog });
     t.teardown(() => store.close());
     t.ok(existsSync(`${path}.v2.bak`), 'backup written before migrating');
     const backup = new BetterSqlite3(`${path}.v2.bak`, { readonly: true });
@@ -50,10 +51,16 @@ t.test(
     t.ok(store.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'images'").get(), 'images table added');
 
     const clock = new ManualClock();
-    const storage = new Storage(
+    const storage = Storage.open(
       store,
       { imagesDir: join(dir, 'images'), maxDiskMB: 64, retentionDays: 30, keepOkImageEvery: 1 },
-      { clock, log: quietLog, metrics: new AgentMetrics(false), alerts: { raise: () => {} } },
+      {
+        clock,
+        log: quietLog,
+        metrics: new AgentMetrics(false),
+        alerts: { raise: () => {} },
+        events: new EventBus(quietLog),
+      },
     );
     const frame = { kind: 'encoded' as const, data: await noiseJpeg(32), capturedAt: 1 };
     const d = await storage.record(draft({ verdict: 'NG' }), evidence(frame, clock));
@@ -64,7 +71,7 @@ t.test(
 
 t.test('the append-only guard holds on a migrated store with images', async (t) => {
   const dir = tempDir();
-  const store = new DecisionStore({ path: join(dir, 'agent.db'), agentId: 'c', log: quietLog });
+  const store = DecisionStore.open({ path: join(dir, 'agent.db'), agentId: 'c', log: quietLog });
   t.teardown(() => store.close());
   const d = store.record(draft());
   store.markSent('json', [d.seq]);

@@ -28,7 +28,7 @@ t.test(
   async (t) => {
     const path = join(tempDir(), 'agent.db');
     versionOneDatabase(path);
-    const store = new DecisionStore({ path, agentId: 'cell-1', log: quietLog });
+    const store = DecisionStore.open({ path, agentId: 'cell-1', log: quietLog });
     t.teardown(() => store.close());
     t.ok(existsSync(`${path}.v1.bak`), 'backup copy written before migrating');
     const backup = new BetterSqlite3(`${path}.v1.bak`, { readonly: true });
@@ -52,7 +52,7 @@ t.test('a database from a newer agent is refused, not damaged', async (t) => {
   const db = new BetterSqlite3(path);
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   db.close();
-  t.throws(() => new DecisionStore({ path, agentId: 'x', log: quietLog }), {
+  t.throws(() => DecisionStore.open({ path, agentId: 'x', log: quietLog }), {
     message: /newer than this agent/,
   });
 });

@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { Alerts } from './alerts.js';
+import { Camera, connectionReporter, createSource } from './capture/index.js';
+import type { AgentConfig, CameraConfig } from './config/index.js';
+import { type Decision, Inspector } from './decision/index.js';
+import type { EventBus } from './events.js';
+import { buildHttpApp, HttpServer, type StatusService } from './health/index.js';
+import type { AgentMetrics } from './metrics.js';
+import {
+  DeploymentMetrics,
+  ModelDeployment,
+  ModelInbox,
+  rulesJudge,
+  type ShadowStore,
+  versionsDirOf,
+} from './models/index.js';
+import { ModbusPlc } from './plc/index.js';
+import type { Clock } from './service.js';
+import type { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
+import {
+  auditRequestHandlers,
+  byId,
+  lineRequestHandlers,
+  type MqttLink,
+  RequestRouter,
+} from './sync/index.js';
+
+/** What every part is built with: the frozen config and the injected kernel. Part of the composition root. */
+export interface Kernel {
+  config: AgentConfig;
+  clock: Clock;
+  log: Logger;
+  metrics: AgentMetrics;
+  events: EventBus;
+  alerts: Alerts;
+}
+
+/** One ModelDeployment per configured model, and a watched inbox folder where one is configured. */
+export function buildModels(k: Kernel, shadowStore: ShadowStore) {
+  const { clock, config } = k;
+  const metrics = new DeploymentMetrics(k.metrics.registry);
+  const models = new Map<string, ModelDeployment>();
+  const inboxes: ModelInbox[] = [];
+  for (const m of config.models) {
+    const deployment = new ModelDeployment(m, {
+      metrics,
+      log: k.log.child({ module: 'inference', model: m.id }),
+      clock,
+      versionsDir: versionsDirOf(config.store.path, m),
+      shadowStore,
+      alert: (a) => k.alerts.raise(a),
+    });
+    models.set(m.id, deployment);
+    if (m.inbox) {
+      const log = k.log.child({ module: 'inbox', model: m.id });
+      inboxes.push(new ModelInbox(m.inbox, m.inboxPollMs, (dir) => deployment.install(dir), { clock, log }));
+    }
+  }
+  return { models, inboxes };
+}
+
+/** Each camera with its source and inspector, and the PLC that triggers it where one is configured. */
+export function buildLine(
+  k: Kernel,
+  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
+) {
+  const cameras = new Map<string, Camera<Decision>>();
+  const plcs = new Map<string, ModbusPlc>();
+  for (const c of k.config.cameras) {
+    const camera = buildCamera(k, c, parts);
+    cameras.set(c.id, camera);
+    if (c.plc) {
+      // the camera records a verdict by its deadline whatever happens (fallback included): that is what the
+      // PLC gets written, in trigger order
+      const onTrigger = ({ partId }: { partId?: string }) => camera.trigger(partId);
+      const log = k.log.child({ module: 'plc', camera: c.id });
+      plcs.set(c.id, new ModbusPlc(c.plc, { clock: k.clock, onTrigger, log }));
+    }
+  }
+  return { cameras, plcs };
+}
+
+function buildCamera(
+  k: Kernel,
+  c: CameraConfig,
+  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
+): Camera<Decision> {
+  const { clock, metrics, alerts, events } = k;
+  const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
+  const log = k.log.child({ module: 'camera', camera: c.id });
+  const inspector = new Inspector({
+    cameraId: c.id,
+    deadlineMs: c.deadlineMs,
+    rules: c.rules,
+    model: model.forCamera(
+      c.id,
+      rulesJudge(c.rules, () => model.labels),
+    ),
+    record: (draft, evidence) => parts.storage.record(draft, evidence),
+    clock,
+    log,
+    metrics,
+  });
+  const source = createSource(c.source, {
+    clock,
+    log,
+    alreadyDecided: (ref) => parts.store.hasSourceRef(c.id, ref),
+    onStateChange: connectionReporter(c.id, { alerts, events }),
+  });
+  const isModelReady = () => model.state === 'ready';
+  return new Camera<Decision>(c, source, (shot) => inspector.inspect(shot), isModelReady, {
+    clock,
+    metrics,
+    log,
+  });
+}
+
+/** The requests (MQTT and HTTP alike) and the HTTP surface (CONTRACT sections 3 and 4). */
+export function buildApi(
+  k: Kernel,
+  parts: {
+    audit: AuditLog;
+    auditQuery: AuditQuery;
+    storage: Storage;
+    cameras: ReadonlyMap<string, Camera<Decision>>;
+    models: ReadonlyMap<string, ModelDeployment>;
+    link: MqttLink;
+    health: StatusService;
+  },
+): HttpServer {
+  const { audit, auditQuery, health, models } = parts;
+  const requests = new RequestRouter(
+    { ...auditRequestHandlers(audit), ...lineRequestHandlers(parts.cameras, models) },
+    k.log.child({ module: 'requests' }),
+    {
+      journal: audit,
+      now: () => k.clock.now(),
+      onUnlogged: (entry) => k.metrics.requestsUnlogged.inc({ via: entry.via }),
+    },
+  );
+  requests.attach(parts.link);
+  const app = buildHttpApp({
+    status: () => health.status(),
+    readiness: () => health.readiness(),
+    metrics: () => health.metrics(),
+    decisions: {
+      list: (f) => auditQuery.page(f),
+      get: (id) => auditQuery.detail(id),
+      requests: (limit, before) => audit.requests(limit, before),
+    },
+    request: (name, body) => requests.handleText(name, body, 'http'),
+    refused: (name, body, error) => requests.refuse(name, body, 'http', error),
+    image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
+    token: k.config.health.token,
+    installModel: (model, dir) => byId(models, model, 'model').install(dir),
+  });
+  return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));
+}
