@@ -36,6 +36,11 @@ export class ManualClock implements Clock {
     this.current = until;
     await flush();
   }
+
+  /** Timers set and not yet fired or cleared: lets a test prove that nothing is left waiting on the clock. */
+  get pendingTimers(): number {
+    return this.timers.length;
+  }
 }
 
 export async function flush(): Promise<void> {
