@@ -85,8 +85,10 @@ export class Camera<R> implements Service {
     return this.config.deadlineMs + STOP_TIMEOUT_MS;
   }
 
+  /** Triggered from outside (MQTT, HTTP or a PLC): one shot per request, no loop of its own. */
   get requestable(): boolean {
-    return this.config.trigger.type === 'mqtt' || this.config.trigger.type === 'http';
+    const { type } = this.config.trigger;
+    return type === 'mqtt' || type === 'http' || type === 'plc';
   }
 
   async start(): Promise<void> {
@@ -107,6 +109,8 @@ export class Camera<R> implements Service {
   setEnabled(enabled: boolean): void {
     if (enabled === this.enabled || this.state === 'stopped') return;
     this.enabled = enabled;
+    // before start() only the wish is kept: start() opens the source and runs the one loop
+    if (this.state === 'starting') return;
     this.state = enabled ? 'running' : 'disabled';
     if (this.requestable) return;
     if (enabled) this.startLoop();
@@ -184,6 +188,12 @@ export class Camera<R> implements Service {
         else nextTick = this.deps.clock.now(); // fell behind: do not try to catch up with a burst
       }
       if (this.inflight.size > 0) {
+        if (periodMs === 0) {
+          // continuous: a part still in flight (a requested one, or one from before a disable) is waited
+          // for, never spun on: the next frame is taken as soon as it is judged
+          await this.oneSettled(signal);
+          continue;
+        }
         // interval mode and the previous part is still being judged: skip this tick (counted) rather than
         // queue frames without bound; a folder keeps its file for the next tick, a stream moves on
         this.deps.metrics.framesSkipped.inc({ camera: this.config.id });
@@ -202,6 +212,18 @@ export class Camera<R> implements Service {
       const shot = this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
       if (trigger.type === 'continuous') await shot.catch(() => {});
     }
+  }
+
+  /** Resolves when a part in flight is done, or when `signal` aborts (the loop stopping). */
+  private oneSettled(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      void Promise.race([...this.inflight]).then(done);
+    });
   }
 
   private track(work: Promise<R>): Promise<R> {
