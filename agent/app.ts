@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Camera, type ConnectionState, createSource } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
 import { type Decision, type DecisionDraft, type Evidence, Inspector } from './decision/index.js';
+import { agentError } from './errors.js';
 import { buildHttpApp, HttpServer, type Readiness, SystemMonitor } from './health/index.js';
 import { AgentMetrics } from './metrics.js';
 import {
@@ -24,7 +25,6 @@ import {
   JsonChannel,
   MqttLink,
   OutboxPublisher,
-  RequestRejected,
   RequestRouter,
 } from './sync/index.js';
 import { SparkplugChannel } from './sync/sparkplug/index.js';
@@ -451,15 +451,13 @@ export class Agent {
 
   private model(id: string): ModelDeployment {
     const model = this.models.get(id);
-    if (!model)
-      throw new RequestRejected(`unknown model "${id}"; known: ${[...this.models.keys()].join(', ')}`);
+    if (!model) throw agentError('MODEL_UNKNOWN', { model: id, known: [...this.models.keys()] });
     return model;
   }
 
   private camera(id: string): Camera<Decision> {
     const camera = this.cameras.get(id);
-    if (!camera)
-      throw new RequestRejected(`unknown camera "${id}"; known: ${[...this.cameras.keys()].join(', ')}`);
+    if (!camera) throw agentError('CAMERA_UNKNOWN', { camera: id, known: [...this.cameras.keys()] });
     return camera;
   }
 

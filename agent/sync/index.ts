@@ -10,7 +10,6 @@ export {
   type RequestHandlers,
   type RequestJournal,
   type RequestName,
-  RequestRejected,
   type RequestResponse,
   RequestRouter,
   type RouterOptions,
