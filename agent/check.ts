@@ -3,7 +3,7 @@ import mqtt from 'mqtt';
 import type { Logger } from 'pino';
 import { createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
-import { describeError } from './errors.js';
+import { AgentError, describeError, ErrorCodes } from './errors.js';
 import { ModelDeployment, versionsDirOf } from './models/index.js';
 import { systemClock, withTimeout } from './service.js';
 import { DecisionStore } from './store/index.js';
@@ -95,7 +95,7 @@ async function checkCamera(config: CameraConfig, log: Logger): Promise<CheckItem
     const frame = await withTimeout(
       source.next(abort.signal),
       PROBE_TIMEOUT_MS,
-      () => new Error('no frame within 5 s'),
+      () => new AgentError(ErrorCodes.CAMERA_TIMEOUT, 'no frame within 5 s'),
     );
     return { ...item, ok: true, detail: `${source.kind} delivered a frame (${frame.data.length} bytes)` };
   } catch (err) {
@@ -122,7 +122,7 @@ async function checkBroker(config: AgentConfig): Promise<CheckItem> {
         ...(config.mqtt.key ? { key: readFileSync(config.mqtt.key) } : {}),
       }),
       PROBE_TIMEOUT_MS + 500,
-      () => new Error('no answer within 5 s'),
+      () => new AgentError(ErrorCodes.MQTT_CONNECT, 'no answer within 5 s'),
     );
     await client.endAsync();
     return { kind: 'broker', id, ok: true, detail: 'connected' };

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AgentError, ErrorCodes } from './errors.js';
+import { agentError } from './errors.js';
 import { type Service, withTimeout } from './service.js';
 
 /** Services that start together once the stages before them are up, and stop together. */
@@ -71,10 +71,8 @@ export class Lifecycle {
       () => service.stop(),
     );
     try {
-      await withTimeout(
-        stopped,
-        limit,
-        () => new AgentError(ErrorCodes.SHUTDOWN_TIMEOUT, `${service.name} did not stop within ${limit} ms`),
+      await withTimeout(stopped, limit, () =>
+        agentError('SHUTDOWN_TIMEOUT', { part: service.name, ms: limit }),
       );
     } catch (err) {
       this.log.error({ err, service: service.name }, 'service stop failed');

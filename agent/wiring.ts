@@ -153,6 +153,7 @@ export function buildApi(
     image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
     token: k.config.health.token,
     installModel: (model, dir) => byId(models, model, 'model').install(dir),
+    log: k.log.child({ module: 'http' }),
   });
   return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { composeDecision, type Verdict } from '../agent/decision/index.js';
+import { ErrorCodes } from '../agent/errors.js';
 import { buildHttpApp } from '../agent/health/index.js';
 import { type AuditFilter, AuditLog, AuditQuery, DecisionStore } from '../agent/store/index.js';
 import { tempDir } from '../test/helpers/agent-process.js';
@@ -132,8 +133,8 @@ try {
     readiness: () => ({ ready: true, reasons: [] }),
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
     decisions: { list: (f) => query.page(f), get: (id) => query.detail(id) },
-    request: async () => ({ status: 'error', error: 'not in the benchmark' }),
-    refused: (_n, _b, error) => ({ status: 'error', error }),
+    request: async () => ({ status: 'error', code: ErrorCodes.INTERNAL, error: 'not in the benchmark' }),
+    refused: (_n, _b, why) => ({ status: 'error', code: why.code, error: why.message }),
     token: undefined,
   });
   await time('HTTP GET /api/decisions?camera=..&verdict=NG (inject)', async (i) => {

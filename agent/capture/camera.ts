@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CameraConfig } from '../config/index.js';
-import { describeError } from '../errors.js';
+import { agentError, describeError } from '../errors.js';
 import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
@@ -120,9 +120,8 @@ export class Camera<R> implements Service {
   /** A requested trigger (MQTT or HTTP): one part, one decision. */
   trigger(partId?: string): Promise<R> {
     if (!this.enabled || this.state === 'stopped') {
-      return Promise.reject(
-        new Error(`camera ${this.config.id} is ${this.enabled ? 'stopped' : 'disabled'}`),
-      );
+      const state = this.enabled ? 'stopped' : 'disabled';
+      return Promise.reject(agentError('CAMERA_DISABLED', { camera: this.config.id, state }));
     }
     const triggeredAt = this.deps.clock.now();
     const grab = new AbortController();

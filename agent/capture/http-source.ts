@@ -66,11 +66,10 @@ export class HttpSnapshotSource implements FrameSource {
     const timer = this.clock.setTimeout(() => timeout.abort(), timeoutMs);
     const combined = AbortSignal.any([signal, timeout.signal, this.closing.signal]);
     this.counters.requests++;
+    let answer: Buffer | SnapshotProblem;
     try {
       const res = await fetchWithAuth(this.url, this.auth, combined);
-      const data = await this.readImage(res, combined);
-      this.counters.frames++;
-      return { kind: 'encoded', data, capturedAt: this.clock.now() };
+      answer = await this.readImage(res, combined);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const [key, failure] = timeout.signal.aborted
@@ -83,45 +82,55 @@ export class HttpSnapshotSource implements FrameSource {
           ]
         : this.closing.signal.aborted
           ? ['closed', new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed')]
-          : asSourceError(err, this.safeUrl);
+          : unreachable(err, this.safeUrl);
       this.noteError(key, failure);
       throw failure;
     } finally {
       this.clock.clearTimeout(timer);
     }
+    if (!Buffer.isBuffer(answer)) {
+      // the camera answered, but not with a usable frame: the same code as any source failure, its own log key
+      const failure = new AgentError(ErrorCodes.CAMERA_SOURCE, answer.message);
+      this.noteError(answer.kind, failure);
+      throw failure;
+    }
+    this.counters.frames++;
+    return { kind: 'encoded', data: answer, capturedAt: this.clock.now() };
   }
 
   async close(): Promise<void> {
     this.closing.abort();
   }
 
-  private async readImage(res: Response, signal: AbortSignal): Promise<Buffer> {
+  /** The image in the camera's answer, or what is wrong with the answer. */
+  private async readImage(res: Response, signal: AbortSignal): Promise<Buffer | SnapshotProblem> {
     if (res.status === 401) {
       await res.body?.cancel();
-      throw new SnapshotProblem('auth', `${this.safeUrl} refused the credentials (HTTP 401)`);
+      return { kind: 'auth', message: `${this.safeUrl} refused the credentials (HTTP 401)` };
     }
     if (res.status !== 200) {
       await res.body?.cancel();
-      throw new SnapshotProblem(
-        'http-status',
-        `${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`,
-      );
+      return {
+        kind: 'http-status',
+        message: `${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`,
+      };
     }
     const type = res.headers.get('content-type') ?? '';
     const declared = Number(res.headers.get('content-length') ?? Number.NaN);
     const max = this.opts.maxBytes ?? MAX_SNAPSHOT_BYTES;
     if (declared > max) {
       await res.body?.cancel();
-      throw new SnapshotProblem('too-large', `snapshot of ${declared} bytes is over the ${max} byte limit`);
+      return { kind: 'too-large', message: `snapshot of ${declared} bytes is over the ${max} byte limit` };
     }
     const data = await readCapped(res, max, signal);
-    if (data.length === 0) throw new SnapshotProblem('empty', `${this.safeUrl} sent an empty body`);
+    if (data === undefined) return { kind: 'too-large', message: `snapshot passed the ${max} byte limit` };
+    if (data.length === 0) return { kind: 'empty', message: `${this.safeUrl} sent an empty body` };
     if (type && !IMAGE_TYPES.test(type)) {
       const start = JSON.stringify(data.subarray(0, 40).toString('latin1'));
-      throw new SnapshotProblem('content-type', `expected an image, got ${type} (starts with ${start})`);
+      return { kind: 'content-type', message: `expected an image, got ${type} (starts with ${start})` };
     }
     const problem = encodedFrameProblem(data);
-    if (problem) throw new SnapshotProblem('bad-image', problem);
+    if (problem) return { kind: 'bad-image', message: problem };
     return data;
   }
 
@@ -132,20 +141,16 @@ export class HttpSnapshotSource implements FrameSource {
   }
 }
 
-/** A failure this source diagnosed itself; `key` groups repeats for the rate-limited log. */
-class SnapshotProblem extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(message);
-  }
+/**
+ * An answer that is not a usable frame, as this source diagnosed it: rejected as EVA_ERR_CAMERA_SOURCE with
+ * `message`; `kind` groups repeats for the rate-limited log.
+ */
+interface SnapshotProblem {
+  kind: 'auth' | 'http-status' | 'too-large' | 'empty' | 'content-type' | 'bad-image';
+  message: string;
 }
 
-function asSourceError(err: unknown, url: string): [string, AgentError] {
-  if (err instanceof SnapshotProblem) {
-    return [err.key, new AgentError(ErrorCodes.CAMERA_SOURCE, err.message)];
-  }
+function unreachable(err: unknown, url: string): [string, AgentError] {
   // fetch fails with TypeError('fetch failed') and the socket's error (ECONNREFUSED, ENOTFOUND) as cause
   const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   const why = typeof code === 'string' ? code : describeError(err);
@@ -155,8 +160,11 @@ function asSourceError(err: unknown, url: string): [string, AgentError] {
   ];
 }
 
-/** Reads the body, giving up as soon as it passes `max` bytes rather than after buffering it all. */
-async function readCapped(res: Response, max: number, signal: AbortSignal): Promise<Buffer> {
+/**
+ * Reads the body, giving up as soon as it passes `max` bytes rather than after buffering it all
+ * (undefined then).
+ */
+async function readCapped(res: Response, max: number, signal: AbortSignal): Promise<Buffer | undefined> {
   if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
@@ -167,7 +175,7 @@ async function readCapped(res: Response, max: number, signal: AbortSignal): Prom
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > max) throw new SnapshotProblem('too-large', `snapshot passed the ${max} byte limit`);
+      if (total > max) return undefined;
       chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
     }
   } finally {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import { AgentError, agentError, describeError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Clock, sleep, systemClock, withTimeout } from '../service.js';
 import type { Frame, FrameSource } from './frame.js';
 import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
@@ -288,7 +288,9 @@ export class WatchedSource implements FrameSource {
   private async closeQuietly(source: WatchableSource | undefined): Promise<void> {
     if (!source) return;
     try {
-      await withTimeout(source.close(), SOURCE_CLOSE_TIMEOUT_MS, () => new Error('source close timed out'));
+      await withTimeout(source.close(), SOURCE_CLOSE_TIMEOUT_MS, () =>
+        agentError('SHUTDOWN_TIMEOUT', { part: 'camera source', ms: SOURCE_CLOSE_TIMEOUT_MS }),
+      );
     } catch (err) {
       this.opts.log.warn({ err }, 'closing the camera source failed');
     }

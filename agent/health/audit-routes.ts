@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Verdict } from '../decision/index.js';
+import { agentError } from '../errors.js';
 import type { AuditedDecision, AuditFilter, AuditPage, LoggedRequest } from '../store/index.js';
+import { sendError } from './http-errors.js';
 import { QueryReader } from './query-reader.js';
 
 export interface AuditDeps {
@@ -26,9 +28,7 @@ export const MAX_LIMIT = 1000;
 export function registerAuditRoutes(app: FastifyInstance, deps: AuditDeps): void {
   app.get('/api/decisions', async (req, reply) => {
     const parsed = parseAuditQuery(req.query as Record<string, unknown>);
-    if ('errors' in parsed) {
-      return reply.code(400).send({ status: 'error', error: parsed.errors.join('; ') });
-    }
+    if ('errors' in parsed) return sendError(reply, agentError('QUERY_INVALID', parsed.errors));
     const page = deps.list(parsed.filter);
     return {
       decisions: page.decisions,
@@ -39,7 +39,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditDeps): void
 
   app.get<{ Params: { id: string } }>('/api/decisions/:id', async (req, reply) => {
     const decision = deps.get(req.params.id);
-    if (!decision) return reply.code(404).send({ status: 'error', error: `no decision ${req.params.id}` });
+    if (!decision) return sendError(reply, agentError('DECISION_NOT_FOUND', req.params.id));
     return decision;
   });
 
@@ -56,7 +56,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AuditDeps): void
         Number.MAX_SAFE_INTEGER,
         'a request id (the nextBefore of the previous page)',
       );
-      if (q.errors.length) return reply.code(400).send({ status: 'error', error: q.errors.join('; ') });
+      if (q.errors.length) return sendError(reply, agentError('QUERY_INVALID', q.errors));
       const rows = readLog(limit + 1, before);
       const more = rows.length > limit;
       const page = more ? rows.slice(0, limit) : rows;

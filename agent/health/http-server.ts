@@ -1,10 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { type AgentError, agentError, httpStatusOf } from '../errors.js';
 import type { Service } from '../service.js';
 import type { ImageKind, ImageLookup } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
+import { answerErrorsWithCodes } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
 
@@ -20,22 +22,26 @@ export interface HttpDeps {
   decisions: AuditDeps;
   /** A request as received over HTTP: the body as text (parsed, validated and logged by the router). */
   request: (name: string, body: string) => Promise<RequestResponse>;
-  /** A request refused before it was read (no valid token): logged, and answered with this. */
-  refused: (name: string, body: string, error: string) => RequestResponse;
+  /** A request refused before it was read (no valid token, `why`): logged, and answered with this. */
+  refused: (name: string, body: string, why: AgentError) => RequestResponse;
   /** A decision's stored image (`GET /api/decisions/:id/image`); absent = every image answers 404. */
   image?: (id: string, kind: ImageKind) => ImageLookup;
   /** Bearer token for state-changing calls; none configured = they are all refused. */
   token: string | undefined;
   /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
   installModel?: InstallModel;
+  /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
+  log?: Logger;
 }
 
 /**
  * The HTTP surface (CONTRACT section 4). `buildHttpApp` never listens, so tests drive it with `inject()`.
- * `/healthz` touches nothing but the event loop: if it answers, the process serves.
+ * `/healthz` touches nothing but the event loop: if it answers, the process serves. Every error answers
+ * `{status: "error", code, error}` under the HTTP status of its code (agent/errors.ts).
  */
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  answerErrorsWithCodes(app, deps.log);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -56,7 +62,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   if (deps.installModel) {
-    registerModelUpload(app, deps.installModel, (header) => authorised(header, deps.token));
+    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token));
   }
 
   // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed
@@ -67,25 +73,24 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
     scope.post<{ Params: { '*': string }; Body: string | undefined }>('/api/*', async (req, reply) => {
       const name = req.params['*'];
       const text = typeof req.body === 'string' ? req.body : '';
-      if (!authorised(req.headers.authorization, deps.token)) {
-        const error = deps.token
-          ? 'missing or wrong bearer token'
-          : 'no health.token configured: state-changing calls are refused';
-        return reply.code(401).send(deps.refused(name, text, error));
-      }
-      const response = await deps.request(name, text);
-      return reply.code(response.status === 'ok' ? 200 : 400).send(response);
+      const refusal = refusalOf(req.headers.authorization, deps.token);
+      const response = refusal ? deps.refused(name, text, refusal) : await deps.request(name, text);
+      return reply.code(response.status === 'ok' ? 200 : httpStatusOf(response.code)).send(response);
     });
   });
 
   return app;
 }
 
-function authorised(header: string | undefined, token: string | undefined): boolean {
-  if (!token || !header?.startsWith('Bearer ')) return false;
+/** Why a state-changing call is refused (401), or undefined when its bearer token is the configured one. */
+function refusalOf(header: string | undefined, token: string | undefined): AgentError | undefined {
+  if (!token) return agentError('TOKEN_NOT_CONFIGURED');
+  if (!header?.startsWith('Bearer ')) return agentError('UNAUTHORISED');
   const given = Buffer.from(header.slice('Bearer '.length));
   const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return given.length === expected.length && timingSafeEqual(given, expected)
+    ? undefined
+    : agentError('UNAUTHORISED');
 }
 
 /** Listens on `health.listen`; stop closes it, bounded by the service stop timeout. */

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { agentError } from '../errors.js';
 // the store's own kinds and answer: a kind added there is served here, never refused as unknown
 import { IMAGE_KINDS, type ImageKind, type ImageLookup } from '../store/index.js';
+import { sendError } from './http-errors.js';
 
 /**
  * `GET /api/decisions/:id/image[?kind=frame|annotated|anomaly-map]`: the stored frame (JPEG, the
@@ -16,16 +18,17 @@ export function registerImageRoute(
     async (req, reply) => {
       const kind = (req.query.kind ?? 'frame') as ImageKind;
       if (!IMAGE_KINDS.includes(kind)) {
-        return reply
-          .code(400)
-          .send({ status: 'error', error: `kind must be one of ${IMAGE_KINDS.join(', ')}` });
+        return sendError(
+          reply,
+          agentError('QUERY_INVALID', [`kind must be one of ${IMAGE_KINDS.join(', ')}`]),
+        );
       }
       const answer = image(req.params.id, kind);
       if (!answer.found) {
-        return reply.code(404).send({
-          status: 'error',
-          error: `no ${kind} image for decision ${req.params.id}: ${answer.reason}`,
-        });
+        return sendError(
+          reply,
+          agentError('IMAGE_NOT_FOUND', { id: req.params.id, kind, reason: answer.reason }),
+        );
       }
       return reply
         .type(answer.contentType)

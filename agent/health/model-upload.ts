@@ -4,7 +4,8 @@ import { dirname, join, normalize } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { describeError } from '../errors.js';
+import { AgentError, ErrorCodes } from '../errors.js';
+import { sendError } from './http-errors.js';
 
 /** Largest file accepted in a model upload (a model, or one golden image). */
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
@@ -15,22 +16,24 @@ export type InstallModel = (model: string, folder: string) => Promise<unknown>;
  * `POST /api/model/install` (bearer token): multipart with a `model` field (the configured model id) and
  * one file part per file of the version folder, the part's field name being its path in that folder
  * (`model.onnx`, `manifest.yaml`, `golden/ok-1.jpg`). The files are streamed to a temporary folder, then
- * handed to the model's deployment, which verifies them and runs the version in shadow.
+ * handed to the model's deployment, which verifies them and runs the version in shadow. A refusal answers
+ * under the status of its code: a malformed upload is EVA_ERR_UPLOAD_INVALID, a version the deployment
+ * refuses EVA_ERR_MODEL_REJECTED, a file over the limit EVA_ERR_BODY_TOO_LARGE. What `install` throws
+ * goes to the app's error handler (http-errors.ts), which answers with its code and logs the agent's own
+ * failures.
  */
 export function registerModelUpload(
   app: FastifyInstance,
   install: InstallModel,
-  authorised: (header: string | undefined) => boolean,
+  refusalOf: (header: string | undefined) => AgentError | undefined,
 ): void {
+  const invalid = (message: string) => new AgentError(ErrorCodes.UPLOAD_INVALID, message);
   void app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 1000 } });
     scope.post('/api/model/install', async (req, reply) => {
-      if (!authorised(req.headers.authorization)) {
-        return reply.code(401).send({ status: 'error', error: 'missing or wrong bearer token' });
-      }
-      if (!req.isMultipart()) {
-        return reply.code(400).send({ status: 'error', error: 'expected multipart/form-data' });
-      }
+      const refusal = refusalOf(req.headers.authorization);
+      if (refusal) return sendError(reply, refusal);
+      if (!req.isMultipart()) return sendError(reply, invalid('expected multipart/form-data'));
       const folder = mkdtempSync(join(tmpdir(), 'eva-upload-'));
       try {
         let model: string | undefined;
@@ -45,26 +48,20 @@ export function registerModelUpload(
           const rel = normalize(part.fieldname);
           if (rel.startsWith('..') || rel.startsWith('/') || rel.includes('\0')) {
             part.file.resume();
-            return reply
-              .code(400)
-              .send({ status: 'error', error: `file path "${part.fieldname}" leaves the folder` });
+            return sendError(reply, invalid(`file path "${part.fieldname}" leaves the folder`));
           }
           mkdirSync(dirname(join(folder, rel)), { recursive: true });
           await pipeline(part.file, createWriteStream(join(folder, rel)));
           if (part.file.truncated) {
-            return reply
-              .code(400)
-              .send({ status: 'error', error: `${part.fieldname} is larger than the upload limit` });
+            const message = `${part.fieldname} is larger than the upload limit`;
+            return sendError(reply, new AgentError(ErrorCodes.BODY_TOO_LARGE, message));
           }
           files++;
         }
-        if (!model)
-          return reply.code(400).send({ status: 'error', error: 'field "model" (the model id) is missing' });
-        if (files === 0) return reply.code(400).send({ status: 'error', error: 'no files in the upload' });
+        if (!model) return sendError(reply, invalid('field "model" (the model id) is missing'));
+        if (files === 0) return sendError(reply, invalid('no files in the upload'));
         const data = await install(model, folder);
         return { status: 'ok', data, ...(transaction ? { transaction } : {}) };
-      } catch (err) {
-        return reply.code(400).send({ status: 'error', error: describeError(err) });
       } finally {
         rmSync(folder, { recursive: true, force: true });
       }

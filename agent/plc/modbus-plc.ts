@@ -1,3 +1,4 @@
+import { AgentError, agentError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Service, withTimeout } from '../service.js';
 import {
   decodePartId,
@@ -10,7 +11,7 @@ import {
 import { type ResultEntry, ResultHandshake } from './result-handshake.js';
 import type { PlcConfig } from './schema.js';
 import { ThrottledLog } from './throttled-log.js';
-import { PLC_IO_ERROR, type PlcDeps, PlcIoError, type PlcStatus, type PlcTrigger } from './types.js';
+import type { PlcDeps, PlcStatus, PlcTrigger } from './types.js';
 
 // A PLC that stops answering but keeps the socket open (CPU in STOP, a hung gateway) shows only as timeouts;
 // three in a row (~1.5 s at the default timeout) is no longer one lost packet, so the socket is rebuilt.
@@ -67,10 +68,9 @@ export class ModbusPlc implements Service {
     this.halt();
     // an in-flight request ends by its own timeout; this bound only guards against a library that never calls back
     if (this.loop) {
-      await withTimeout(
-        this.loop,
-        this.config.timeoutMs * 2 + 1_000,
-        () => new Error('PLC loop did not stop'),
+      const limitMs = this.config.timeoutMs * 2 + 1_000;
+      await withTimeout(this.loop, limitMs, () =>
+        agentError('SHUTDOWN_TIMEOUT', { part: 'PLC loop', ms: limitMs }),
       ).catch((err: unknown) =>
         this.deps.log.warn({ err }, 'PLC loop did not stop in time; closing the socket'),
       );
@@ -120,13 +120,13 @@ export class ModbusPlc implements Service {
       await withTimeout(
         client.connectTCP(host, { port }),
         timeoutMs + 500,
-        () => new Error('connect timed out'),
+        () => new AgentError(ErrorCodes.PLC_IO, 'connect timed out'),
       );
       return client;
     } catch (err) {
       const message = modbusErrorMessage(err);
       this.status.lastError = `connect: ${message}`;
-      this.errors.warn('connect', message, { host, port, code: PLC_IO_ERROR });
+      this.errors.warn('connect', message, { host, port, code: ErrorCodes.PLC_IO });
       this.close(client);
       return undefined;
     }
@@ -157,7 +157,7 @@ export class ModbusPlc implements Service {
         await this.results.service(client);
         timeouts = 0;
       } catch (err) {
-        if (err instanceof PlcIoError && err.timeout && ++timeouts >= TIMEOUTS_BEFORE_RECONNECT) break;
+        if (timedOut(err) && ++timeouts >= TIMEOUTS_BEFORE_RECONNECT) break;
       }
       await this.pause(this.config.pollMs, true);
     }
@@ -231,7 +231,10 @@ export class ModbusPlc implements Service {
     }
   }
 
-  /** Runs one Modbus exchange; a failure is counted and logged (rate-limited), then rethrown as PlcIoError. */
+  /**
+   * Runs one Modbus exchange; a failure is counted and logged (rate-limited), then rethrown coded
+   * EVA_ERR_PLC_IO with the library's error as its cause.
+   */
   private readonly io = async <T>(kind: 'read' | 'write', op: string, fn: () => Promise<T>): Promise<T> => {
     try {
       const value = await fn();
@@ -242,8 +245,8 @@ export class ModbusPlc implements Service {
       if (kind === 'read') this.status.readErrors++;
       else this.status.writeErrors++;
       this.status.lastError = `${op}: ${message}`;
-      this.errors.warn(op, message, { host: this.config.host, code: PLC_IO_ERROR });
-      throw new PlcIoError(op, message, (err as { errno?: unknown } | null)?.errno === 'ETIMEDOUT');
+      this.errors.warn(op, message, { host: this.config.host, code: ErrorCodes.PLC_IO });
+      throw agentError('PLC_IO', { op, detail: message }, { cause: err });
     }
   };
 
@@ -263,4 +266,10 @@ export class ModbusPlc implements Service {
       this.sleeper = { wake, interruptible };
     });
   }
+}
+
+/** A Modbus request io() gave up on because the PLC did not answer in time (modbus-serial's ETIMEDOUT). */
+function timedOut(err: unknown): boolean {
+  if (!(err instanceof AgentError) || err.code !== ErrorCodes.PLC_IO) return false;
+  return (err.cause as { errno?: unknown } | null | undefined)?.errno === 'ETIMEDOUT';
 }

@@ -32,22 +32,5 @@ export interface PlcStatus {
   inFlight: number;
 }
 
-/** Stable code for log lines until agent/errors.ts lists PLC errors. */
-export const PLC_IO_ERROR = 'EVA_ERR_PLC_IO';
-
-/** A failed Modbus request, already counted and logged when thrown. */
-export class PlcIoError extends Error {
-  readonly code = PLC_IO_ERROR;
-
-  constructor(
-    readonly op: string,
-    message: string,
-    readonly timeout: boolean,
-  ) {
-    super(`PLC ${op}: ${message}`);
-    this.name = 'PlcIoError';
-  }
-}
-
-/** One Modbus exchange, counted and logged on failure; rejects with PlcIoError. */
+/** One Modbus exchange, counted and logged on failure; rejects with an AgentError coded EVA_ERR_PLC_IO. */
 export type PlcIo = <T>(kind: 'read' | 'write', op: string, fn: () => Promise<T>) => Promise<T>;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { DecisionDraft, Evidence, Verdict } from '../decision/index.js';
-import { describeError } from '../errors.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import {
   annotatedJpeg,
   anomalyMapPng,
@@ -201,6 +201,8 @@ async function encoded(kind: ImageKind, work: Promise<Buffer>): Promise<Prepared
     const data = await work;
     return { kind, data, sha256: createHash('sha256').update(data).digest('hex') };
   } catch (err) {
-    throw new Error(`${kind} could not be encoded: ${describeError(err)}`, { cause: err });
+    throw new AgentError(ErrorCodes.STORE_WRITE, `${kind} could not be encoded: ${describeError(err)}`, {
+      cause: err,
+    });
   }
 }

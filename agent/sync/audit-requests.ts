@@ -1,5 +1,6 @@
+import { agentError } from '../errors.js';
 import type { AuditLog } from '../store/index.js';
-import { type RequestHandlers, RequestRejected } from './requests.js';
+import type { RequestHandlers } from './requests.js';
 
 /**
  * `outcome` and `override` (CONTRACT section 3): ground truth and people's verdicts, written beside the
@@ -11,7 +12,7 @@ export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'ou
   return {
     outcome: async ({ decisionId, actual, source }) => {
       const o = audit.addOutcome(decisionId, actual, source);
-      if (!o) throw unknownDecision(decisionId);
+      if (!o) throw agentError('DECISION_UNKNOWN', decisionId);
       return {
         outcomeId: o.id,
         decisionId,
@@ -23,7 +24,7 @@ export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'ou
     },
     override: async ({ decisionId, verdict, user, reason }) => {
       const o = audit.addOverride(decisionId, verdict, user, reason);
-      if (!o) throw unknownDecision(decisionId);
+      if (!o) throw agentError('DECISION_UNKNOWN', decisionId);
       return {
         overrideId: o.id,
         decisionId,
@@ -35,8 +36,4 @@ export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'ou
       };
     },
   };
-}
-
-function unknownDecision(id: string): RequestRejected {
-  return new RequestRejected(`unknown decision "${id}": nothing recorded`);
 }

@@ -11,7 +11,6 @@ export {
   type RequestHandlers,
   type RequestJournal,
   type RequestName,
-  RequestRejected,
   type RequestResponse,
   RequestRouter,
   type RouterOptions,

@@ -1,4 +1,5 @@
-import { type RequestHandlers, RequestRejected } from './requests.js';
+import { agentError } from '../errors.js';
+import type { RequestHandlers } from './requests.js';
 
 /** A camera as requests reach it (capture's Camera). */
 export interface RequestableCamera {
@@ -34,11 +35,12 @@ export function lineRequestHandlers(
   };
 }
 
-/** `map.get(id)`, or a refusal naming the ids there are. */
+/** `map.get(id)`, or a refusal (CAMERA_UNKNOWN, MODEL_UNKNOWN) naming the ids there are. */
 export function byId<T>(map: ReadonlyMap<string, T>, id: string, what: 'camera' | 'model'): T {
   const found = map.get(id);
-  if (found === undefined) {
-    throw new RequestRejected(`unknown ${what} "${id}"; known: ${[...map.keys()].join(', ')}`);
-  }
-  return found;
+  if (found !== undefined) return found;
+  const known = [...map.keys()];
+  throw what === 'camera'
+    ? agentError('CAMERA_UNKNOWN', { camera: id, known })
+    : agentError('MODEL_UNKNOWN', { model: id, known });
 }

@@ -1,18 +1,19 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { describeError } from '../errors.js';
+import { AgentError, agentError, describeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
 import { describeIssues } from './request-issues.js';
 import { ErrorLogLimit, MAX_LOGGED_ERRORS_PER_MINUTE } from './request-log-limit.js';
 
-/** `{status, data, error, transaction}`: the one response shape for MQTT and HTTP requests (CONTRACT 3). */
-export interface RequestResponse {
-  status: 'ok' | 'error';
-  data?: unknown;
-  error?: string;
-  transaction?: string | number;
-}
+/**
+ * `{status, data, error, transaction}`: the one response shape for MQTT and HTTP requests (CONTRACT 3). An
+ * error carries its `code` (agent/errors.ts, docs/errors.md) beside the message, so a client can branch on
+ * the code and show the message.
+ */
+export type RequestResponse =
+  | { status: 'ok'; data?: unknown; transaction?: string | number; error?: undefined; code?: undefined }
+  | { status: 'error'; code: ErrorCode; error: string; transaction?: string | number };
 
 const transaction = z.union([z.string(), z.number()]).optional();
 
@@ -66,9 +67,6 @@ export type RequestName = keyof typeof requestSchemas;
 export type RequestArgs<N extends RequestName> = Omit<z.output<(typeof requestSchemas)[N]>, 'transaction'>;
 export type RequestHandlers = { [N in RequestName]: (args: RequestArgs<N>) => Promise<unknown> };
 
-/** Thrown by a handler for a request that is well-formed but cannot be done (unknown camera, ...). */
-export class RequestRejected extends Error {}
-
 /** Where every request received is written down (the store's AuditLog). */
 export interface RequestJournal {
   logRequest(entry: RequestLogEntry): void;
@@ -85,8 +83,8 @@ export interface RouterOptions {
 
 /**
  * Validates and dispatches requests, and logs every one received (valid or not, malformed JSON included)
- * with how it was answered. A malformed or unknown request gets `status: "error"` saying what was wrong
- * and changes nothing.
+ * with how it was answered. A malformed or unknown request gets `status: "error"`, the code of what was
+ * wrong and a message saying it, and changes nothing.
  */
 export class RequestRouter {
   private readonly journal: RequestJournal | undefined;
@@ -126,24 +124,23 @@ export class RequestRouter {
     let response: RequestResponse;
     // an empty body is an empty object: `POST /api/...` with no body for a request without arguments
     const parsed = parseJson(text.trim() === '' ? '{}' : text);
-    if ('error' in parsed) response = { status: 'error', error: `malformed JSON: ${parsed.error}` };
+    if ('error' in parsed) response = errorResponse(agentError('REQUEST_MALFORMED', parsed.error));
     else if (depthOf(parsed.value, MAX_REQUEST_DEPTH) > MAX_REQUEST_DEPTH) {
-      response = {
-        status: 'error',
-        error: `the request nests deeper than ${MAX_REQUEST_DEPTH} levels; a request is a flat JSON object`,
-      };
+      response = errorResponse(agentError('REQUEST_TOO_DEEP', MAX_REQUEST_DEPTH));
     } else response = await this.dispatch(name, parsed.value);
     this.record({ receivedAt, via, name, body: text, status: response.status, error: response.error });
     return response;
   }
 
   /**
-   * A request refused before it was read (no or wrong credentials): logged without its body (whoever has
-   * no token does not get to write 4 KiB of their choice into the store), answered, nothing done.
+   * A request refused before it was read (no or wrong credentials, retained): logged without its body
+   * (whoever has no token does not get to write 4 KiB of their choice into the store), answered, nothing
+   * done.
    */
-  refuse(name: string, _text: string, via: RequestVia, error: string): RequestResponse {
-    this.record({ receivedAt: this.now(), via, name, body: null, status: 'error', error });
-    return { status: 'error', error };
+  refuse(name: string, _text: string, via: RequestVia, why: AgentError): RequestResponse {
+    const response = errorResponse(why);
+    this.record({ receivedAt: this.now(), via, name, body: null, status: 'error', error: response.error });
+    return response;
   }
 
   /**
@@ -162,7 +159,7 @@ export class RequestRouter {
       const name = topic.slice(prefix.length);
       const text = payload.toString('utf8');
       const answered = meta.retain
-        ? Promise.resolve(this.refuse(name, text, 'mqtt', RETAINED_REFUSAL))
+        ? Promise.resolve(this.refuse(name, text, 'mqtt', agentError('REQUEST_RETAINED')))
         : this.handleText(name, text, 'mqtt');
       answered
         .then((response) => this.respond(link, name, response))
@@ -172,20 +169,17 @@ export class RequestRouter {
 
   private async dispatch(name: string, body: unknown): Promise<RequestResponse> {
     const tx = pickTransaction(body);
-    const fail = (error: string): RequestResponse => ({
-      status: 'error',
-      error,
-      ...(tx !== undefined ? { transaction: tx } : {}),
-    });
+    const fail = (err: AgentError): RequestResponse => errorResponse(err, tx);
     if (!Object.hasOwn(requestSchemas, name)) {
-      return fail(`unknown request "${echoName(name)}"; known: ${Object.keys(requestSchemas).join(', ')}`);
+      return fail(
+        agentError('REQUEST_UNKNOWN', { name: echoName(name), known: Object.keys(requestSchemas) }),
+      );
     }
     const schema = requestSchemas[name as RequestName];
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
-      return fail(
-        `invalid ${name} request: ${describeIssues(parsed.error.issues, body, Object.keys(schema.shape))}`,
-      );
+      const problems = describeIssues(parsed.error.issues, body, Object.keys(schema.shape));
+      return fail(agentError('REQUEST_INVALID', { name, problems }));
     }
     const { transaction: _tx, ...args } = parsed.data as { transaction?: unknown } & Record<string, unknown>;
     try {
@@ -197,8 +191,12 @@ export class RequestRouter {
         ...(tx !== undefined ? { transaction: tx } : {}),
       };
     } catch (err) {
-      if (!(err instanceof RequestRejected)) this.log.error({ err, request: name }, 'request failed');
-      return fail(describeError(err));
+      // a coded refusal (4xx: an unknown camera, a promote the deployment refuses) is the caller's to fix:
+      // answered, not logged; a coded 5xx is logged and keeps its code; anything uncoded is a failure of the
+      // agent's, logged and answered as INTERNAL
+      const coded = err instanceof AgentError ? err : undefined;
+      if (!coded?.callerFault) this.log.error({ err, request: name }, 'request failed');
+      return fail(coded ?? new AgentError(ErrorCodes.INTERNAL, describeError(err), { cause: err }));
     }
   }
 
@@ -232,9 +230,15 @@ export class RequestRouter {
   }
 }
 
-const RETAINED_REFUSAL =
-  'retained requests are not executed (they would run again on every restart): publish without retain, ' +
-  'and clear this one with an empty retained message';
+/** The answer to a request that failed: its code and message, and the transaction when the body had one. */
+function errorResponse(err: AgentError, tx?: string | number): RequestResponse {
+  return {
+    status: 'error',
+    code: err.code,
+    error: err.message,
+    ...(tx !== undefined ? { transaction: tx } : {}),
+  };
+}
 
 function echoName(name: string): string {
   return name.length > MAX_NAME_ECHO ? `${name.slice(0, MAX_NAME_ECHO)}...` : name;

@@ -8,7 +8,7 @@ export function stubHttpDeps(overrides: Partial<HttpDeps>): HttpDeps {
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
     decisions: { list: () => ({ decisions: [], nextBefore: null }), get: () => undefined },
     request: async () => ({ status: 'ok' }),
-    refused: (_name, _body, error) => ({ status: 'error', error }),
+    refused: (_name, _body, why) => ({ status: 'error', code: why.code, error: why.message }),
     token: undefined,
     ...overrides,
   };

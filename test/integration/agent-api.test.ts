@@ -46,6 +46,7 @@ t.test('health endpoints, status, metrics and decisions over HTTP', async (t) =>
     headers: { 'content-type': 'application/json' },
   });
   t.equal(unauthorised.status, 401, 'no token, no trigger');
+  t.match(await unauthorised.json(), { status: 'error', code: 'EVA_ERR_UNAUTHORISED' });
   const wrong = await fetch(`${base}/api/trigger`, {
     method: 'POST',
     body: '{"camera":"cam-1"}',
@@ -152,6 +153,11 @@ t.test('R/request/trigger with a partId gives a response and a decision carrying
   t.match(messages.join('\n'), /malformed JSON/);
   t.match(messages.join('\n'), /unknown camera "cam-9"/);
   t.match(messages.join('\n'), /unknown request "reboot"/);
+  t.same(
+    errors.map((m) => m.json().code).sort(),
+    ['EVA_ERR_CAMERA_UNKNOWN', 'EVA_ERR_REQUEST_MALFORMED', 'EVA_ERR_REQUEST_UNKNOWN'],
+    'each error response carries the code of what was wrong',
+  );
   t.equal(agent.store.lastSeq(), 1, 'the bad requests changed nothing');
 
   const online = sub.messages

@@ -71,9 +71,11 @@ t.test('outcome and override over HTTP and MQTT, with the request log and the de
     'nope',
   );
   t.equal(wrongToken.code, 401);
+  t.equal(wrongToken.body.code, 'EVA_ERR_UNAUTHORISED');
   const wrongType = await post('outcome', JSON.stringify({ decisionId: d.id, actual: true }));
   t.equal(wrongType.code, 400);
   t.match(wrongType.body.error, /field "actual" must be one of "OK", "NG", got true/);
+  t.equal(wrongType.body.code, 'EVA_ERR_REQUEST_INVALID');
 
   // MQTT
   const ask = async (name: string, payload: string) => {
@@ -114,6 +116,19 @@ t.test('outcome and override over HTTP and MQTT, with the request log and the de
     error: /field "decisionId" must be a string, got a number 7/,
   });
   t.match(await ask('teleport', '{}'), { status: 'error', error: /unknown request "teleport"/ });
+  t.same(
+    sub.messages
+      .filter((m) => m.topic.startsWith('t/audit/response/') && m.json().status === 'error')
+      .map((m) => m.json().code),
+    [
+      'EVA_ERR_REQUEST_MALFORMED',
+      'EVA_ERR_DECISION_UNKNOWN',
+      'EVA_ERR_REQUEST_INVALID',
+      'EVA_ERR_REQUEST_INVALID',
+      'EVA_ERR_REQUEST_UNKNOWN',
+    ],
+    'each error response over MQTT carries its code',
+  );
 
   const detail = await get(`/api/decisions/${d.id}`);
   t.equal(detail.code, 200);

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { agentError } from '../../../agent/errors.js';
 import { buildHttpApp } from '../../../agent/health/index.js';
 import { ModelDeployment, ModelInbox } from '../../../agent/models/index.js';
 import { systemClock } from '../../../agent/service.js';
@@ -24,7 +25,8 @@ async function setup(t: Test) {
     stubHttpDeps({
       token: TOKEN,
       installModel: async (model, dir) => {
-        if (model !== 'washer') throw new Error(`unknown model "${model}"`);
+        // as the agent's model(id) refuses it (agent/app.ts)
+        if (model !== 'washer') throw agentError('MODEL_UNKNOWN', { model, known: ['washer'] });
         return d.install(dir);
       },
     }),
@@ -71,6 +73,7 @@ t.test('an upload without the token is refused and installs nothing', async (t) 
   const body = await upload(washerVersion('2'));
   const res = await app.inject({ method: 'POST', url: '/api/model/install', ...body });
   t.equal(res.statusCode, 401);
+  t.equal(res.json().code, 'EVA_ERR_UNAUTHORISED');
   t.equal(d.snapshot().shadow, null);
 });
 
@@ -89,6 +92,7 @@ t.test('a bad upload is refused with a clear error; the active version is untouc
     status: 'error',
     error: /refused: .*does not match its manifest: sha256.*active version 1 unchanged/,
   });
+  t.equal(res.json().code, 'EVA_ERR_MODEL_REJECTED');
 
   const notOnnx = washerVersion('3', (m) => {
     delete m.sha256;
@@ -97,6 +101,7 @@ t.test('a bad upload is refused with a clear error; the active version is untouc
   res = await app.inject({ method: 'POST', url: '/api/model/install', ...auth(await upload(notOnnx)) });
   t.equal(res.statusCode, 400);
   t.match(res.json().error, /is not an ONNX model/);
+  t.equal(res.json().code, 'EVA_ERR_MODEL_REJECTED');
 
   res = await app.inject({
     method: 'POST',
@@ -105,6 +110,7 @@ t.test('a bad upload is refused with a clear error; the active version is untouc
   });
   t.equal(res.statusCode, 400);
   t.match(res.json().error, /unknown model "bolt"/);
+  t.equal(res.json().code, 'EVA_ERR_MODEL_UNKNOWN');
   t.match(d.snapshot(), { version: '1', state: 'ready', shadow: null, installed: [] });
 });
 

@@ -18,12 +18,15 @@ class PlcMemory {
   holding: number[] = [];
   writes: string[] = [];
   discreteReads = 0;
+  /** A PLC that keeps the socket open but stops answering (CPU in STOP, a hung gateway). */
+  hung = false;
 
   vector() {
     return {
       getCoil: (addr: number) => this.coils[addr] ?? false,
       getDiscreteInput: (addr: number) => {
         this.discreteReads++;
+        if (this.hung) return new Promise<boolean>(() => {});
         return this.discrete[addr] ?? false;
       },
       getHoldingRegister: (addr: number) => this.holding[addr] ?? 0,
@@ -240,4 +243,18 @@ t.test('the PLC going away and coming back: the agent reconnects and keeps worki
   t.match(triggers, [{ acquisitionId: 1 }, { acquisitionId: 2 }]);
   t.equal(memory.coils[NG], true);
   t.equal(memory.holding[ACQ], 2);
+});
+
+t.test('a PLC that stops answering on an open socket: three timeouts rebuild the socket', async (t) => {
+  const plc = { trigger: { mode: 'partPresent', table: 'discrete', address: 0 } } as const;
+  const { memory, agent } = await setup(t, plc, async () => verdict('OK', 1));
+  memory.hung = true;
+  await waitFor(() => agent.snapshot().reconnects >= 1, 10_000, 'the socket rebuilt after the timeouts');
+  t.ok(agent.snapshot().readErrors >= 3, 'three timed out reads before it gave up on the socket');
+  t.match(agent.snapshot().lastError, /trigger|connect/);
+  memory.hung = false;
+  await waitFor(() => agent.snapshot().connected, 10_000, 'connected again once the PLC answers');
+  memory.discrete[0] = true;
+  await waitFor(() => memory.coils[VALID], 5_000, 'a result after the recovery');
+  t.equal(memory.coils[OK], true);
 });

@@ -61,6 +61,7 @@ t.test('a retained request is refused and answered, never executed, on every sta
     const answer = responses.messages.at(-1)?.json();
     t.equal(answer?.status, 'error');
     t.match(answer?.error, /retained requests are not executed/);
+    t.equal(answer?.code, 'EVA_ERR_REQUEST_RETAINED', 'the refusal carries its code');
     t.same(ran, [], `start ${start}: the camera was not disabled`);
     t.match(journal, [{ name: 'camera/enable', status: 'error' }], 'the refusal is in the request log');
     await link.stop();
@@ -89,6 +90,7 @@ t.test('a request nested 5,000 deep over MQTT is answered; the agent lives on', 
   await publish(broker.url, 'r/request/trigger', '{"camera":"cam-1"}', false);
   await waitFor(() => responses.messages.length === 2, 5_000, 'both answered');
   t.match(responses.messages[0]?.json(), { status: 'error', error: /nests deeper/ });
+  t.equal(responses.messages[0]?.json().code, 'EVA_ERR_REQUEST_TOO_DEEP');
   t.equal(responses.messages[1]?.json().status, 'ok', 'the next request is served');
   t.same(ran, [['trigger', { camera: 'cam-1' }]]);
 });

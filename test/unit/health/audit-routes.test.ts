@@ -131,7 +131,11 @@ t.test('POST /api/outcome over HTTP: written, logged; refused and malformed call
   });
   const noToken = await post('outcome', JSON.stringify({ decisionId: d.id, actual: 'OK' }), false);
   t.equal(noToken.statusCode, 401);
-  t.same(noToken.json(), { status: 'error', error: 'missing or wrong bearer token' });
+  t.same(noToken.json(), {
+    status: 'error',
+    code: 'EVA_ERR_UNAUTHORISED',
+    error: 'missing or wrong bearer token',
+  });
   const malformed = await post('outcome', '{"decisionId": ');
   t.equal(malformed.statusCode, 400);
   t.match(malformed.json(), { status: 'error', error: /^malformed JSON/ });

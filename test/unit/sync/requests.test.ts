@@ -1,11 +1,8 @@
+import pino from 'pino';
 import t, { type Test } from 'tap';
+import { AgentError, agentError, ErrorCodes } from '../../../agent/errors.js';
 import type { RequestLogEntry } from '../../../agent/store/index.js';
-import {
-  type RequestHandlers,
-  RequestRejected,
-  RequestRouter,
-  requestSchemas,
-} from '../../../agent/sync/index.js';
+import { type RequestHandlers, RequestRouter, requestSchemas } from '../../../agent/sync/index.js';
 import { MAX_LOGGED_ERRORS_PER_MINUTE } from '../../../agent/sync/request-log-limit.js';
 import { quietLog } from '../../helpers/fixtures.js';
 
@@ -27,8 +24,9 @@ function router(t: Test, opts: { now?: () => number; onUnlogged?: (e: RequestLog
       ...unusedHandlers(t),
       trigger: async (args) => {
         calls.push(args);
-        if (args.camera === 'nope') throw new RequestRejected('unknown camera "nope"');
+        if (args.camera === 'nope') throw new AgentError(ErrorCodes.CAMERA_UNKNOWN, 'unknown camera "nope"');
         if (args.camera === 'boom') throw new Error('disk on fire');
+        if (args.camera === 'loading') throw agentError('MODEL_UNAVAILABLE', 'model washer is loading');
         return { decisionId: 'x', seq: 1, verdict: 'OK' };
       },
       'camera/enable': async (args) => {
@@ -170,9 +168,14 @@ t.test(
     const { r, journal } = router(t);
     t.same(await r.handle('trigger', { camera: 'nope' }), {
       status: 'error',
+      code: 'EVA_ERR_CAMERA_UNKNOWN',
       error: 'unknown camera "nope"',
     });
-    t.same(await r.handle('trigger', { camera: 'boom' }), { status: 'error', error: 'disk on fire' });
+    t.same(await r.handle('trigger', { camera: 'boom' }), {
+      status: 'error',
+      code: 'EVA_ERR_INTERNAL',
+      error: 'disk on fire',
+    });
     t.same(
       journal.map((e) => [e.status, e.error]),
       [
@@ -183,10 +186,81 @@ t.test(
   },
 );
 
+t.test('every kind of failure answers with the code of what was wrong', async (t) => {
+  const { r, journal } = router(t);
+  const codeOf = async (name: string, text: string) => {
+    const res = await r.handleText(name, text, 'mqtt');
+    t.equal(res.status, 'error', `${name} ${text.slice(0, 40)} is an error`);
+    t.type(res.error, 'string', 'with a message');
+    return res.code;
+  };
+  t.equal(await codeOf('explode', '{}'), ErrorCodes.REQUEST_UNKNOWN, 'unknown request');
+  t.equal(await codeOf('trigger', '{"camera":5}'), ErrorCodes.REQUEST_INVALID, 'a field of the wrong type');
+  t.equal(await codeOf('trigger', '{"camera":"c","colour":1}'), ErrorCodes.REQUEST_INVALID, 'unknown field');
+  t.equal(await codeOf('trigger', '{camera: c'), ErrorCodes.REQUEST_MALFORMED, 'malformed JSON');
+  t.equal(await codeOf('trigger', '[[[[[[[[[[]]]]]]]]]]'), ErrorCodes.REQUEST_TOO_DEEP, 'nested too deep');
+  t.equal(await codeOf('trigger', '{"camera":"nope"}'), ErrorCodes.CAMERA_UNKNOWN, 'unknown camera');
+  t.equal(await codeOf('trigger', '{"camera":"boom"}'), ErrorCodes.INTERNAL, 'a handler that failed');
+  t.equal(
+    await codeOf('trigger', '{"camera":"loading"}'),
+    ErrorCodes.MODEL_UNAVAILABLE,
+    "a handler's coded failure keeps its code",
+  );
+  t.same(
+    await r.handle('explode', { transaction: 'x1' }),
+    {
+      status: 'error',
+      code: 'EVA_ERR_REQUEST_UNKNOWN',
+      error: `unknown request "explode"; known: ${Object.keys(requestSchemas).join(', ')}`,
+      transaction: 'x1',
+    },
+    'the whole shape: status, code, message and the transaction',
+  );
+  t.equal(journal.length, 9, 'every one is logged as before');
+  t.notOk(
+    journal.some((e) => 'code' in e),
+    'the request log keeps its columns: the code is in the response, not the log',
+  );
+});
+
+t.test("only the agent's own failures are logged as failed requests", async (t) => {
+  const lines: { msg: string; request?: string }[] = [];
+  const log = pino({ level: 'error' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const r = new RequestRouter(
+    {
+      ...unusedHandlers(t),
+      trigger: async ({ camera }) => {
+        if (camera === 'nope') throw agentError('CAMERA_UNKNOWN', { camera, known: ['cam-1'] });
+        if (camera === 'busy') throw new AgentError(ErrorCodes.MODEL_DEPLOY, 'version 2 is already active');
+        if (camera === 'loading') throw agentError('MODEL_UNAVAILABLE', 'model washer is loading');
+        throw new Error('disk on fire');
+      },
+    },
+    log,
+  );
+  t.match(await r.handle('trigger', { camera: 'nope' }), {
+    code: 'EVA_ERR_CAMERA_UNKNOWN',
+    error: 'unknown camera "nope"; known: cam-1',
+  });
+  t.match(await r.handle('trigger', { camera: 'busy' }), { code: 'EVA_ERR_MODEL_DEPLOY' });
+  t.same(lines, [], "refusals (4xx codes) are the caller's to fix: answered, not logged as failures");
+  t.match(await r.handle('trigger', { camera: 'loading' }), { code: 'EVA_ERR_MODEL_UNAVAILABLE' });
+  t.match(await r.handle('trigger', { camera: 'other' }), {
+    code: 'EVA_ERR_INTERNAL',
+    error: 'disk on fire',
+  });
+  t.match(lines, [
+    { msg: 'request failed', request: 'trigger' },
+    { msg: 'request failed', request: 'trigger' },
+  ]);
+  t.equal(lines.length, 2, 'the 503 and the uncoded failure');
+});
+
 t.test('refuse logs a request turned away before it was read', async (t) => {
   const { r, journal, calls } = router(t);
-  t.same(r.refuse('trigger', '{"camera":"cam-1"}', 'http', 'missing or wrong bearer token'), {
+  t.same(r.refuse('trigger', '{"camera":"cam-1"}', 'http', agentError('UNAUTHORISED')), {
     status: 'error',
+    code: 'EVA_ERR_UNAUTHORISED',
     error: 'missing or wrong bearer token',
   });
   t.same(journal, [
@@ -210,7 +284,7 @@ t.test(
     const { r, journal } = router(t, { now: () => now, onUnlogged: (e) => unlogged.push(e) });
     const flood = MAX_LOGGED_ERRORS_PER_MINUTE + 5;
     for (let i = 0; i < flood; i++) {
-      if (i % 2 === 0) r.refuse('trigger', 'x'.repeat(4000), 'http', 'missing or wrong bearer token');
+      if (i % 2 === 0) r.refuse('trigger', 'x'.repeat(4000), 'http', agentError('UNAUTHORISED'));
       else t.equal((await r.handleText('outcome', '{"decisionId":', 'mqtt')).status, 'error');
     }
     t.equal(journal.length, MAX_LOGGED_ERRORS_PER_MINUTE, 'only the first of the minute are logged');
