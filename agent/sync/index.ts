@@ -2,6 +2,14 @@ export { type Alert, AlertPublisher } from './alerts.js';
 export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
+export {
+  type Farewell,
+  type MessageMeta,
+  MqttConnection,
+  type MqttConnectionOptions,
+  type MqttConnectionStatus,
+  type MqttWill,
+} from './mqtt-connection.js';
 export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
