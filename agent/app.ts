@@ -68,6 +68,7 @@ export class Agent {
     this.link = new MqttLink(config.mqtt, config.agent.id, topicRootOf(config), {
       clock,
       metrics,
+      events,
       log: child('mqtt'),
     });
     const spOptions = sparkplugOptionsOf(config);
@@ -116,8 +117,6 @@ export class Agent {
     this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
     const reporter = new HealthReporter(link, () => this.health.status(), child('health'));
     const alertPublisher = new AlertPublisher(link, { events, metrics, log: child('alerts') });
-    link.onUp(() => events.emit('LinkStateChanged', { connected: true }));
-    link.onDown(() => events.emit('LinkStateChanged', { connected: false }));
     const checkpoint = new WalCheckpoint(this.store, { clock, log: child('store') });
 
     // the store first and last; /healthz and the broker before models load (a stop while they load still

@@ -3,6 +3,14 @@ export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
 export { byId, lineRequestHandlers, type RequestableCamera, type RequestableModel } from './line-requests.js';
+export {
+  type Farewell,
+  type MessageMeta,
+  MqttConnection,
+  type MqttConnectionOptions,
+  type MqttConnectionStatus,
+  type MqttWill,
+} from './mqtt-connection.js';
 export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';

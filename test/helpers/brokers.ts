@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, waitFor } from './net.js';
 
@@ -65,10 +65,10 @@ export async function runMosquitto(
   };
 }
 
-/** An in-process Aedes broker, for unit-level tests. */
-export async function startAedes(opts: { port?: number } = {}): Promise<TestBroker> {
+/** An in-process Aedes broker, for unit-level tests; `broker` adds hooks (an `authorizePublish` that stalls). */
+export async function startAedes(opts: { port?: number; broker?: AedesOptions } = {}): Promise<TestBroker> {
   const port = opts.port ?? (await freePort());
-  const aedes = await Aedes.createBroker();
+  const aedes = await Aedes.createBroker(opts.broker);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

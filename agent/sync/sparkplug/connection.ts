@@ -1,10 +1,7 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { AgentError, describeError, ErrorCodes } from '../../errors.js';
-import { backoffDelay, type Clock, type TimerHandle, withTimeout } from '../../service.js';
-import { explainMqttError } from '../mqtt-errors.js';
-import { redactUrl } from '../mqtt-link.js';
-import { BdSeqFile, readPem, SPARKPLUG_DEFAULTS, type SparkplugOptions } from './options.js';
+import type { Clock } from '../../service.js';
+import { MqttConnection, redactUrl } from '../mqtt-connection.js';
+import { BdSeqFile, SPARKPLUG_DEFAULTS, type SparkplugOptions } from './options.js';
 import { encode, nodeDeath, type SparkplugPayload, type SparkplugTopics } from './payloads.js';
 
 export interface SessionEvents {
@@ -17,20 +14,14 @@ export interface SessionEvents {
 }
 
 /**
- * The MQTT side of the edge node. mqtt.js's reconnect is off: every attempt is a fresh client whose will
- * (NDEATH) carries that attempt's bdSeq, so the will in force and the NBIRTH always agree, a message mqtt.js
- * held from a dead connection is never resent behind the outbox's back, and attempts back off with jitter.
+ * The MQTT side of the edge node, on its own `MqttConnection`: every attempt is a fresh client whose will
+ * (NDEATH) carries that attempt's bdSeq, so the will in force and the NBIRTH always agree.
  */
 export class SparkplugConnection {
-  private client: MqttClient | undefined;
+  private readonly connection: MqttConnection;
   private readonly bdSeqFile: BdSeqFile;
   private currentBdSeq: number | null = null;
   private subscribedNow = false;
-  private attempt = 0;
-  private retryTimer: TimerHandle | undefined;
-  private closing = false;
-  reconnects = 0;
-  lastError: string | null = null;
 
   constructor(
     private readonly options: SparkplugOptions,
@@ -39,6 +30,34 @@ export class SparkplugConnection {
     private readonly deps: { clock: Clock; log: Logger },
   ) {
     this.bdSeqFile = new BdSeqFile(options.bdSeqFile);
+    const d = SPARKPLUG_DEFAULTS;
+    this.connection = new MqttConnection(
+      {
+        url: options.url,
+        // a client id of its own, so this session never kicks the JSON link (same broker) off
+        clientId: `${options.clientId ?? `edge-agent-${options.edgeNodeId}`}-spb`,
+        username: options.username,
+        password: options.password,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        keepaliveS: options.keepaliveS ?? d.keepaliveS,
+        connectTimeoutMs: options.connectTimeoutMs ?? d.connectTimeoutMs,
+        reconnectMinMs: options.reconnectMinMs ?? d.reconnectMinMs,
+        reconnectMaxMs: options.reconnectMaxMs ?? d.reconnectMaxMs,
+        publishTimeoutMs: options.publishTimeoutMs ?? d.publishTimeoutMs,
+        will: () => this.nextWill(),
+        label: 'Sparkplug MQTT',
+        setting: (file) => `sparkplug ${file}`,
+      },
+      deps,
+    );
+    this.connection.onUp(() => this.subscribe());
+    this.connection.onMessage((topic, payload) => events.message(topic, payload));
+    this.connection.onDown(() => {
+      this.subscribedNow = false;
+      events.lost();
+    });
   }
 
   /** The bdSeq of the will in force (null before the first attempt). */
@@ -47,56 +66,38 @@ export class SparkplugConnection {
   }
 
   get session(): boolean {
-    return this.client?.connected ?? false;
+    return this.connection.connected;
   }
 
   get subscribed(): boolean {
     return this.subscribedNow;
   }
 
+  get reconnects(): number {
+    return this.connection.reconnects;
+  }
+
+  get lastError(): string | null {
+    return this.connection.lastError;
+  }
+
   open(): void {
-    this.closing = false;
-    this.connect();
+    this.connection.open();
   }
 
   /** Resolves on PUBACK (QoS 1) or once written (QoS 0), bounded: mqtt.js may never call back. */
-  publish(
-    topic: string,
-    payload: SparkplugPayload,
-    qos: 0 | 1,
-    timeoutMs = this.options.publishTimeoutMs ?? SPARKPLUG_DEFAULTS.publishTimeoutMs,
-  ): Promise<void> {
-    const client = this.client;
-    if (!client?.connected) {
-      return Promise.reject(new AgentError(ErrorCodes.MQTT_CONNECT, 'Sparkplug session is down'));
-    }
-    const sent = new Promise<void>((resolve, reject) => {
-      client.publish(topic, encode(payload), { qos, retain: false }, (err) =>
-        err ? reject(err) : resolve(),
-      );
-    });
-    const what = qos ? 'PUBACK' : 'write';
-    return withTimeout(
-      sent,
-      timeoutMs,
-      () => new AgentError(ErrorCodes.MQTT_PUBLISH_TIMEOUT, `no ${what} within ${timeoutMs} ms on ${topic}`),
-    );
+  publish(topic: string, payload: SparkplugPayload, qos: 0 | 1, timeoutMs?: number): Promise<void> {
+    return this.connection.publish(topic, encode(payload), { qos }, timeoutMs);
   }
 
   /** A clean DISCONNECT (the broker then discards the will), bounded; no further attempts. */
   async close(timeoutMs: number): Promise<void> {
-    this.closing = true;
-    if (this.retryTimer !== undefined) this.deps.clock.clearTimeout(this.retryTimer);
-    const client = this.client;
-    if (!client) return;
     this.subscribedNow = false;
-    await withTimeout(client.endAsync(), timeoutMs, () => new Error('disconnect timed out')).catch(() =>
-      client.end(true),
-    );
+    await this.connection.close(timeoutMs);
   }
 
-  private connect(): void {
-    if (this.closing) return;
+  /** Spec: bdSeq +1 per CONNECT, persisted before the CONNECT that carries it; the will is that NDEATH. */
+  private nextWill() {
     const { value, error } = this.bdSeqFile.advance();
     if (error) {
       const path = this.bdSeqFile.path;
@@ -104,37 +105,11 @@ export class SparkplugConnection {
     }
     this.currentBdSeq = value;
     this.subscribedNow = false;
-    let options: IClientOptions;
-    try {
-      options = this.clientOptions(value);
-    } catch (err) {
-      this.lastError = describeError(err);
-      this.deps.log.error({ err }, 'Sparkplug settings unusable; retrying');
-      this.scheduleRetry();
-      return;
-    }
-    const client = mqtt.connect(this.options.url, options);
-    this.client = client;
-    client.on('connect', () => this.onConnect(client));
-    client.on('message', (topic, payload) => {
-      if (this.client === client) this.events.message(topic, payload);
-    });
-    client.on('error', (err) => {
-      const message = explainMqttError(err);
-      // a broker that stays away would log this every retry: say it once per distinct error
-      if (message !== this.lastError) {
-        const code = (err as { code?: unknown }).code;
-        this.deps.log.warn({ err: { message, code } }, 'Sparkplug MQTT error; retrying with backoff');
-      }
-      this.lastError = message;
-    });
-    client.on('close', () => this.drop(client));
+    return { topic: this.topics.ndeath, payload: encode(nodeDeath(value)), qos: 1 as const, retain: false };
   }
 
   /** Spec order: subscribe to commands at QoS 1 and wait for the SUBACK before any birth. */
-  private onConnect(client: MqttClient): void {
-    this.attempt = 0;
-    this.lastError = null;
+  private subscribe(): void {
     this.deps.log.info(
       { url: redactUrl(this.options.url), bdSeq: this.currentBdSeq },
       'Sparkplug session up',
@@ -144,61 +119,15 @@ export class SparkplugConnection {
       [this.topics.dcmd]: { qos: 1 },
     };
     if (this.topics.state) filters[this.topics.state] = { qos: 1 };
-    client.subscribe(filters, (err, granted) => {
-      if (this.client !== client) return;
+    this.connection.subscribe(filters, (err, granted) => {
       // 128 is a refusal: without NCMD a host could never ask for a rebirth
-      if (err || granted?.some((g) => g.qos !== 0 && g.qos !== 1)) {
+      if (err || granted.some((g) => g.qos !== 0 && g.qos !== 1)) {
         this.deps.log.error({ err }, 'Sparkplug subscriptions refused; reconnecting');
-        this.drop(client);
+        this.connection.drop();
         return;
       }
       this.subscribedNow = true;
       this.events.ready();
     });
-  }
-
-  /** The session is gone or unusable: forget this client and try again, with a new bdSeq. */
-  private drop(client: MqttClient): void {
-    if (this.client !== client) return;
-    client.removeAllListeners('close');
-    client.end(true);
-    this.subscribedNow = false;
-    this.events.lost();
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.closing) return;
-    const min = this.options.reconnectMinMs ?? SPARKPLUG_DEFAULTS.reconnectMinMs;
-    const max = this.options.reconnectMaxMs ?? SPARKPLUG_DEFAULTS.reconnectMaxMs;
-    this.retryTimer = this.deps.clock.setTimeout(
-      () => {
-        this.reconnects++;
-        this.connect();
-      },
-      backoffDelay(this.attempt++, min, max),
-    );
-  }
-
-  private clientOptions(bdSeq: number): IClientOptions {
-    const o = this.options;
-    const ca = readPem(o.ca, 'ca');
-    const cert = readPem(o.cert, 'cert');
-    const key = readPem(o.key, 'key');
-    return {
-      // a client id of its own, so this session never kicks the JSON link (same broker) off
-      clientId: `${o.clientId ?? `edge-agent-${o.edgeNodeId}`}-spb`,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: o.connectTimeoutMs ?? SPARKPLUG_DEFAULTS.connectTimeoutMs,
-      keepalive: o.keepaliveS ?? SPARKPLUG_DEFAULTS.keepaliveS,
-      queueQoSZero: false,
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      will: { topic: this.topics.ndeath, payload: encode(nodeDeath(bdSeq)), qos: 1, retain: false },
-    };
   }
 }

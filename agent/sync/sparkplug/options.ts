@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AgentError, describeError, ErrorCodes } from '../../errors.js';
+import { AgentError, ErrorCodes } from '../../errors.js';
 
 /** What the Sparkplug edge node needs; the lead maps `mqtt.*`, `agent.id` and the camera ids onto it. */
 export interface SparkplugOptions {
@@ -75,22 +75,6 @@ export function assertSparkplugOptions(o: SparkplugOptions): void {
   const problems = checkSparkplugOptions(o);
   if (problems.length > 0) {
     throw new AgentError(ErrorCodes.CONFIG_INVALID, `sparkplug: ${problems.join('; ')}`);
-  }
-}
-
-/** A Buffer as given, or the file at the path read now. */
-export function readPem(value: Buffer | string | undefined, what: string): Buffer | undefined {
-  if (value === undefined || Buffer.isBuffer(value)) return value;
-  try {
-    return readFileSync(value);
-  } catch (err) {
-    throw new AgentError(
-      ErrorCodes.MQTT_CONNECT,
-      `cannot read sparkplug ${what} ${value}: ${describeError(err)}`,
-      {
-        cause: err,
-      },
-    );
   }
 }
 

@@ -28,12 +28,12 @@ cameras: [{ id: cam-1, source: { type: synthetic }, trigger: { type: mqtt }, mod
     {},
   );
   const deps = { clock: { now: Date.now, setTimeout, clearTimeout } as never, log: quietLog };
+  const events = new EventBus(quietLog);
   const link = new MqttLink(config.mqtt, 'disk-test', 't/disk', {
     ...deps,
+    events,
     metrics: new AgentMetrics(false),
   });
-  const events = new EventBus(quietLog);
-  link.onUp(() => events.emit('LinkStateChanged', { connected: true }));
   const alerts = new Alerts({ ...deps, events });
   const publisher = new AlertPublisher(link, { ...deps, events, metrics: new AgentMetrics(false) });
   await link.start();

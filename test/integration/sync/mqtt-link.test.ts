@@ -68,7 +68,7 @@ t.test(
     await link.start();
     t.teardown(() => link.stop());
     await waitFor(() => link.connected, 5_000, 'connect');
-    const client = Reflect.get(link, 'client') as MqttClient;
+    const client = Reflect.get(Reflect.get(link, 'connection'), 'client') as MqttClient;
     t.equal(client.options.queueQoSZero, false, 'no unbounded offline queue for QoS 0');
     t.equal(client.options.reconnectPeriod, 0, "mqtt.js's fixed-interval reconnect is off: ours backs off");
     const online = () => status.messages.filter((m) => m.json().state === 'online');
