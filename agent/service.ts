@@ -12,12 +12,18 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /** Calls `fn` every `ms` until cleared; the first call is `ms` from now. */
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle): void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  // periodic work here is background work (probes, reports, checkpoints): it never keeps the process alive
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
 };
 
 /** Resolves after `ms`, or rejects with the signal's reason when aborted first. */
@@ -37,6 +43,24 @@ export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClo
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Waits until `done()` holds, looking every `everyMs`, for at most `timeoutMs` (both on the clock); says
+ * whether it held. For waits on work that gives no signal when it ends (a pool's jobs, in-flight frames).
+ */
+export async function waitUntil(
+  done: () => boolean,
+  timeoutMs: number,
+  everyMs: number,
+  clock: Clock = systemClock,
+): Promise<boolean> {
+  const until = clock.now() + timeoutMs;
+  while (!done()) {
+    if (clock.now() >= until) return false;
+    await sleep(everyMs, undefined, clock);
+  }
+  return true;
 }
 
 /** Races `work` against a timeout; the timeout rejects with `makeError()`. The timer never outlives the race. */
