@@ -7,6 +7,7 @@ import type { Frame, FrameSource } from './frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import type { ConnectionState } from './watchdog.js';
 
+/** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
 export interface CameraShot {
   partId?: string;
   triggeredAt: number;

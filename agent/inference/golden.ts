@@ -1,5 +1,5 @@
-import type { TaskResult } from '../decision/index.js';
 import type { GoldenSpec } from './manifest.js';
+import type { TaskResult } from './result.js';
 
 export function iou(a: readonly number[], b: readonly number[]): number {
   const w = Math.min(a[2] as number, b[2] as number) - Math.max(a[0] as number, b[0] as number);

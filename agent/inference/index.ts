@@ -31,3 +31,4 @@ export {
   toTensor,
 } from './preprocess.js';
 export type { ProviderAttempt, WorkerFaults } from './protocol.js';
+export type { ModelRef, TaskResult } from './result.js';

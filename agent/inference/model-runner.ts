@@ -7,7 +7,6 @@ import 'onnxruntime-node';
 import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
-import type { ModelRef, TaskResult } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Service } from '../service.js';
 import type { AnomalyMap } from './anomaly.js';
@@ -16,6 +15,7 @@ import { goldenFailure } from './golden.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
 import { planResize, preprocess, toTensor } from './preprocess.js';
 import type { ProviderAttempt, WorkerFaults } from './protocol.js';
+import type { ModelRef, TaskResult } from './result.js';
 import { isProviderFault, SessionPool } from './worker-pool.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed' | 'stopped';

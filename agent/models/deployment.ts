@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
+import type { Inferrer } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import {
   type Inference,
@@ -48,12 +49,6 @@ export interface DeploymentStatus extends ModelStatus {
   installed: string[];
   shadow: ShadowStatus | null;
   watchingAfterPromotion: boolean;
-}
-
-/** The part of a camera's view of its model the Inspector uses. */
-export interface CameraModel {
-  readonly labels: readonly string[];
-  infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
 }
 
 /**
@@ -159,7 +154,7 @@ export class ModelDeployment implements Service {
   }
 
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
-  forCamera(cameraId: string, judge?: Judge): CameraModel {
+  forCamera(cameraId: string, judge?: Judge): Inferrer {
     const deployment = this;
     return {
       get labels() {

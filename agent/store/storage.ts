@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Decision, DecisionDraft, Evidence, TaskResult } from '../decision/index.js';
+import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { TaskResult } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionStore } from './decision-store.js';
