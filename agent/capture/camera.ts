@@ -3,9 +3,8 @@ import type { CameraConfig } from '../config/index.js';
 import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
-import type { Frame, FrameSource } from './frame.js';
+import type { ConnectionState, Frame, FrameSource } from './frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import type { ConnectionState } from './watchdog.js';
 
 /** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
 export interface CameraShot {

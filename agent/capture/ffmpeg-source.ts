@@ -10,9 +10,9 @@ import {
   OutputStreamProbe,
   RawFrameAssembler,
 } from './ffmpeg-pipe.js';
-import type { Frame } from './frame.js';
+import type { Frame, FrameCounters } from './frame.js';
 import { redactUrl } from './http-auth.js';
-import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
+import { NewestFrameSlot } from './newest-frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import type { WatchableSource } from './watchdog.js';
 

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Clock, sleep, systemClock, withTimeout } from '../service.js';
-import type { Frame, FrameSource } from './frame.js';
-import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
+import type { ConnectionState, Frame, FrameSource, WatchdogStatus } from './frame.js';
+import { NewestFrameSlot } from './newest-frame.js';
 
 /** A stream source the watchdog can run: started by `open()`, ended for good by its own failure or close. */
 export interface WatchableSource extends FrameSource {
@@ -10,9 +10,6 @@ export interface WatchableSource extends FrameSource {
   /** The source's last own log lines (ffmpeg's stderr, MJPEG parse problems), logged at each restart. */
   recentDiagnostics(): string[];
 }
-
-/** `starting` only until the first frame or the first failure; afterwards one of the three others. */
-export type ConnectionState = 'starting' | 'good' | 'degraded' | 'down';
 
 /** What plants expect (and Frigate does): 20 s without a frame is a dead stream, restart it. */
 export const DEFAULT_NO_FRAME_TIMEOUT_MS = 20_000;
@@ -68,18 +65,6 @@ export interface WatchedSourceOptions {
   /** Called on every change of state; the place to raise and clear a camera-down alert. */
   onStateChange?: (state: ConnectionState, reason: string) => void;
   random?: () => number;
-}
-
-export interface WatchdogStatus {
-  state: ConnectionState;
-  reason: string;
-  lastFrameAgeMs: number | null;
-  fps: number;
-  reconnects: number;
-  reconnectsLastHour: number;
-  stallsLastHour: number;
-  outagesLastHour: number;
-  frames: FrameCounters;
 }
 
 /**

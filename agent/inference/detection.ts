@@ -1,6 +1,6 @@
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type DetectionFormat, detectionLayout } from './detection-layout.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
 import type { Geometry } from './preprocess.js';
 import type { TaskResult } from './result.js';
 

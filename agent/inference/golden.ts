@@ -1,4 +1,4 @@
-import type { GoldenSpec } from './manifest.js';
+import type { GoldenSpec } from './manifest-schema.js';
 import type { TaskResult } from './result.js';
 
 export function iou(a: readonly number[], b: readonly number[]): number {
