@@ -6,6 +6,7 @@ export {
   parseConfigText,
   topicRootOf,
 } from './load.js';
+export { type PlcConfig, type PlcConfigInput, plcConfigSchema } from './plc-schema.js';
 export {
   type AgentConfig,
   type CameraConfig,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { plcConfigSchema } from '../plc/schema.js';
+import { plcConfigSchema } from './plc-schema.js';
 
 /**
  * The one schema of agent.yaml (CONTRACT section 2). The TypeScript types are inferred from it and the defaults

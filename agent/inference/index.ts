@@ -25,5 +25,6 @@ export {
   type Tensor,
   toTensor,
 } from './preprocess.js';
-export type { ProviderAttempt, WorkerFaults } from './protocol.js';
+export type { ProviderAttempt, WireTensor, WorkerFaults } from './protocol.js';
 export type { ModelRef, TaskResult } from './result.js';
+export { SessionPool } from './worker-pool.js';

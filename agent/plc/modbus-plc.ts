@@ -1,3 +1,4 @@
+import type { PlcConfig } from '../config/index.js';
 import { backoffDelay, type Service, withTimeout } from '../service.js';
 import {
   decodePartId,
@@ -8,7 +9,6 @@ import {
   readWords,
 } from './registers.js';
 import { type ResultEntry, ResultHandshake } from './result-handshake.js';
-import type { PlcConfig } from './schema.js';
 import { ThrottledLog } from './throttled-log.js';
 import { PLC_IO_ERROR, type PlcDeps, PlcIoError, type PlcStatus, type PlcTrigger } from './types.js';
 
