@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { NO_FRAME_TIMEOUT_MS } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Clock, sleep, systemClock, withTimeout } from '../service.js';
 import type { ConnectionState, Frame, FrameSource, WatchdogStatus } from './frame.js';
@@ -11,8 +12,6 @@ export interface WatchableSource extends FrameSource {
   recentDiagnostics(): string[];
 }
 
-/** What plants expect (and Frigate does): 20 s without a frame is a dead stream, restart it. */
-export const DEFAULT_NO_FRAME_TIMEOUT_MS = 20_000;
 /** A camera rebooting takes 30-90 s: retrying faster than 1 s only fills logs, slower than 60 s delays recovery. */
 export const BACKOFF_MIN_MS = 1_000;
 export const BACKOFF_MAX_MS = 60_000;
@@ -96,7 +95,7 @@ export class WatchedSource implements FrameSource {
   constructor(private readonly opts: WatchedSourceOptions) {
     this.kind = opts.kind;
     this.clock = opts.clock ?? systemClock;
-    this.timeoutMs = opts.noFrameTimeoutMs ?? DEFAULT_NO_FRAME_TIMEOUT_MS;
+    this.timeoutMs = opts.noFrameTimeoutMs ?? NO_FRAME_TIMEOUT_MS;
   }
 
   /** Starts watching (once); frames flow and the state is tracked from then on, whether or not anyone asks. */

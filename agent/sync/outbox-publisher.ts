@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { BACKLOG_RATE_PER_SEC, BACKLOG_SHARE } from '../config/index.js';
 import type { Decision } from '../decision/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
@@ -59,7 +60,7 @@ export class OutboxPublisher implements Service {
     private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
   ) {
     this.name = `outbox:${channel.name}`;
-    const rate = opts.backlogRatePerSec ?? 0;
+    const rate = opts.backlogRatePerSec ?? BACKLOG_RATE_PER_SEC;
     if (rate > 0) this.bucket = new TokenBucket(rate, Math.max(1, rate), deps.clock);
   }
 
@@ -162,7 +163,7 @@ export class OutboxPublisher implements Service {
   /** Backlog slots: a share of the window while live decisions are in flight, all of it otherwise. */
   private backlogCap(): number {
     if (this.liveInflight === 0) return this.opts.maxInFlight;
-    const share = this.opts.backlogShare ?? 0.5;
+    const share = this.opts.backlogShare ?? BACKLOG_SHARE;
     if (share <= 0) return 0;
     // at least one slot, or a steady live stream would starve the backlog for good
     return Math.max(1, Math.floor(this.opts.maxInFlight * share));
