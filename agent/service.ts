@@ -46,8 +46,10 @@ export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClo
 }
 
 /**
- * Waits until `done()` holds, looking every `everyMs`, for at most `timeoutMs` (both on the clock); says
- * whether it held. For waits on work that gives no signal when it ends (a pool's jobs, in-flight frames).
+ * Waits until `done()` holds or `timeoutMs` has passed on the clock; says whether it held. For work that
+ * gives no signal when it ends and moves in real time elsewhere (worker threads, a broker's PUBACKs): it is
+ * looked at every `everyMs` of real time, so its end is seen whatever the clock does, while how long the
+ * wait may last is the clock's (under a test's ManualClock, the test decides when it gives up).
  */
 export async function waitUntil(
   done: () => boolean,
@@ -58,7 +60,7 @@ export async function waitUntil(
   const until = clock.now() + timeoutMs;
   while (!done()) {
     if (clock.now() >= until) return false;
-    await sleep(everyMs, undefined, clock);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return true;
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import type { Service } from '../service.js';
+import { type Clock, type Service, systemClock, waitUntil } from '../service.js';
 import type { AnomalyMap } from './anomaly.js';
 import { decodeOutputs } from './decode.js';
 import { goldenFailure } from './golden.js';
@@ -81,6 +81,8 @@ export interface RunnerOptions {
   onProviderFallback?: (event: ProviderFallback) => void;
   /** Tests only: see WorkerFaults. */
   faults?: WorkerFaults;
+  /** Bounds the drain of a retired version and of its workers (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -97,6 +99,7 @@ export class ModelRunner implements Service {
   private status: ModelStatus;
   private switching: Promise<void> | undefined;
   private inFlight = 0;
+  private readonly clock: Clock;
 
   constructor(
     private readonly config: RunnerConfig,
@@ -104,6 +107,7 @@ export class ModelRunner implements Service {
     private readonly options: RunnerOptions = {},
   ) {
     this.name = `model:${config.id}`;
+    this.clock = options.clock ?? systemClock;
     this.status = loadingStatus(config.id);
   }
 
@@ -152,10 +156,7 @@ export class ModelRunner implements Service {
 
   /** Waits (bounded) until no inference is running or queued here, so retiring this version cuts no frame. */
   async drain(timeoutMs = 10_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while ((this.inFlight > 0 || (this.pool?.busy ?? 0) > 0) && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitUntil(() => this.inFlight === 0 && (this.pool?.busy ?? 0) === 0, timeoutMs, 5, this.clock);
   }
 
   async infer(frame: Frame, signal?: AbortSignal): Promise<Inference> {
@@ -244,7 +245,12 @@ export class ModelRunner implements Service {
     let remaining = providers;
     let lastError: unknown;
     while (remaining.length > 0) {
-      const pool = new SessionPool(this.config.workers, this.log, (err) => this.options.onProblem?.(err));
+      const pool = new SessionPool(
+        this.config.workers,
+        this.log,
+        (err) => this.options.onProblem?.(err),
+        this.clock,
+      );
       let provider: string;
       try {
         const chosen = await pool.load({
@@ -368,7 +374,7 @@ export class ModelRunner implements Service {
       const path = loaded.goldenPaths[i] as string;
       try {
         const data = await readFile(path);
-        const frame: Frame = { kind: 'encoded', data, capturedAt: Date.now(), name: path };
+        const frame: Frame = { kind: 'encoded', data, capturedAt: this.clock.now(), name: path };
         const { result } = await this.inferWith(pool, loaded, frame);
         const failure = goldenFailure(golden, result);
         if (failure) failures.push(`${golden.image}: ${failure}`);

@@ -385,6 +385,7 @@ export class ModelDeployment implements Service {
       this.deps.log,
       {
         onProviderFallback: (e) => this.providerFallback(e),
+        clock: this.deps.clock,
         ...(faults ? { faults } : {}),
       },
     );

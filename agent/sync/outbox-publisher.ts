@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BACKLOG_RATE_PER_SEC, BACKLOG_SHARE } from '../config/index.js';
 import type { Decision } from '../decision/index.js';
 import type { AgentMetrics } from '../metrics.js';
-import type { Clock, Service, TimerHandle } from '../service.js';
+import { type Clock, type Service, type TimerHandle, waitUntil } from '../service.js';
 import type { DecisionStore, OutboxEntry } from '../store/index.js';
 import type { DeliveryChannel } from './channel.js';
 import { TokenBucket } from './token-bucket.js';
@@ -77,10 +77,7 @@ export class OutboxPublisher implements Service {
     if (this.rateTimer !== undefined) this.deps.clock.clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
     // give in-flight publishes a moment to be acknowledged, then persist every ack we have
-    const until = this.deps.clock.now() + 2_000;
-    while (this.inflight.size > 0 && this.channel.connected && this.deps.clock.now() < until) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(() => this.inflight.size === 0 || !this.channel.connected, 2_000, 20, this.deps.clock);
     this.flushAcks();
   }
 
