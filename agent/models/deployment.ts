@@ -1,16 +1,13 @@
-import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
 import type { Inferrer } from '../decision/index.js';
-import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import { AgentError, ErrorCodes } from '../errors.js';
 import {
   type Inference,
   loadingStatus,
-  loadManifest,
-  ModelRunner,
+  type ModelRunner,
   type ModelState,
   type ModelStatus,
   type ProviderFallback,
@@ -22,6 +19,7 @@ import type { Judge } from './judge.js';
 import type { DeploymentMetrics } from './metrics.js';
 import type { ShadowReport, ShadowStore } from './shadow.js';
 import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
+import { retire, VersionLoader } from './version-loader.js';
 import { VersionStore } from './versions.js';
 
 export interface DeploymentAlert {
@@ -63,6 +61,7 @@ export class ModelDeployment implements Service {
   private shadow: ShadowLane | undefined;
   private previous: string | null = null;
   private readonly versions: VersionStore;
+  private readonly loader: VersionLoader;
   private readonly watch: HealthWatch;
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -74,6 +73,13 @@ export class ModelDeployment implements Service {
   ) {
     this.name = `model:${config.id}`;
     this.versions = new VersionStore(deps.versionsDir);
+    this.loader = new VersionLoader(config, {
+      log: deps.log,
+      clock: deps.clock,
+      versions: this.versions,
+      onProviderFallback: (e) => this.providerFallback(e),
+      faults: deps.faults,
+    });
     this.watch = new HealthWatch(config.autoRollback);
   }
 
@@ -106,7 +112,7 @@ export class ModelDeployment implements Service {
 
   /** Loads the persisted active version (else the configured one); never throws, like ModelRunner. */
   async start(): Promise<void> {
-    const configuredVersion = this.configuredVersion();
+    const configuredVersion = this.loader.configuredVersion();
     let record: ReturnType<VersionStore['readActive']>;
     try {
       record = this.versions.readActive();
@@ -121,7 +127,7 @@ export class ModelDeployment implements Service {
       record = undefined;
     }
     if (record && record.active !== configuredVersion) {
-      const runner = this.runnerFor(record.active);
+      const runner = this.loader.runnerFor(record.active);
       if (runner) {
         await runner.start();
         if (runner.state === 'ready') {
@@ -137,7 +143,7 @@ export class ModelDeployment implements Service {
         );
       }
     }
-    const runner = this.newRunner(this.config.path, this.config.manifest);
+    const runner = this.loader.configured();
     await runner.start();
     this.active = runner;
     this.previous = record?.previous ?? null;
@@ -185,59 +191,17 @@ export class ModelDeployment implements Service {
 
   /**
    * Copies a version folder (model.onnx, manifest, golden images) in, verifies it (manifest, sha256, ONNX,
-   * warm-up, golden images) and makes it the shadow. Refused with the reason otherwise; the active version
-   * is never touched.
+   * warm-up, golden images: VersionLoader.install) and makes it the shadow. Refused with the reason
+   * otherwise; the active version is never touched.
    */
   install(
     sourceDir: string,
   ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
     return this.serial(async () => {
-      const activeId = this.active?.manifest?.manifest.id ?? this.config.id;
-      const modelFile = join(sourceDir, 'model.onnx');
-      if (!existsSync(modelFile)) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
-        );
-      }
-      let version: string;
-      try {
-        const m = loadManifest(modelFile).manifest;
-        if (m.id !== activeId) throw new Error(`manifest id "${m.id}" is not this model's ("${activeId}")`);
-        version = m.version;
-        VersionStore.checkVersion(version);
-      } catch (err) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${this.activeVersion} unchanged`,
-          {
-            cause: err,
-          },
-        );
-      }
-      if (
-        version === this.activeVersion ||
-        version === this.configuredVersion() ||
-        this.versions.modelPath(version)
-      ) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id}: version ${version} is already installed; give the new one a new version`,
-        );
-      }
-      const folder = this.versions.folder(version);
-      cpSync(sourceDir, folder, { recursive: true });
-      const runner = this.newRunner(join(folder, 'model.onnx'));
-      await runner.start();
-      if (runner.state !== 'ready') {
-        const reason = runner.snapshot().error ?? 'did not load';
-        await runner.stop();
-        rmSync(folder, { recursive: true, force: true });
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id} version ${version} refused: ${reason}; active version ${this.activeVersion} unchanged`,
-        );
-      }
+      const { version, runner } = await this.loader.install(sourceDir, {
+        id: this.active?.manifest?.manifest.id ?? this.config.id,
+        version: this.activeVersion,
+      });
       const replaced = this.shadow;
       replaced?.close();
       this.shadow = new ShadowLane(runner, {
@@ -246,7 +210,7 @@ export class ModelDeployment implements Service {
         store: this.deps.shadowStore,
         metrics: this.deps.metrics,
       });
-      await this.retire(replaced?.runner);
+      await retire(replaced?.runner);
       const s = runner.snapshot();
       this.deps.log.info({ version, provider: s.provider }, 'model version installed; running in shadow');
       return { model: this.config.id, version, sha256: s.sha256 ?? '', provider: s.provider };
@@ -270,11 +234,11 @@ export class ModelDeployment implements Service {
         report = this.shadow.close();
         this.shadow = undefined;
       } else {
-        const fresh = this.runnerFor(version);
+        const fresh = this.loader.runnerFor(version);
         if (!fresh) {
           throw new AgentError(
             ErrorCodes.MODEL_DEPLOY,
-            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.configuredVersion(), ...this.versions.installed()].join(', ')})`,
+            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.loader.configuredVersion(), ...this.versions.installed()].join(', ')})`,
           );
         }
         await fresh.start();
@@ -296,7 +260,7 @@ export class ModelDeployment implements Service {
         this.versions.writeActive({
           active: version,
           previous: this.previous,
-          configured: this.configuredVersion() ?? '',
+          configured: this.loader.configuredVersion() ?? '',
           at: this.deps.clock.now(),
         });
         this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
@@ -313,7 +277,7 @@ export class ModelDeployment implements Service {
         }
       } finally {
         // the swap has happened even if recording it failed (disk full): the old version's workers still end
-        await this.retire(old);
+        await retire(old);
       }
       return {
         model: this.config.id,
@@ -356,41 +320,6 @@ export class ModelDeployment implements Service {
     );
   }
 
-  /** Lets a retired version finish its frames, then ends its worker threads (and their sessions' memory). */
-  private async retire(runner: ModelRunner | undefined): Promise<void> {
-    if (!runner) return;
-    await runner.drain();
-    await runner.stop();
-  }
-
-  private runnerFor(version: string): ModelRunner | undefined {
-    if (version === this.configuredVersion()) return this.newRunner(this.config.path, this.config.manifest);
-    const path = this.versions.modelPath(version);
-    return path ? this.newRunner(path) : undefined;
-  }
-
-  private newRunner(path: string, manifest?: string): ModelRunner {
-    const c = this.config;
-    const faults = this.deps.faults?.(path);
-    return new ModelRunner(
-      {
-        id: c.id,
-        path,
-        manifest,
-        providers: c.providers,
-        workers: c.workers,
-        intraOpThreads: c.intraOpThreads,
-        engineCacheDir: c.engineCacheDir,
-      },
-      this.deps.log,
-      {
-        onProviderFallback: (e) => this.providerFallback(e),
-        clock: this.deps.clock,
-        ...(faults ? { faults } : {}),
-      },
-    );
-  }
-
   /** `eva_model_active_info`: exactly one series per model, the active version on its provider. */
   private publishActive(): void {
     const m = this.deps.metrics;
@@ -411,15 +340,6 @@ export class ModelDeployment implements Service {
       message: `model ${e.model} version ${e.version}: provider ${e.from} failed at run time (${e.reason}); now on ${e.to}`,
       active: true,
     });
-  }
-
-  private configuredVersion(): string | null {
-    try {
-      return loadManifest(this.config.path, this.config.manifest).manifest.version;
-    } catch (err) {
-      this.deps.log.debug({ err }, 'configured model manifest unreadable');
-      return null;
-    }
   }
 
   /** Install, promote and rollback one at a time per model. */
