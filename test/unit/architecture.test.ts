@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
@@ -8,7 +8,8 @@ import { REPO, tempDir } from '../helpers/agent-process.js';
 /**
  * The dependency direction of agent/ (docs/architecture.md), checked by the same dependency-cruiser config
  * CI runs (`npm run depcheck`): no cycles, folders only through their index.ts, folders import only the
- * kernel from agent/ itself. A fixture tree with one breach of each rule shows the check can fail.
+ * kernel from agent/ itself. A fixture tree with one breach of each rule shows the check can fail. And the
+ * size rule of the style guide: no file in agent/ over 400 lines.
  */
 
 const CONFIG = join(REPO, '.dependency-cruiser.cjs');
@@ -105,4 +106,16 @@ t.test('each kind of breach is found, and what the rules allow is not', async (t
     'subfolder-through-index: agent/sync/user.ts -> agent/sync/sub/inner.ts',
   ]);
   t.equal(summary.error, 5);
+});
+
+t.test('no file in agent/ is over 400 lines (app.ts is being rewritten)', async (t) => {
+  const files = readdirSync(join(REPO, 'agent'), { recursive: true, encoding: 'utf8' }).filter(
+    (f) => f.endsWith('.ts') && f !== 'app.ts',
+  );
+  t.ok(files.length > 80, `${files.length} files`);
+  const long = files
+    .map((f) => ({ f, lines: readFileSync(join(REPO, 'agent', f), 'utf8').split('\n').length - 1 }))
+    .filter(({ lines }) => lines > 400)
+    .map(({ f, lines }) => `${f}: ${lines}`);
+  t.same(long, []);
 });
