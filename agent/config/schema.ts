@@ -100,6 +100,14 @@ const healthSchema = z.strictObject({
 
 const providerSchema = z.enum(['tensorrt', 'cuda', 'cpu']);
 
+const autoRollbackSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  windowMs: z.number().int().positive().default(600_000),
+  minFrames: z.number().int().positive().default(20),
+  maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
+  maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
+});
+
 const modelSchema = z.strictObject({
   id: identifier,
   path: z.string().min(1),
@@ -119,21 +127,7 @@ const modelSchema = z.strictObject({
   // extension: TensorRT engine cache (EP-context dumps); none = rebuilt at every load
   engineCacheDir: z.string().min(1).optional(),
   // extension: roll back automatically when errors or deadline misses jump after a promotion
-  autoRollback: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      windowMs: z.number().int().positive().default(600_000),
-      minFrames: z.number().int().positive().default(20),
-      maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
-      maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
-    })
-    .default({
-      enabled: true,
-      windowMs: 600_000,
-      minFrames: 20,
-      maxErrorRateIncrease: 0.1,
-      maxMissRateIncrease: 0.1,
-    }),
+  autoRollback: autoRollbackSchema.default(autoRollbackSchema.parse({})),
 });
 
 const folderSource = z.strictObject({
@@ -244,7 +238,7 @@ const cameraSchema = z.strictObject({
   trigger: triggerSchema,
   model: identifier,
   deadlineMs: z.number().int().positive().default(1000),
-  rules: rulesSchema.default({ minScore: 0.5, uncertainBelow: 0.2 }),
+  rules: rulesSchema.default(rulesSchema.parse({})),
   // extension: Modbus TCP handshake with the line's PLC (docs/plc.md)
   plc: plcConfigSchema.optional(),
 });

@@ -68,6 +68,24 @@ const goldenSchema = z.strictObject({
   }),
 });
 
+const detectionSchema = z.strictObject({
+  confidence: z.number().min(0).max(1).default(0.25),
+  iou: z.number().min(0).max(1).default(0.45),
+  agnostic: z.boolean().default(false),
+  maxDetections: z.number().int().positive().default(300),
+});
+
+const anomalySchema = z.strictObject({
+  // on the normalised score (anomalib: 0.5)
+  threshold: z.number().min(0).max(1).default(0.5),
+  // anomalib v1: its metadata.json (image_threshold, min, max), relative to the manifest
+  metadata: z.string().min(1).optional(),
+  // or the same numbers inline
+  imageThreshold: z.number().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+});
+
 export const TASKS = ['classification', 'detection', 'anomaly'] as const;
 export type Task = (typeof TASKS)[number];
 
@@ -87,26 +105,8 @@ export const manifestSchema = z.looseObject({
   input: inputSchema.default(inputSchema.parse({})),
   outputs: z.array(outputSchema).min(1).optional(),
   labels: z.array(z.string().min(1)).min(1).optional(),
-  detection: z
-    .strictObject({
-      confidence: z.number().min(0).max(1).default(0.25),
-      iou: z.number().min(0).max(1).default(0.45),
-      agnostic: z.boolean().default(false),
-      maxDetections: z.number().int().positive().default(300),
-    })
-    .default({ confidence: 0.25, iou: 0.45, agnostic: false, maxDetections: 300 }),
-  anomaly: z
-    .strictObject({
-      // on the normalised score (anomalib: 0.5)
-      threshold: z.number().min(0).max(1).default(0.5),
-      // anomalib v1: its metadata.json (image_threshold, min, max), relative to the manifest
-      metadata: z.string().min(1).optional(),
-      // or the same numbers inline
-      imageThreshold: z.number().optional(),
-      min: z.number().optional(),
-      max: z.number().optional(),
-    })
-    .default({ threshold: 0.5 }),
+  detection: detectionSchema.default(detectionSchema.parse({})),
+  anomaly: anomalySchema.default(anomalySchema.parse({})),
   golden: z.array(goldenSchema).default([]),
 });
 
