@@ -15,6 +15,13 @@ export interface Alert {
   active: boolean;
 }
 
+declare module './events.js' {
+  interface AgentEvents {
+    /** An alert went active or cleared (`alert.active`). */
+    AlertChanged: { alert: Alert };
+  }
+}
+
 /** What a part says when it raises or clears an alert; id and time are the Alerts service's. */
 export type AlertInput = Omit<Alert, 'id' | 'ts'>;
 

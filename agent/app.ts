@@ -14,6 +14,7 @@ import { AuditLog, AuditQuery, DecisionStore, Storage, WalCheckpoint } from './s
 import {
   AlertPublisher,
   type DeliveryChannel,
+  HEALTH_PERIOD_MS,
   HealthReporter,
   JsonChannel,
   MqttLink,
@@ -108,14 +109,20 @@ export class Agent {
     const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
     this.cameras = cameras;
 
-    const monitor = new SystemMonitor(config.store.path, child('system'));
+    const monitor = new SystemMonitor(config.store.path, child('system'), clock);
     const { link, storage } = this;
     this.health = new StatusService({
       ...{ agentId: config.agent.id, clock, metrics, cameras, models },
       ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor },
     });
     this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
-    const reporter = new HealthReporter(link, () => this.health.status(), child('health'));
+    const reporter = new HealthReporter(
+      link,
+      () => this.health.status(),
+      child('health'),
+      HEALTH_PERIOD_MS,
+      clock,
+    );
     const alertPublisher = new AlertPublisher(link, { events, metrics, log: child('alerts') });
     const checkpoint = new WalCheckpoint(this.store, { clock, log: child('store') });
 

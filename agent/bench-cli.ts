@@ -7,9 +7,15 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { describeError } from './errors.js';
-import { loadManifest, type OnnxInfo, type Precision, preprocess, readOnnxInfo } from './inference/index.js';
-import type { WireTensor } from './inference/protocol.js';
-import { SessionPool } from './inference/worker-pool.js';
+import {
+  loadManifest,
+  type OnnxInfo,
+  type Precision,
+  preprocess,
+  readOnnxInfo,
+  SessionPool,
+  type WireTensor,
+} from './inference/index.js';
 
 const USAGE = `edge-agent bench --model A.onnx [--model B.onnx ...] [options]
   --runs N          timed inferences per model (default 200)

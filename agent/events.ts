@@ -1,27 +1,22 @@
 import type { Logger } from 'pino';
-import type { Alert } from './alerts.js';
-import type { Decision } from './decision/index.js';
 
 /**
  * Everything that happens after the fact, by name: the one map from event to payload. What happens *after*
  * a decision is stored (publishing, Sparkplug, counters, drift, the page) listens here; the deadline path
  * itself (camera -> inspector -> store) stays direct awaited calls and never waits on a listener.
  *
- * Payloads are plain data owned by this file or by the producer's own types, so emitting never makes a
- * folder import its listeners.
+ * Each event is declared by its producer, beside the payload's own types, by adding to this interface
+ * (`declare module '../events.js' { interface AgentEvents { ... } }`): the kernel imports no folder, so
+ * emitting never makes a cycle. The events and where each is declared:
+ * - `DecisionStored` `{ decision }`: a decision is durable in the store, outbox rows too (store/storage.ts);
+ * - `AlertChanged` `{ alert }`: an alert went active or cleared (alerts.ts);
+ * - `LinkStateChanged` `{ connected }`: the JSON link's broker session came up or went down (sync/mqtt-link.ts);
+ * - `CameraStateChanged` `{ cameraId, connection, reason }`: a stream camera's watchdog state
+ *   (capture/connection-report.ts);
+ * - `ModelChanged` `{ modelId, version, state }`: a model's active version or state (models/deployment.ts).
  */
-export interface AgentEvents {
-  /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
-  DecisionStored: { decision: Decision };
-  /** An alert went active or cleared (`alert.active`). */
-  AlertChanged: { alert: Alert };
-  /** The broker connection of the JSON link came up or went down. */
-  LinkStateChanged: { connected: boolean };
-  /** A stream camera's connection changed (watchdog: good / degraded / down / starting). */
-  CameraStateChanged: { cameraId: string; connection: string; reason: string };
-  /** A model's active version or state changed (loaded, failed, promoted, rolled back). */
-  ModelChanged: { modelId: string; version: string | null; state: string };
-}
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by each producer's declaration (see above)
+export interface AgentEvents {}
 
 export type EventName = keyof AgentEvents;
 type Callback<E extends EventName> = (payload: AgentEvents[E]) => void;

@@ -14,12 +14,18 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /** Calls `fn` every `ms` until cleared; the first call is `ms` from now. */
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle): void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  // periodic work here is background work (probes, reports, checkpoints): it never keeps the process alive
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
 };
 
 /** Resolves after `ms`, or rejects with the signal's reason when aborted first. */
@@ -39,6 +45,26 @@ export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClo
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Waits until `done()` holds or `timeoutMs` has passed on the clock; says whether it held. For work that
+ * gives no signal when it ends and moves in real time elsewhere (worker threads, a broker's PUBACKs): it is
+ * looked at every `everyMs` of real time, so its end is seen whatever the clock does, while how long the
+ * wait may last is the clock's (under a test's ManualClock, the test decides when it gives up).
+ */
+export async function waitUntil(
+  done: () => boolean,
+  timeoutMs: number,
+  everyMs: number,
+  clock: Clock = systemClock,
+): Promise<boolean> {
+  const until = clock.now() + timeoutMs;
+  while (!done()) {
+    if (clock.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return true;
 }
 
 /** Races `work` against a timeout; the timeout rejects with `makeError()`. The timer never outlives the race. */

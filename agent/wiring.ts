@@ -48,7 +48,8 @@ export function buildModels(k: Kernel, shadowStore: ShadowStore) {
       clock,
       versionsDir: versionsDirOf(config.store.path, m),
       shadowStore,
-      alert: (a) => k.alerts.raise(a),
+      alerts: k.alerts,
+      events: k.events,
     });
     models.set(m.id, deployment);
     if (m.inbox) {

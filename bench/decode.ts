@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { decodeOutputs, type ModelManifest, planResize, preprocess } from '../agent/inference/index.js';
-import type { InputSpec } from '../agent/inference/manifest.js';
+import type { InputSpec } from '../agent/inference/manifest-schema.js';
 
 const NC = 80;
 const input: InputSpec = {

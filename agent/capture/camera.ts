@@ -4,10 +4,10 @@ import { agentError, describeError } from '../errors.js';
 import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
-import type { Frame, FrameSource } from './frame.js';
+import type { ConnectionState, Frame, FrameSource } from './frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import type { ConnectionState } from './watchdog.js';
 
+/** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
 export interface CameraShot {
   partId?: string;
   triggeredAt: number;

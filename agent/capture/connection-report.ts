@@ -1,6 +1,13 @@
 import type { AlertSink } from '../alerts.js';
 import type { EventBus } from '../events.js';
-import type { ConnectionState } from './watchdog.js';
+import type { ConnectionState } from './frame.js';
+
+declare module '../events.js' {
+  interface AgentEvents {
+    /** A stream camera's connection changed (watchdog: starting / good / degraded / down). */
+    CameraStateChanged: { cameraId: string; connection: ConnectionState; reason: string };
+  }
+}
 
 /**
  * What a stream camera's watchdog says about its connection, passed on: `CameraStateChanged` on the bus,

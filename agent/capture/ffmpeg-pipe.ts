@@ -1,3 +1,5 @@
+import { RTSP_TRANSPORT } from '../config/index.js';
+
 /** What ffmpeg reads. `lavfi` and `file` are for demos, tests and benchmarks (a generated or recorded stream). */
 export type FfmpegInput =
   | { type: 'rtsp'; url: string; transport?: 'tcp' | 'udp' }
@@ -22,14 +24,14 @@ export const ANALYZE_DURATION_US = '500000';
 function inputArgs(input: FfmpegInput): string[] {
   switch (input.type) {
     case 'rtsp':
-      // TCP by default: no lost packets (smeared frames) and it passes NAT and firewalls; UDP when asked.
+      // TCP by default (RTSP_TRANSPORT says why); UDP when asked.
       // No `-timeout`: it means "listen" in ffmpeg 4 and a socket timeout in 5+; the watchdog covers stalls.
       return [
         ...LOW_LATENCY_INPUT,
         '-analyzeduration',
         ANALYZE_DURATION_US,
         '-rtsp_transport',
-        input.transport ?? 'tcp',
+        input.transport ?? RTSP_TRANSPORT,
         '-i',
         input.url,
       ];

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
+import { FFMPEG_PATH } from '../config/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock } from '../service.js';
 import {
@@ -10,9 +11,9 @@ import {
   OutputStreamProbe,
   RawFrameAssembler,
 } from './ffmpeg-pipe.js';
-import type { Frame } from './frame.js';
+import type { Frame, FrameCounters } from './frame.js';
 import { redactUrl } from './http-auth.js';
-import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
+import { NewestFrameSlot } from './newest-frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import type { WatchableSource } from './watchdog.js';
 
@@ -102,7 +103,7 @@ export class FfmpegSource implements WatchableSource {
   /** Starts ffmpeg (once); frames flow from then on, whether or not anyone asks. */
   open(): void {
     if (this.child || this.slot.ended) return;
-    const bin = this.opts.ffmpegPath ?? 'ffmpeg';
+    const bin = this.opts.ffmpegPath ?? FFMPEG_PATH;
     const child = spawn(bin, ffmpegArgs(this.opts.input, this.opts.scale), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

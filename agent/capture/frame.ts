@@ -1,5 +1,3 @@
-import type { WatchdogStatus } from './watchdog.js';
-
 /** One captured image: still encoded (a file, a snapshot) or raw pixels (decoded video). */
 export type Frame =
   | { kind: 'encoded'; data: Buffer; capturedAt: number; name?: string; ref?: string }
@@ -27,4 +25,31 @@ export interface FrameSource {
   /** Resolves with the next frame captured after the call; rejects when the signal aborts. */
   next(signal: AbortSignal): Promise<Frame>;
   close(): Promise<void>;
+}
+
+// The health a stream source reports (`snapshot()`): part of the FrameSource contract, so it lives here,
+// beside it; the watchdog (watchdog.ts) and the newest-frame slot (newest-frame.ts) produce it.
+
+export interface FrameCounters {
+  /** Frames that completed (whole and valid). */
+  received: number;
+  /** Frames handed to at least one caller of `next()`. */
+  delivered: number;
+  /** Frames that completed while nobody was waiting: replaced by a newer one, never delivered. */
+  dropped: number;
+}
+
+/** `starting` only until the first frame or the first failure; afterwards one of the three others. */
+export type ConnectionState = 'starting' | 'good' | 'degraded' | 'down';
+
+export interface WatchdogStatus {
+  state: ConnectionState;
+  reason: string;
+  lastFrameAgeMs: number | null;
+  fps: number;
+  reconnects: number;
+  reconnectsLastHour: number;
+  stallsLastHour: number;
+  outagesLastHour: number;
+  frames: FrameCounters;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { SNAPSHOT_TIMEOUT_MS } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock } from '../service.js';
 import type { Frame, FrameSource } from './frame.js';
@@ -19,7 +20,6 @@ export interface HttpSnapshotOptions {
   clock?: Clock;
 }
 
-export const SNAPSHOT_TIMEOUT_MS = 5_000;
 /** Far above any still a camera sends (a 20 Mpx JPEG is ~10 MB); below it, a mistake cannot fill memory. */
 export const MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024;
 

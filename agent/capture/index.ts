@@ -3,21 +3,21 @@ import type { SourceConfig } from '../config/index.js';
 import type { Clock } from '../service.js';
 import { FfmpegSource } from './ffmpeg-source.js';
 import { FolderSource } from './folder-source.js';
-import type { FrameSource } from './frame.js';
+import type { ConnectionState, FrameSource } from './frame.js';
 import { HttpSnapshotSource } from './http-source.js';
 import { MjpegSource } from './mjpeg-source.js';
 import { SyntheticSource } from './synthetic-source.js';
-import { type ConnectionState, WatchedSource } from './watchdog.js';
+import { WatchedSource } from './watchdog.js';
 
 export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
 export { connectionReporter } from './connection-report.js';
 export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
-export type { Frame, FrameSource } from './frame.js';
+export type { ConnectionState, Frame, FrameCounters, FrameSource, WatchdogStatus } from './frame.js';
 export { HttpSnapshotSource } from './http-source.js';
 export { MjpegSource } from './mjpeg-source.js';
 export { SyntheticSource } from './synthetic-source.js';
-export { type ConnectionState, type WatchdogStatus, WatchedSource } from './watchdog.js';
+export { WatchedSource } from './watchdog.js';
 
 export interface SourceDeps {
   clock: Clock;

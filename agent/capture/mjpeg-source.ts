@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock } from '../service.js';
-import type { Frame } from './frame.js';
+import type { Frame, FrameCounters } from './frame.js';
 import { fetchWithAuth, HttpAuth, redactUrl, splitCredentials } from './http-auth.js';
 import { encodedFrameProblem } from './image-check.js';
 import { MultipartReader } from './multipart-reader.js';
-import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
+import { NewestFrameSlot } from './newest-frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import type { WatchableSource } from './watchdog.js';
 

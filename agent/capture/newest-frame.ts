@@ -1,17 +1,8 @@
-import type { Frame } from './frame.js';
+import type { Frame, FrameCounters } from './frame.js';
 
 interface Waiter {
   resolve(frame: Frame): void;
   reject(err: unknown): void;
-}
-
-export interface FrameCounters {
-  /** Frames that completed (whole and valid). */
-  received: number;
-  /** Frames handed to at least one caller of `next()`. */
-  delivered: number;
-  /** Frames that completed while nobody was waiting: replaced by a newer one, never delivered. */
-  dropped: number;
 }
 
 /**

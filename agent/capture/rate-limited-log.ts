@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { LogLimit } from '../log-limit.js';
 import { type Clock, systemClock } from '../service.js';
 
 /**
@@ -11,14 +12,15 @@ export const DEFAULT_LOG_INTERVAL_MS = 60_000;
 type Level = 'warn' | 'error' | 'info' | 'debug';
 
 export class RateLimitedLog {
-  private readonly lastAt = new Map<string, number>();
-  private readonly suppressed = new Map<string, number>();
+  private readonly limit: LogLimit;
 
   constructor(
     private readonly log: Logger,
-    private readonly intervalMs: number = DEFAULT_LOG_INTERVAL_MS,
+    intervalMs: number = DEFAULT_LOG_INTERVAL_MS,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.limit = new LogLimit({ windowMs: intervalMs });
+  }
 
   warn(key: string, fields: Record<string, unknown>, message: string): void {
     this.write('warn', key, fields, message);
@@ -30,19 +32,13 @@ export class RateLimitedLog {
 
   /** How many lines for `key` were held back since the last one written (for tests and status). */
   heldBack(key: string): number {
-    return this.suppressed.get(key) ?? 0;
+    return this.limit.held(key);
   }
 
   private write(level: Level, key: string, fields: Record<string, unknown>, message: string): void {
-    const now = this.clock.now();
-    const last = this.lastAt.get(key);
-    if (last !== undefined && now - last < this.intervalMs) {
-      this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1);
-      return;
-    }
-    const held = this.suppressed.get(key) ?? 0;
-    this.lastAt.set(key, now);
-    this.suppressed.delete(key);
+    const decision = this.limit.take(key, this.clock.now());
+    if (!decision.write) return;
+    const held = decision.held;
     this.log[level]({ ...fields, problem: key, ...(held > 0 ? { suppressed: held } : {}) }, message);
   }
 }

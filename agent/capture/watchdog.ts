@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+import { NO_FRAME_TIMEOUT_MS } from '../config/index.js';
 import { AgentError, agentError, describeError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Clock, sleep, systemClock, withTimeout } from '../service.js';
-import type { Frame, FrameSource } from './frame.js';
-import { type FrameCounters, NewestFrameSlot } from './newest-frame.js';
+import type { ConnectionState, Frame, FrameSource, WatchdogStatus } from './frame.js';
+import { NewestFrameSlot } from './newest-frame.js';
 
 /** A stream source the watchdog can run: started by `open()`, ended for good by its own failure or close. */
 export interface WatchableSource extends FrameSource {
@@ -11,11 +12,6 @@ export interface WatchableSource extends FrameSource {
   recentDiagnostics(): string[];
 }
 
-/** `starting` only until the first frame or the first failure; afterwards one of the three others. */
-export type ConnectionState = 'starting' | 'good' | 'degraded' | 'down';
-
-/** What plants expect (and Frigate does): 20 s without a frame is a dead stream, restart it. */
-export const DEFAULT_NO_FRAME_TIMEOUT_MS = 20_000;
 /** A camera rebooting takes 30-90 s: retrying faster than 1 s only fills logs, slower than 60 s delays recovery. */
 export const BACKOFF_MIN_MS = 1_000;
 export const BACKOFF_MAX_MS = 60_000;
@@ -70,18 +66,6 @@ export interface WatchedSourceOptions {
   random?: () => number;
 }
 
-export interface WatchdogStatus {
-  state: ConnectionState;
-  reason: string;
-  lastFrameAgeMs: number | null;
-  fps: number;
-  reconnects: number;
-  reconnectsLastHour: number;
-  stallsLastHour: number;
-  outagesLastHour: number;
-  frames: FrameCounters;
-}
-
 /**
  * Keeps a stream source alive: restarts it, with jittered exponential backoff, when it ends or when no frame
  * came for `noFrameTimeoutMs`, logging its last diagnostics each time; measures fps, frame age, reconnects,
@@ -111,7 +95,7 @@ export class WatchedSource implements FrameSource {
   constructor(private readonly opts: WatchedSourceOptions) {
     this.kind = opts.kind;
     this.clock = opts.clock ?? systemClock;
-    this.timeoutMs = opts.noFrameTimeoutMs ?? DEFAULT_NO_FRAME_TIMEOUT_MS;
+    this.timeoutMs = opts.noFrameTimeoutMs ?? NO_FRAME_TIMEOUT_MS;
   }
 
   /** Starts watching (once); frames flow and the state is tracked from then on, whether or not anyone asks. */

@@ -6,14 +6,25 @@ export {
   parseConfigText,
   topicRootOf,
 } from './load.js';
+export { type PlcConfig, type PlcConfigInput, plcConfigSchema } from './plc-schema.js';
 export {
   type AgentConfig,
+  BACKLOG_RATE_PER_SEC,
+  BACKLOG_SHARE,
   type CameraConfig,
   configJsonSchema,
   configSchema,
+  FFMPEG_PATH,
   type ModelConfig,
+  MQTT_PUBLISH_TIMEOUT_MS,
+  MQTT_RECONNECT_MAX_MS,
+  MQTT_RECONNECT_MIN_MS,
+  NO_FRAME_TIMEOUT_MS,
   type ProviderName,
+  RTSP_TRANSPORT,
   type RulesConfig,
+  SNAPSHOT_TIMEOUT_MS,
   type SourceConfig,
+  SPARKPLUG_DDATA_QOS,
   type TriggerConfig,
 } from './schema.js';

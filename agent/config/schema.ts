@@ -1,10 +1,33 @@
 import { z } from 'zod';
-import { plcConfigSchema } from '../plc/schema.js';
+import { plcConfigSchema } from './plc-schema.js';
 
 /**
  * The one schema of agent.yaml (CONTRACT section 2). The TypeScript types are inferred from it and the defaults
  * live in it, so nothing else may restate a default. Keys added beyond the contract are marked "extension".
  */
+
+// Defaults that code also needs without a config (a source or publisher built directly: tests, benches,
+// the sparkplug channel's own options) are named here, used by the schema below, and imported from config.
+
+/** What plants expect (and Frigate does): 20 s without a frame is a dead stream, restart it. */
+export const NO_FRAME_TIMEOUT_MS = 20_000;
+/** An HTTP snapshot slower than this fails its shot with EVA_ERR_CAMERA_TIMEOUT. */
+export const SNAPSHOT_TIMEOUT_MS = 5_000;
+/** The ffmpeg binary for rtsp and v4l2 sources: the one on PATH. */
+export const FFMPEG_PATH = 'ffmpeg';
+/** TCP: no lost packets (smeared frames), and it passes NAT and firewalls; UDP only when asked. */
+export const RTSP_TRANSPORT = 'tcp';
+/** While live decisions are in flight, the backlog may hold at most this share of the in-flight window. */
+export const BACKLOG_SHARE = 0.5;
+/** Backlog decisions per second at most; 0 = as fast as the window allows. */
+export const BACKLOG_RATE_PER_SEC = 0;
+/** How long a QoS 1 publish waits for its PUBACK before it counts as failed. */
+export const MQTT_PUBLISH_TIMEOUT_MS = 10_000;
+/** Reconnect backoff bounds (exponential, jittered). */
+export const MQTT_RECONNECT_MIN_MS = 1_000;
+export const MQTT_RECONNECT_MAX_MS = 30_000;
+/** Sparkplug DDATA at QoS 1 keeps "marked sent only on PUBACK"; 0 is the spec's QoS (docs/sparkplug.md). */
+export const SPARKPLUG_DDATA_QOS = 1;
 
 const idPattern = /^[a-zA-Z0-9_-]+$/;
 const identifier = z.string().regex(idPattern, 'must match [a-zA-Z0-9_-]+');
@@ -50,21 +73,21 @@ const mqttSchema = z.strictObject({
       // extension: gate publishing on this primary host's STATE (Sparkplug 3.0)
       primaryHostId: identifier.optional(),
       // extension: 1 keeps "marked sent only on PUBACK"; 0 is the spec's DDATA QoS (docs/sparkplug.md)
-      ddataQos: z.union([z.literal(0), z.literal(1)]).default(1),
+      ddataQos: z.union([z.literal(0), z.literal(1)]).default(SPARKPLUG_DDATA_QOS),
     })
     .optional(),
   // extension: how long a QoS 1 publish may wait for its PUBACK before it counts as failed
-  publishTimeoutMs: z.number().int().positive().default(10_000),
+  publishTimeoutMs: z.number().int().positive().default(MQTT_PUBLISH_TIMEOUT_MS),
   // extension: at most this many decisions awaiting PUBACK at once
   maxInFlight: z.number().int().positive().default(32),
   // extension: while live decisions are in flight, the backlog may hold at most this share of the window
-  backlogShare: z.number().min(0).max(1).default(0.5),
+  backlogShare: z.number().min(0).max(1).default(BACKLOG_SHARE),
   // extension: backlog decisions sent per second at most (0 = unlimited), so a long outage's backlog does
   // not saturate a thin uplink
-  backlogRatePerSec: z.number().min(0).default(0),
+  backlogRatePerSec: z.number().min(0).default(BACKLOG_RATE_PER_SEC),
   // extension: reconnect backoff bounds (exponential, jittered)
-  reconnectMinMs: z.number().int().positive().default(1_000),
-  reconnectMaxMs: z.number().int().positive().default(30_000),
+  reconnectMinMs: z.number().int().positive().default(MQTT_RECONNECT_MIN_MS),
+  reconnectMaxMs: z.number().int().positive().default(MQTT_RECONNECT_MAX_MS),
 });
 
 const healthSchema = z.strictObject({
@@ -76,6 +99,14 @@ const healthSchema = z.strictObject({
 });
 
 const providerSchema = z.enum(['tensorrt', 'cuda', 'cpu']);
+
+const autoRollbackSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  windowMs: z.number().int().positive().default(600_000),
+  minFrames: z.number().int().positive().default(20),
+  maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
+  maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
+});
 
 const modelSchema = z.strictObject({
   id: identifier,
@@ -96,21 +127,7 @@ const modelSchema = z.strictObject({
   // extension: TensorRT engine cache (EP-context dumps); none = rebuilt at every load
   engineCacheDir: z.string().min(1).optional(),
   // extension: roll back automatically when errors or deadline misses jump after a promotion
-  autoRollback: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      windowMs: z.number().int().positive().default(600_000),
-      minFrames: z.number().int().positive().default(20),
-      maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
-      maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
-    })
-    .default({
-      enabled: true,
-      windowMs: 600_000,
-      minFrames: 20,
-      maxErrorRateIncrease: 0.1,
-      maxMissRateIncrease: 0.1,
-    }),
+  autoRollback: autoRollbackSchema.default(autoRollbackSchema.parse({})),
 });
 
 const folderSource = z.strictObject({
@@ -131,13 +148,13 @@ const syntheticSource = z.strictObject({
 
 // stream sources are watched: no frame for noFrameTimeoutMs restarts them with backoff
 const watched = {
-  noFrameTimeoutMs: z.number().int().min(1_000).default(20_000),
+  noFrameTimeoutMs: z.number().int().min(1_000).default(NO_FRAME_TIMEOUT_MS),
 };
 const credentials = {
   username: z.string().optional(),
   password: z.string().optional(),
 };
-const ffmpegPath = z.string().min(1).default('ffmpeg');
+const ffmpegPath = z.string().min(1).default(FFMPEG_PATH);
 const scale = z.strictObject({
   width: z.number().int().min(8).max(8192),
   height: z.number().int().min(8).max(8192),
@@ -147,7 +164,7 @@ const httpSource = z.strictObject({
   type: z.literal('http'),
   url: z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL'),
   ...credentials,
-  timeoutMs: z.number().int().positive().default(5_000),
+  timeoutMs: z.number().int().positive().default(SNAPSHOT_TIMEOUT_MS),
 });
 
 const mjpegSource = z.strictObject({
@@ -160,7 +177,7 @@ const mjpegSource = z.strictObject({
 const rtspSource = z.strictObject({
   type: z.literal('rtsp'),
   url: z.string().regex(/^rtsps?:\/\//, 'must be an rtsp:// URL'),
-  transport: z.enum(['tcp', 'udp']).default('tcp'),
+  transport: z.enum(['tcp', 'udp']).default(RTSP_TRANSPORT),
   // extension: have ffmpeg scale frames down before they reach the agent (saves copies and CPU)
   scale: scale.optional(),
   ffmpegPath,
@@ -221,7 +238,7 @@ const cameraSchema = z.strictObject({
   trigger: triggerSchema,
   model: identifier,
   deadlineMs: z.number().int().positive().default(1000),
-  rules: rulesSchema.default({ minScore: 0.5, uncertainBelow: 0.2 }),
+  rules: rulesSchema.default(rulesSchema.parse({})),
   // extension: Modbus TCP handshake with the line's PLC (docs/plc.md)
   plc: plcConfigSchema.optional(),
 });

@@ -1,4 +1,4 @@
-export { type Evidence, type Inferrer, Inspector, type InspectorDeps, type Shot } from './inspector.js';
+export { type Evidence, type Inferrer, Inspector, type InspectorDeps } from './inspector.js';
 export {
   judge,
   judgeAnomaly,
@@ -12,7 +12,5 @@ export {
   type Decision,
   type DecisionDraft,
   type LatencyMs,
-  type ModelRef,
-  type TaskResult,
   type Verdict,
 } from './types.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Frame } from '../capture/index.js';
+import type { CameraShot, Frame } from '../capture/index.js';
 import type { RulesConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Inference } from '../inference/index.js';
@@ -10,13 +10,10 @@ import type { Clock } from '../service.js';
 import { judge } from './rules.js';
 import type { Decision, DecisionDraft, LatencyMs } from './types.js';
 
-/** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
-export interface Shot {
-  partId?: string;
-  triggeredAt: number;
-  frame: Promise<Frame>;
-}
-
+/**
+ * The model as the Inspector needs it (a ModelDeployment's per-camera view implements it). The contract is
+ * the Inspector's, so it lives here.
+ */
 export interface Inferrer {
   readonly labels: readonly string[];
   infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
@@ -63,7 +60,7 @@ export interface Evidence {
 export class Inspector {
   constructor(private readonly deps: InspectorDeps) {}
 
-  async inspect(shot: Shot): Promise<Decision> {
+  async inspect(shot: CameraShot): Promise<Decision> {
     const { clock, deadlineMs } = this.deps;
     const startedAt = performance.now();
     const cancel = new AbortController();
@@ -137,7 +134,12 @@ export class Inspector {
     return decision;
   }
 
-  private fromInference(shot: Shot, frame: Frame, inference: Inference, startedAt: number): DecisionDraft {
+  private fromInference(
+    shot: CameraShot,
+    frame: Frame,
+    inference: Inference,
+    startedAt: number,
+  ): DecisionDraft {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
     // with the labels of the version that produced it (a frame started just before a promotion)
     const labels = inference.labels ?? this.deps.model.labels;
@@ -162,7 +164,7 @@ export class Inspector {
     };
   }
 
-  private errorDraft(shot: Shot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {
+  private errorDraft(shot: CameraShot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {
     this.deps.log.warn({ err, partId: shot.partId }, 'inspection failed; recording ERROR');
     return {
       ...this.base(shot, seen),
@@ -176,7 +178,7 @@ export class Inspector {
     };
   }
 
-  private fallbackDraft(shot: Shot, seen: Seen, reason: string, startedAt: number): DecisionDraft {
+  private fallbackDraft(shot: CameraShot, seen: Seen, reason: string, startedAt: number): DecisionDraft {
     return {
       ...this.base(shot, seen),
       verdict: 'UNCERTAIN',
@@ -189,7 +191,7 @@ export class Inspector {
     };
   }
 
-  private base(shot: Shot, seen: Seen) {
+  private base(shot: CameraShot, seen: Seen) {
     return {
       cameraId: this.deps.cameraId,
       ...(shot.partId !== undefined ? { partId: shot.partId } : {}),

@@ -1,5 +1,6 @@
 import type { RulesConfig } from '../config/index.js';
-import type { TaskResult, Verdict } from './types.js';
+import type { TaskResult } from '../inference/index.js';
+import type { Verdict } from './types.js';
 
 export interface RuleOutcome {
   verdict: Verdict;

@@ -1,21 +1,8 @@
+import type { ModelRef, TaskResult } from '../inference/index.js';
+
 /** The shapes that flow from decision to store to sync (CONTRACT section 3). */
 
 export type Verdict = 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR';
-
-export type TaskResult =
-  | { task: 'classification'; scores: Record<string, number> }
-  | {
-      task: 'detection';
-      detections: { label: string; score: number; box: [number, number, number, number] }[];
-    }
-  | { task: 'anomaly'; score: number; threshold: number; mapStored?: boolean };
-
-export interface ModelRef {
-  id: string;
-  version: string;
-  sha256: string;
-  provider: string;
-}
 
 export interface LatencyMs {
   queue: number;

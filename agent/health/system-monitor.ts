@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import si from 'systeminformation';
-import type { Service } from '../service.js';
+import { type Clock, type Service, systemClock, type TimerHandle } from '../service.js';
 
 export interface SystemSnapshot {
   cpu: { loadPercent: number | null; cores: number | null };
@@ -20,13 +20,14 @@ const SAMPLE_PERIOD_MS = 15_000;
  */
 export class SystemMonitor implements Service {
   readonly name = 'system-monitor';
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: TimerHandle | undefined;
   private sampling: Promise<void> | undefined;
   private last: SystemSnapshot;
 
   constructor(
     private readonly dataPath: string,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.last = {
       cpu: { loadPercent: null, cores: null },
@@ -40,14 +41,14 @@ export class SystemMonitor implements Service {
 
   async start(): Promise<void> {
     this.sampling = this.sample();
-    this.timer = setInterval(() => {
+    this.timer = this.clock.setInterval(() => {
       this.sampling = this.sample();
     }, SAMPLE_PERIOD_MS);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    if (this.timer !== undefined) this.clock.clearInterval(this.timer);
+    this.timer = undefined;
     await this.sampling;
   }
 
@@ -77,7 +78,7 @@ export class SystemMonitor implements Service {
             memoryTotalMB: c.memoryTotal ?? null,
             utilizationPercent: c.utilizationGpu ?? null,
           })),
-        sampledAt: Date.now(),
+        sampledAt: this.clock.now(),
       };
     } catch (err) {
       this.log.warn({ err }, 'system probe failed');

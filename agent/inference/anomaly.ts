@@ -1,5 +1,5 @@
 import { AgentError, ErrorCodes } from '../errors.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
 
 export interface AnomalyMap {
   width: number;

@@ -1,6 +1,6 @@
 import { AgentError, ErrorCodes } from '../errors.js';
 import type { RawOutput } from './anomaly.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
 
 /** Turns a classifier's output tensor into `{label: probability}`, checking it is what the manifest says. */
 export function decodeClassification(

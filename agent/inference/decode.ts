@@ -1,12 +1,12 @@
-import type { TaskResult } from '../decision/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type AnomalyMap, decodeAnomaly, type RawOutput } from './anomaly.js';
 import { decodeClassification } from './classification.js';
 import { decodeDetection } from './detection.js';
 import { fromFloat16Array } from './float16.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
 import type { Geometry } from './preprocess.js';
 import type { WireTensor } from './protocol.js';
+import type { TaskResult } from './result.js';
 
 export interface Decoded {
   result: TaskResult;

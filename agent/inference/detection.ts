@@ -1,8 +1,8 @@
-import type { TaskResult } from '../decision/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type DetectionFormat, detectionLayout } from './detection-layout.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
 import type { Geometry } from './preprocess.js';
+import type { TaskResult } from './result.js';
 
 export type Detection = Extract<TaskResult, { task: 'detection' }>['detections'][number];
 

@@ -1,5 +1,10 @@
-import type { TaskResult } from '../decision/index.js';
-import type { GoldenSpec } from './manifest.js';
+import { readFile } from 'node:fs/promises';
+import type { Frame } from '../capture/index.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { Clock } from '../service.js';
+import type { LoadedManifest } from './manifest.js';
+import type { GoldenSpec } from './manifest-schema.js';
+import type { TaskResult } from './result.js';
 
 export function iou(a: readonly number[], b: readonly number[]): number {
   const w = Math.min(a[2] as number, b[2] as number) - Math.max(a[0] as number, b[0] as number);
@@ -61,4 +66,31 @@ export function goldenFailure(golden: GoldenSpec, result: TaskResult): string | 
     return `expected score ${e.score} ± ${e.tolerance}, got ${result.score}`;
   }
   return null;
+}
+
+/** Every golden image must give its expected result (goldenFailure says what matches, per task). */
+export async function checkGoldenImages(
+  loaded: LoadedManifest,
+  infer: (frame: Frame) => Promise<{ result: TaskResult }>,
+  clock: Clock,
+): Promise<void> {
+  const failures: string[] = [];
+  for (const [i, golden] of loaded.manifest.golden.entries()) {
+    const path = loaded.goldenPaths[i] as string;
+    try {
+      const data = await readFile(path);
+      const frame: Frame = { kind: 'encoded', data, capturedAt: clock.now(), name: path };
+      const { result } = await infer(frame);
+      const failure = goldenFailure(golden, result);
+      if (failure) failures.push(`${golden.image}: ${failure}`);
+    } catch (err) {
+      failures.push(`${golden.image}: ${describeError(err)}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new AgentError(
+      ErrorCodes.MODEL_GOLDEN,
+      `model ${loaded.manifest.id} version ${loaded.manifest.version}: golden images failed: ${failures.join('; ')}`,
+    );
+  }
 }

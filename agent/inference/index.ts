@@ -4,13 +4,8 @@ export { type Detection, decodeDetection, nms } from './detection.js';
 export { type DetectionFormat, detectionLayout } from './detection-layout.js';
 export { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
 export { goldenFailure } from './golden.js';
-export {
-  type LoadedManifest,
-  loadManifest,
-  type ModelManifest,
-  manifestSchema,
-  type Task,
-} from './manifest.js';
+export { type LoadedManifest, loadManifest } from './manifest.js';
+export { type ModelManifest, manifestSchema, type Task } from './manifest-schema.js';
 export {
   type Inference,
   loadingStatus,
@@ -30,4 +25,6 @@ export {
   type Tensor,
   toTensor,
 } from './preprocess.js';
-export type { ProviderAttempt, WorkerFaults } from './protocol.js';
+export type { ProviderAttempt, WireTensor, WorkerFaults } from './protocol.js';
+export type { ModelRef, TaskResult } from './result.js';
+export { SessionPool } from './worker-pool.js';

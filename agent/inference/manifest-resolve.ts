@@ -9,7 +9,7 @@ import type {
   OutputSpec,
   RawManifest,
   Task,
-} from './manifest.js';
+} from './manifest-schema.js';
 import { type OnnxInfo, readUltralyticsMeta, type TensorInfo } from './onnx-info.js';
 
 interface Context {

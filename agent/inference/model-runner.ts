@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 // onnxruntime-node is loaded in the main thread too, so its shared library stays mapped while workers come
@@ -7,15 +6,15 @@ import 'onnxruntime-node';
 import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
-import type { ModelRef, TaskResult } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import type { Service } from '../service.js';
+import { type Clock, type Service, systemClock, waitUntil } from '../service.js';
 import type { AnomalyMap } from './anomaly.js';
 import { decodeOutputs } from './decode.js';
-import { goldenFailure } from './golden.js';
+import { checkGoldenImages } from './golden.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
 import { planResize, preprocess, toTensor } from './preprocess.js';
 import type { ProviderAttempt, WorkerFaults } from './protocol.js';
+import type { ModelRef, TaskResult } from './result.js';
 import { isProviderFault, SessionPool } from './worker-pool.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed' | 'stopped';
@@ -81,6 +80,8 @@ export interface RunnerOptions {
   onProviderFallback?: (event: ProviderFallback) => void;
   /** Tests only: see WorkerFaults. */
   faults?: WorkerFaults;
+  /** Bounds the drain of a retired version and of its workers (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -97,6 +98,7 @@ export class ModelRunner implements Service {
   private status: ModelStatus;
   private switching: Promise<void> | undefined;
   private inFlight = 0;
+  private readonly clock: Clock;
 
   constructor(
     private readonly config: RunnerConfig,
@@ -104,6 +106,7 @@ export class ModelRunner implements Service {
     private readonly options: RunnerOptions = {},
   ) {
     this.name = `model:${config.id}`;
+    this.clock = options.clock ?? systemClock;
     this.status = loadingStatus(config.id);
   }
 
@@ -131,12 +134,18 @@ export class ModelRunner implements Service {
     return { ...this.status, providerAttempts: [...this.status.providerAttempts] };
   }
 
-  async start(): Promise<void> {
+  /** Loads, warms up and checks the model; `signal` (the agent stopping) ends it after the current step. */
+  async start(signal?: AbortSignal): Promise<void> {
     try {
-      await this.load();
+      await this.load(signal);
     } catch (err) {
-      this.status = { ...this.status, state: 'failed', error: describeError(err) };
-      this.log.error({ err }, 'model failed to load; its cameras will report ERROR decisions');
+      if (signal?.aborted) {
+        this.status = { ...this.status, state: 'stopped', error: describeError(err) };
+        this.log.info('model loading stopped: the agent is stopping');
+      } else {
+        this.status = { ...this.status, state: 'failed', error: describeError(err) };
+        this.log.error({ err }, 'model failed to load; its cameras will report ERROR decisions');
+      }
       await this.pool?.close(0);
       this.pool = undefined;
     }
@@ -152,10 +161,7 @@ export class ModelRunner implements Service {
 
   /** Waits (bounded) until no inference is running or queued here, so retiring this version cuts no frame. */
   async drain(timeoutMs = 10_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while ((this.inFlight > 0 || (this.pool?.busy ?? 0) > 0) && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitUntil(() => this.inFlight === 0 && (this.pool?.busy ?? 0) === 0, timeoutMs, 5, this.clock);
   }
 
   async infer(frame: Frame, signal?: AbortSignal): Promise<Inference> {
@@ -216,7 +222,7 @@ export class ModelRunner implements Service {
     };
   }
 
-  private async load(): Promise<void> {
+  private async load(signal?: AbortSignal): Promise<void> {
     const loaded = loadManifest(this.config.path, this.config.manifest);
     this.loaded = loaded;
     const { manifest } = loaded;
@@ -226,7 +232,7 @@ export class ModelRunner implements Service {
       sha256: loaded.sha256,
       labels: [...manifest.labels],
     };
-    const { pool, provider, attempts } = await this.choose(loaded, [...this.config.providers]);
+    const { pool, provider, attempts } = await this.choose(loaded, [...this.config.providers], signal);
     this.pool = pool;
     this.status = { ...this.status, state: 'ready', error: null, provider, providerAttempts: attempts };
     this.log.info({ version: manifest.version, provider, golden: loaded.goldenPaths.length }, 'model ready');
@@ -239,12 +245,18 @@ export class ModelRunner implements Service {
   private async choose(
     loaded: LoadedManifest,
     providers: string[],
+    signal?: AbortSignal,
   ): Promise<{ pool: SessionPool; provider: string; attempts: ProviderAttempt[] }> {
     const attempts: ProviderAttempt[] = [];
     let remaining = providers;
     let lastError: unknown;
     while (remaining.length > 0) {
-      const pool = new SessionPool(this.config.workers, this.log, (err) => this.options.onProblem?.(err));
+      const pool = new SessionPool(
+        this.config.workers,
+        this.log,
+        (err) => this.options.onProblem?.(err),
+        this.clock,
+      );
       let provider: string;
       try {
         const chosen = await pool.load({
@@ -273,6 +285,11 @@ export class ModelRunner implements Service {
         this.status = { ...this.status, providerAttempts: attempts };
         throw err;
       }
+      if (signal?.aborted) {
+        // the agent is stopping: a session that loaded is not warmed up and checked for nothing
+        await pool.close(0);
+        throw new AgentError(ErrorCodes.MODEL_LOAD, 'loading stopped: the agent is stopping');
+      }
       let stage: 'warm-up' | 'golden' = 'warm-up';
       try {
         // warm-up: the first run allocates and optimises; doing it here keeps it out of the first deadline
@@ -292,7 +309,7 @@ export class ModelRunner implements Service {
           });
         }
         stage = 'golden';
-        await this.checkGoldenImages(pool, loaded);
+        await checkGoldenImages(loaded, (frame) => this.inferWith(pool, loaded, frame), this.clock);
         attempts.push({ provider });
         return { pool, provider, attempts };
       } catch (err) {
@@ -359,28 +376,5 @@ export class ModelRunner implements Service {
     if (!this.config.engineCacheDir) return undefined;
     // keyed by the model's hash: a new version never opens an engine built for another one
     return join(this.config.engineCacheDir, `${this.config.id}-${loaded.sha256.slice(0, 16)}-trt_ctx.onnx`);
-  }
-
-  /** Every golden image must give its expected result (golden.ts says what matches, per task). */
-  private async checkGoldenImages(pool: SessionPool, loaded: LoadedManifest): Promise<void> {
-    const failures: string[] = [];
-    for (const [i, golden] of loaded.manifest.golden.entries()) {
-      const path = loaded.goldenPaths[i] as string;
-      try {
-        const data = await readFile(path);
-        const frame: Frame = { kind: 'encoded', data, capturedAt: Date.now(), name: path };
-        const { result } = await this.inferWith(pool, loaded, frame);
-        const failure = goldenFailure(golden, result);
-        if (failure) failures.push(`${golden.image}: ${failure}`);
-      } catch (err) {
-        failures.push(`${golden.image}: ${describeError(err)}`);
-      }
-    }
-    if (failures.length > 0) {
-      throw new AgentError(
-        ErrorCodes.MODEL_GOLDEN,
-        `model ${loaded.manifest.id} version ${loaded.manifest.version}: golden images failed: ${failures.join('; ')}`,
-      );
-    }
   }
 }

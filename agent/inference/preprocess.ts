@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import type { Frame } from '../capture/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { toFloat16Array } from './float16.js';
-import type { InputSpec } from './manifest.js';
+import type { InputSpec } from './manifest-schema.js';
 
 /** Frames above this many pixels are refused before decoding (image bombs); 8K is 33 Mpx. */
 export const MAX_INPUT_PIXELS = 40_000_000;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { type Clock, systemClock, waitUntil } from '../service.js';
 import type { FromWorker, LoadRequest, ProviderAttempt, WireTensor } from './protocol.js';
 
 /**
@@ -66,6 +67,7 @@ export class SessionPool {
     private readonly size: number,
     private readonly log: Logger,
     private readonly onWorkerDied: (err: Error) => void = () => {},
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Starts the workers and loads the model in each; resolves with the provider the first worker chose. */
@@ -99,10 +101,7 @@ export class SessionPool {
     for (const job of this.queue.splice(0)) {
       job.reject(new AgentError(ErrorCodes.MODEL_UNAVAILABLE, 'model is being unloaded'));
     }
-    const deadline = Date.now() + graceMs;
-    while (this.slots.some((s) => s.job) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitUntil(() => !this.slots.some((s) => s.job), graceMs, 10, this.clock);
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
 

@@ -1,15 +1,15 @@
-import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { AlertSink } from '../alerts.js';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
-import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { Inferrer } from '../decision/index.js';
+import { AgentError, ErrorCodes } from '../errors.js';
+import type { EventBus } from '../events.js';
 import {
   type Inference,
   loadingStatus,
-  loadManifest,
-  ModelRunner,
+  type ModelRunner,
   type ModelState,
   type ModelStatus,
   type ProviderFallback,
@@ -21,14 +21,14 @@ import type { Judge } from './judge.js';
 import type { DeploymentMetrics } from './metrics.js';
 import type { ShadowReport, ShadowStore } from './shadow.js';
 import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
+import { retire, VersionLoader } from './version-loader.js';
 import { VersionStore } from './versions.js';
 
-export interface DeploymentAlert {
-  code: string;
-  severity: 'warning' | 'critical';
-  modelId: string;
-  message: string;
-  active: boolean;
+declare module '../events.js' {
+  interface AgentEvents {
+    /** A model's active version or its state changed (loaded, failed, promoted, rolled back, fell back). */
+    ModelChanged: { modelId: string; version: string | null; state: string; provider: string | null };
+  }
 }
 
 export interface DeploymentDeps {
@@ -38,7 +38,10 @@ export interface DeploymentDeps {
   versionsDir: string;
   shadowStore?: ShadowStore | undefined;
   metrics?: DeploymentMetrics | undefined;
-  alert?: (alert: DeploymentAlert) => void;
+  /** MODEL_PROVIDER_FALLBACK, MODEL_AUTO_ROLLBACK, ... are raised here. */
+  alerts?: AlertSink;
+  /** `ModelChanged` is told here. */
+  events?: EventBus;
   /** Tests only: fault injection per loaded model file. */
   faults?: (modelPath: string) => WorkerFaults | undefined;
 }
@@ -48,12 +51,6 @@ export interface DeploymentStatus extends ModelStatus {
   installed: string[];
   shadow: ShadowStatus | null;
   watchingAfterPromotion: boolean;
-}
-
-/** The part of a camera's view of its model the Inspector uses. */
-export interface CameraModel {
-  readonly labels: readonly string[];
-  infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
 }
 
 /**
@@ -68,6 +65,7 @@ export class ModelDeployment implements Service {
   private shadow: ShadowLane | undefined;
   private previous: string | null = null;
   private readonly versions: VersionStore;
+  private readonly loader: VersionLoader;
   private readonly watch: HealthWatch;
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -79,6 +77,13 @@ export class ModelDeployment implements Service {
   ) {
     this.name = `model:${config.id}`;
     this.versions = new VersionStore(deps.versionsDir);
+    this.loader = new VersionLoader(config, {
+      log: deps.log,
+      clock: deps.clock,
+      versions: this.versions,
+      onProviderFallback: (e) => this.providerFallback(e),
+      faults: deps.faults,
+    });
     this.watch = new HealthWatch(config.autoRollback);
   }
 
@@ -110,8 +115,8 @@ export class ModelDeployment implements Service {
   }
 
   /** Loads the persisted active version (else the configured one); never throws, like ModelRunner. */
-  async start(): Promise<void> {
-    const configuredVersion = this.configuredVersion();
+  async start(signal?: AbortSignal): Promise<void> {
+    const configuredVersion = this.loader.configuredVersion();
     let record: ReturnType<VersionStore['readActive']>;
     try {
       record = this.versions.readActive();
@@ -126,9 +131,10 @@ export class ModelDeployment implements Service {
       record = undefined;
     }
     if (record && record.active !== configuredVersion) {
-      const runner = this.runnerFor(record.active);
+      const runner = this.loader.runnerFor(record.active);
       if (runner) {
-        await runner.start();
+        await runner.start(signal);
+        if (signal?.aborted) return void (await runner.stop());
         if (runner.state === 'ready') {
           this.active = runner;
           this.previous = record.previous;
@@ -142,8 +148,8 @@ export class ModelDeployment implements Service {
         );
       }
     }
-    const runner = this.newRunner(this.config.path, this.config.manifest);
-    await runner.start();
+    const runner = this.loader.configured();
+    await runner.start(signal);
     this.active = runner;
     this.previous = record?.previous ?? null;
     this.publishActive();
@@ -159,7 +165,7 @@ export class ModelDeployment implements Service {
   }
 
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
-  forCamera(cameraId: string, judge?: Judge): CameraModel {
+  forCamera(cameraId: string, judge?: Judge): Inferrer {
     const deployment = this;
     return {
       get labels() {
@@ -190,59 +196,17 @@ export class ModelDeployment implements Service {
 
   /**
    * Copies a version folder (model.onnx, manifest, golden images) in, verifies it (manifest, sha256, ONNX,
-   * warm-up, golden images) and makes it the shadow. Refused with the reason otherwise; the active version
-   * is never touched.
+   * warm-up, golden images: VersionLoader.install) and makes it the shadow. Refused with the reason
+   * otherwise; the active version is never touched.
    */
   install(
     sourceDir: string,
   ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
     return this.serial(async () => {
-      const activeId = this.active?.manifest?.manifest.id ?? this.config.id;
-      const modelFile = join(sourceDir, 'model.onnx');
-      if (!existsSync(modelFile)) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
-        );
-      }
-      let version: string;
-      try {
-        const m = loadManifest(modelFile).manifest;
-        if (m.id !== activeId) throw new Error(`manifest id "${m.id}" is not this model's ("${activeId}")`);
-        version = m.version;
-        VersionStore.checkVersion(version);
-      } catch (err) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${this.activeVersion} unchanged`,
-          {
-            cause: err,
-          },
-        );
-      }
-      if (
-        version === this.activeVersion ||
-        version === this.configuredVersion() ||
-        this.versions.modelPath(version)
-      ) {
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id}: version ${version} is already installed; give the new one a new version`,
-        );
-      }
-      const folder = this.versions.folder(version);
-      cpSync(sourceDir, folder, { recursive: true });
-      const runner = this.newRunner(join(folder, 'model.onnx'));
-      await runner.start();
-      if (runner.state !== 'ready') {
-        const reason = runner.snapshot().error ?? 'did not load';
-        await runner.stop();
-        rmSync(folder, { recursive: true, force: true });
-        throw new AgentError(
-          ErrorCodes.MODEL_REJECTED,
-          `model ${this.config.id} version ${version} refused: ${reason}; active version ${this.activeVersion} unchanged`,
-        );
-      }
+      const { version, runner } = await this.loader.install(sourceDir, {
+        id: this.active?.manifest?.manifest.id ?? this.config.id,
+        version: this.activeVersion,
+      });
       const replaced = this.shadow;
       replaced?.close();
       this.shadow = new ShadowLane(runner, {
@@ -251,7 +215,7 @@ export class ModelDeployment implements Service {
         store: this.deps.shadowStore,
         metrics: this.deps.metrics,
       });
-      await this.retire(replaced?.runner);
+      await retire(replaced?.runner);
       const s = runner.snapshot();
       this.deps.log.info({ version, provider: s.provider }, 'model version installed; running in shadow');
       return { model: this.config.id, version, sha256: s.sha256 ?? '', provider: s.provider };
@@ -275,11 +239,11 @@ export class ModelDeployment implements Service {
         report = this.shadow.close();
         this.shadow = undefined;
       } else {
-        const fresh = this.runnerFor(version);
+        const fresh = this.loader.runnerFor(version);
         if (!fresh) {
           throw new AgentError(
             ErrorCodes.MODEL_DEPLOY,
-            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.configuredVersion(), ...this.versions.installed()].join(', ')})`,
+            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.loader.configuredVersion(), ...this.versions.installed()].join(', ')})`,
           );
         }
         await fresh.start();
@@ -301,14 +265,14 @@ export class ModelDeployment implements Service {
         this.versions.writeActive({
           active: version,
           previous: this.previous,
-          configured: this.configuredVersion() ?? '',
+          configured: this.loader.configuredVersion() ?? '',
           at: this.deps.clock.now(),
         });
         this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
         this.publishActive();
         this.deps.metrics?.swaps.inc({ model: this.config.id, why });
         if (why !== 'auto-rollback') {
-          this.deps.alert?.({
+          this.deps.alerts?.raise({
             code: 'MODEL_AUTO_ROLLBACK',
             severity: 'critical',
             modelId: this.config.id,
@@ -318,7 +282,7 @@ export class ModelDeployment implements Service {
         }
       } finally {
         // the swap has happened even if recording it failed (disk full): the old version's workers still end
-        await this.retire(old);
+        await retire(old);
       }
       return {
         model: this.config.id,
@@ -349,7 +313,7 @@ export class ModelDeployment implements Service {
     if (!reason || this.stopped) return;
     const bad = this.activeVersion;
     this.deps.log.error({ version: bad, reason }, 'automatic rollback');
-    this.deps.alert?.({
+    this.deps.alerts?.raise({
       code: 'MODEL_AUTO_ROLLBACK',
       severity: 'critical',
       modelId: this.config.id,
@@ -361,45 +325,14 @@ export class ModelDeployment implements Service {
     );
   }
 
-  /** Lets a retired version finish its frames, then ends its worker threads (and their sessions' memory). */
-  private async retire(runner: ModelRunner | undefined): Promise<void> {
-    if (!runner) return;
-    await runner.drain();
-    await runner.stop();
-  }
-
-  private runnerFor(version: string): ModelRunner | undefined {
-    if (version === this.configuredVersion()) return this.newRunner(this.config.path, this.config.manifest);
-    const path = this.versions.modelPath(version);
-    return path ? this.newRunner(path) : undefined;
-  }
-
-  private newRunner(path: string, manifest?: string): ModelRunner {
-    const c = this.config;
-    const faults = this.deps.faults?.(path);
-    return new ModelRunner(
-      {
-        id: c.id,
-        path,
-        manifest,
-        providers: c.providers,
-        workers: c.workers,
-        intraOpThreads: c.intraOpThreads,
-        engineCacheDir: c.engineCacheDir,
-      },
-      this.deps.log,
-      {
-        onProviderFallback: (e) => this.providerFallback(e),
-        ...(faults ? { faults } : {}),
-      },
-    );
-  }
-
   /** `eva_model_active_info`: exactly one series per model, the active version on its provider. */
   private publishActive(): void {
-    const m = this.deps.metrics;
     const s = this.active?.snapshot();
-    if (!m || !s) return;
+    if (!s) return;
+    const { version, state, provider } = s;
+    this.deps.events?.emit('ModelChanged', { modelId: this.config.id, version, state, provider });
+    const m = this.deps.metrics;
+    if (!m) return;
     if (this.activeLabels) m.active.remove(this.activeLabels);
     this.activeLabels = { model: this.config.id, version: s.version ?? '?', provider: s.provider ?? 'none' };
     m.active.set(this.activeLabels, 1);
@@ -408,22 +341,13 @@ export class ModelDeployment implements Service {
   private providerFallback(e: ProviderFallback): void {
     this.deps.metrics?.fallbacks.inc({ model: e.model, from: e.from, to: e.to });
     if (this.active?.version === e.version) this.publishActive();
-    this.deps.alert?.({
+    this.deps.alerts?.raise({
       code: 'MODEL_PROVIDER_FALLBACK',
       severity: 'warning',
       modelId: e.model,
       message: `model ${e.model} version ${e.version}: provider ${e.from} failed at run time (${e.reason}); now on ${e.to}`,
       active: true,
     });
-  }
-
-  private configuredVersion(): string | null {
-    try {
-      return loadManifest(this.config.path, this.config.manifest).manifest.version;
-    } catch (err) {
-      this.deps.log.debug({ err }, 'configured model manifest unreadable');
-      return null;
-    }
   }
 
   /** Install, promote and rollback one at a time per model. */

@@ -1,6 +1,4 @@
 export {
-  type CameraModel,
-  type DeploymentAlert,
   type DeploymentDeps,
   type DeploymentStatus,
   ModelDeployment,

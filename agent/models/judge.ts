@@ -1,5 +1,5 @@
 import type { RulesConfig } from '../config/index.js';
-import { judge } from '../decision/rules.js';
+import { judge } from '../decision/index.js';
 import type { Inference } from '../inference/index.js';
 
 export interface Judged {

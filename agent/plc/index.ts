@@ -1,5 +1,4 @@
 export { ModbusPlc } from './modbus-plc.js';
 export { decodePartId, mapVerdict, type PlcOutputs, type VerdictLike } from './registers.js';
-export { type PlcConfig, type PlcConfigInput, plcConfigSchema } from './schema.js';
 export { PLC_LOG_WINDOW_MS } from './throttled-log.js';
 export type { PlcDeps, PlcStatus, PlcTrigger } from './types.js';

@@ -1,3 +1,4 @@
+import type { PlcConfig } from '../config/index.js';
 import { AgentError, agentError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Service, withTimeout } from '../service.js';
 import {
@@ -9,7 +10,6 @@ import {
   readWords,
 } from './registers.js';
 import { type ResultEntry, ResultHandshake } from './result-handshake.js';
-import type { PlcConfig } from './schema.js';
 import { ThrottledLog } from './throttled-log.js';
 import type { PlcDeps, PlcStatus, PlcTrigger } from './types.js';
 

@@ -1,6 +1,6 @@
 import modbus from 'modbus-serial';
+import type { PlcConfig } from '../config/index.js';
 import type { Verdict } from '../decision/index.js';
-import type { PlcConfig } from './schema.js';
 
 /** The class from the CommonJS package (its typings put it on `default` under NodeNext). */
 export const ModbusClient = modbus.default;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
+import type { PlcConfig } from '../config/index.js';
 import type { Clock } from '../service.js';
 import { type ModbusClient, mapVerdict, readBit, type VerdictLike, writeOutput } from './registers.js';
-import type { PlcConfig } from './schema.js';
 import type { PlcIo } from './types.js';
 
 // One PLC scan (typically 1-10 ms) must see resultValid low between two results, or it misses the second edge.

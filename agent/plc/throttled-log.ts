@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { LogLimit } from '../log-limit.js';
 import type { Clock } from '../service.js';
 
 /**
@@ -8,30 +9,27 @@ import type { Clock } from '../service.js';
  */
 export const PLC_LOG_WINDOW_MS = 10_000;
 
-interface Seen {
-  message: string;
-  at: number;
-  suppressed: number;
-}
-
 export class ThrottledLog {
-  private readonly seen = new Map<string, Seen>();
+  private readonly limit: LogLimit;
+  /** The last message per operation: a different one starts the operation's limit over. */
+  private readonly messages = new Map<string, string>();
 
   constructor(
     private readonly log: Logger,
     private readonly clock: Clock,
-    private readonly windowMs = PLC_LOG_WINDOW_MS,
-  ) {}
+    windowMs = PLC_LOG_WINDOW_MS,
+  ) {
+    this.limit = new LogLimit({ windowMs });
+  }
 
   warn(op: string, message: string, fields: Record<string, unknown> = {}): void {
-    const now = this.clock.now();
-    const prev = this.seen.get(op);
-    if (prev && prev.message === message && now - prev.at < this.windowMs) {
-      prev.suppressed++;
-      return;
+    if (this.messages.get(op) !== message) {
+      this.limit.forget(op);
+      this.messages.set(op, message);
     }
-    const suppressed = prev?.message === message ? prev.suppressed : 0;
-    this.seen.set(op, { message, at: now, suppressed: 0 });
+    const decision = this.limit.take(op, this.clock.now());
+    if (!decision.write) return;
+    const suppressed = decision.held;
     this.log.warn(
       { ...fields, op, err: { message }, ...(suppressed > 0 ? { suppressed } : {}) },
       `PLC ${op} failed: ${message}`,
@@ -40,6 +38,7 @@ export class ThrottledLog {
 
   /** Forgets an operation's last error once it works again, so the next failure is logged at once. */
   clear(op: string): void {
-    this.seen.delete(op);
+    this.limit.forget(op);
+    this.messages.delete(op);
   }
 }

@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import type { Frame } from '../capture/index.js';
-import type { TaskResult } from '../decision/index.js';
+import type { TaskResult } from '../inference/index.js';
 
 /** Same guard as preprocessing: a frame above this many pixels is never decoded (image bombs). */
 const MAX_INPUT_PIXELS = 40_000_000;

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
-import type { Decision, DecisionDraft, Evidence, TaskResult } from '../decision/index.js';
+import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { EventBus } from '../events.js';
+import type { TaskResult } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionStore } from './decision-store.js';
@@ -12,6 +13,13 @@ import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
 import { Pruner } from './pruner.js';
 import { RetentionSweep } from './retention.js';
+
+declare module '../events.js' {
+  interface AgentEvents {
+    /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
+    DecisionStored: { decision: Decision };
+  }
+}
 
 export interface StorageOptions {
   imagesDir: string;

@@ -17,19 +17,12 @@ export class WalCheckpoint implements Service {
   ) {}
 
   async start(): Promise<void> {
-    this.schedule();
+    this.timer = this.deps.clock.setInterval(() => this.checkpoint(), this.periodMs);
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.deps.clock.clearInterval(this.timer);
     this.timer = undefined;
-  }
-
-  private schedule(): void {
-    this.timer = this.deps.clock.setTimeout(() => {
-      this.checkpoint();
-      this.schedule();
-    }, this.periodMs);
   }
 
   private checkpoint(): void {

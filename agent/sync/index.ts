@@ -24,4 +24,5 @@ export {
   type RouterOptions,
   requestSchemas,
 } from './requests.js';
+export type { SparkplugStatus } from './sparkplug/index.js';
 export { TokenBucket } from './token-bucket.js';

@@ -6,6 +6,13 @@ import type { Clock, Service } from '../service.js';
 import { AGENT_VERSION } from '../version.js';
 import { type MessageMeta, MqttConnection, type MqttConnectionStatus } from './mqtt-connection.js';
 
+declare module '../events.js' {
+  interface AgentEvents {
+    /** The broker session of the JSON link came up or went down. */
+    LinkStateChanged: { connected: boolean };
+  }
+}
+
 export { type MessageMeta, redactUrl } from './mqtt-connection.js';
 
 export type AgentState = 'online' | 'offline' | 'stopped';

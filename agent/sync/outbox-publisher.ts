@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+import { BACKLOG_RATE_PER_SEC, BACKLOG_SHARE } from '../config/index.js';
 import type { Decision } from '../decision/index.js';
 import type { EventBus } from '../events.js';
 import type { AgentMetrics } from '../metrics.js';
-import type { Clock, Service, TimerHandle } from '../service.js';
+import { type Clock, type Service, type TimerHandle, waitUntil } from '../service.js';
 import type { DecisionStore, OutboxEntry } from '../store/index.js';
 import type { DeliveryChannel } from './channel.js';
 import { TokenBucket } from './token-bucket.js';
@@ -66,7 +67,7 @@ export class OutboxPublisher implements Service {
     },
   ) {
     this.name = `outbox:${channel.name}`;
-    const rate = opts.backlogRatePerSec ?? 0;
+    const rate = opts.backlogRatePerSec ?? BACKLOG_RATE_PER_SEC;
     if (rate > 0) this.bucket = new TokenBucket(rate, Math.max(1, rate), deps.clock);
   }
 
@@ -85,10 +86,7 @@ export class OutboxPublisher implements Service {
     if (this.rateTimer !== undefined) this.deps.clock.clearTimeout(this.rateTimer);
     this.rateTimer = undefined;
     // give in-flight publishes a moment to be acknowledged, then persist every ack we have
-    const until = this.deps.clock.now() + 2_000;
-    while (this.inflight.size > 0 && this.channel.connected && this.deps.clock.now() < until) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil(() => this.inflight.size === 0 || !this.channel.connected, 2_000, 20, this.deps.clock);
     this.flushAcks();
   }
 
@@ -171,7 +169,7 @@ export class OutboxPublisher implements Service {
   /** Backlog slots: a share of the window while live decisions are in flight, all of it otherwise. */
   private backlogCap(): number {
     if (this.liveInflight === 0) return this.opts.maxInFlight;
-    const share = this.opts.backlogShare ?? 0.5;
+    const share = this.opts.backlogShare ?? BACKLOG_SHARE;
     if (share <= 0) return 0;
     // at least one slot, or a steady live stream would starve the backlog for good
     return Math.max(1, Math.floor(this.opts.maxInFlight * share));

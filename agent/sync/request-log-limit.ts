@@ -1,3 +1,5 @@
+import { LogLimit } from '../log-limit.js';
+
 /**
  * At most this many requests answered with an error (refused for the token, malformed, unknown, invalid,
  * rejected) are written to the request log per minute. The log goes through the store's single writer and
@@ -10,29 +12,22 @@
 export const MAX_LOGGED_ERRORS_PER_MINUTE = 20;
 
 const MINUTE_MS = 60_000;
+const KEY = 'error requests';
 
 /** A fixed one-minute window (by the injected clock) counting error requests logged in it. */
 export class ErrorLogLimit {
-  private window = Number.NaN;
-  private logged = 0;
+  private readonly limit: LogLimit;
   /** Error requests not logged in the current window (the first one is worth a warning). */
   dropped = 0;
 
-  constructor(private readonly max = MAX_LOGGED_ERRORS_PER_MINUTE) {}
+  constructor(max = MAX_LOGGED_ERRORS_PER_MINUTE) {
+    this.limit = new LogLimit({ windowMs: MINUTE_MS, max, aligned: true });
+  }
 
   /** True when one more error request may be logged now; counts it if so. */
   take(now: number): boolean {
-    const window = Math.floor(now / MINUTE_MS);
-    if (window !== this.window) {
-      this.window = window;
-      this.logged = 0;
-      this.dropped = 0;
-    }
-    if (this.logged >= this.max) {
-      this.dropped++;
-      return false;
-    }
-    this.logged++;
-    return true;
+    const decision = this.limit.take(KEY, now);
+    this.dropped = decision.write ? 0 : decision.heldInWindow;
+    return decision.write;
   }
 }

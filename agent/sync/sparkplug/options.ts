@@ -1,5 +1,11 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import {
+  MQTT_PUBLISH_TIMEOUT_MS,
+  MQTT_RECONNECT_MAX_MS,
+  MQTT_RECONNECT_MIN_MS,
+  SPARKPLUG_DDATA_QOS,
+} from '../../config/index.js';
 import { AgentError, ErrorCodes } from '../../errors.js';
 
 /** What the Sparkplug edge node needs; the lead maps `mqtt.*`, `agent.id` and the camera ids onto it. */
@@ -32,11 +38,12 @@ export interface SparkplugOptions {
   keepaliveS?: number;
 }
 
+/** agent.yaml's `mqtt` defaults (config), and what the channel alone decides. */
 export const SPARKPLUG_DEFAULTS = {
-  publishTimeoutMs: 10_000,
-  ddataQos: 1,
-  reconnectMinMs: 1_000,
-  reconnectMaxMs: 30_000,
+  publishTimeoutMs: MQTT_PUBLISH_TIMEOUT_MS,
+  ddataQos: SPARKPLUG_DDATA_QOS,
+  reconnectMinMs: MQTT_RECONNECT_MIN_MS,
+  reconnectMaxMs: MQTT_RECONNECT_MAX_MS,
   connectTimeoutMs: 10_000,
   keepaliveS: 30,
 } as const;

@@ -1,9 +1,9 @@
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { FfmpegSource } from '../../../agent/capture/ffmpeg-source.js';
+import type { ConnectionState } from '../../../agent/capture/frame.js';
 import { MjpegSource } from '../../../agent/capture/mjpeg-source.js';
 import {
-  type ConnectionState,
   connectionQuality,
   DEGRADED_OUTAGES_PER_HOUR,
   WatchedSource,

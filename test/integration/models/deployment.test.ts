@@ -1,13 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import type { AlertInput } from '../../../agent/alerts.js';
 import { ModelRunner } from '../../../agent/inference/index.js';
-import {
-  type DeploymentAlert,
-  ModelDeployment,
-  rulesJudge,
-  ShadowStore,
-} from '../../../agent/models/index.js';
+import { ModelDeployment, rulesJudge, ShadowStore } from '../../../agent/models/index.js';
 import { type Clock, systemClock } from '../../../agent/service.js';
 import { DecisionStore } from '../../../agent/store/index.js';
 import { REPO, tempDir } from '../../helpers/agent-process.js';
@@ -21,7 +17,7 @@ async function deployment(
     versionsDir?: string;
     clock?: Clock;
     shadowStore?: ShadowStore;
-    alerts?: DeploymentAlert[];
+    alerts?: AlertInput[];
     faults?: ConstructorParameters<typeof ModelDeployment>[1]['faults'];
   } = {},
 ) {
@@ -30,7 +26,7 @@ async function deployment(
     clock: opts.clock ?? systemClock,
     versionsDir: opts.versionsDir ?? tempDir('eva-versions-'),
     shadowStore: opts.shadowStore,
-    alert: (a) => opts.alerts?.push(a),
+    alerts: { raise: (a) => opts.alerts?.push(a) },
     ...(opts.faults ? { faults: opts.faults } : {}),
   });
   t.teardown(() => d.stop());
@@ -168,7 +164,7 @@ t.test('rollback returns to the previous version, and the active version survive
 
 t.test('an error jump after a promotion rolls back automatically, with an alert', async (t) => {
   const clock = new ManualClock();
-  const alerts: DeploymentAlert[] = [];
+  const alerts: AlertInput[] = [];
   const d = await deployment(t, {
     clock,
     alerts,

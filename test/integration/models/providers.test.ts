@@ -1,7 +1,8 @@
 import pino from 'pino';
 import t from 'tap';
+import type { AlertInput } from '../../../agent/alerts.js';
 import { ModelRunner, type ProviderFallback } from '../../../agent/inference/index.js';
-import { type DeploymentAlert, ModelDeployment } from '../../../agent/models/index.js';
+import { ModelDeployment } from '../../../agent/models/index.js';
 import { systemClock } from '../../../agent/service.js';
 import { tempDir, WASHER_MODEL } from '../../helpers/agent-process.js';
 import { quietLog } from '../../helpers/fixtures.js';
@@ -114,12 +115,12 @@ t.test('frames queued on the failing provider are judged on the next one, none l
 });
 
 t.test('run-time fallback of the active version raises a MODEL_PROVIDER_FALLBACK alert', async (t) => {
-  const alerts: DeploymentAlert[] = [];
+  const alerts: AlertInput[] = [];
   const d = new ModelDeployment(washerConfig({ providers: ['cuda', 'cpu'] }), {
     log: quietLog,
     clock: systemClock,
     versionsDir: tempDir('eva-versions-'),
-    alert: (a) => alerts.push(a),
+    alerts: { raise: (a) => alerts.push(a) },
     faults: () => ({ emulate: ['cuda'], failRuns: { provider: 'cuda', afterRuns: 7 } }),
   });
   t.teardown(() => d.stop());

@@ -1,12 +1,7 @@
 import { ServerTCP } from 'modbus-serial';
 import t, { type Test } from 'tap';
-import {
-  ModbusPlc,
-  type PlcConfigInput,
-  type PlcTrigger,
-  plcConfigSchema,
-  type VerdictLike,
-} from '../../../agent/plc/index.js';
+import { type PlcConfigInput, plcConfigSchema } from '../../../agent/config/index.js';
+import { ModbusPlc, type PlcTrigger, type VerdictLike } from '../../../agent/plc/index.js';
 import { systemClock } from '../../../agent/service.js';
 import { quietLog } from '../../helpers/fixtures.js';
 import { freePort, waitFor } from '../../helpers/net.js';

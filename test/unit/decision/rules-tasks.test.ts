@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseConfigText } from '../../../agent/config/index.js';
-import type { TaskResult } from '../../../agent/decision/index.js';
 import { judge } from '../../../agent/decision/index.js';
+import type { TaskResult } from '../../../agent/inference/index.js';
 
 type Det = { label: string; score: number; box: [number, number, number, number] };
 const detections = (...ds: Det[]): TaskResult => ({ task: 'detection', detections: ds });

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import t from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
 import { planResize, preprocess } from '../../../agent/inference/index.js';
-import type { InputSpec } from '../../../agent/inference/manifest.js';
+import type { InputSpec } from '../../../agent/inference/manifest-schema.js';
 import { roundHalfEven } from '../../../agent/inference/preprocess.js';
 
 /** A smooth colour gradient with a sharp-edged square, so both exact and interpolated pixels are checked. */

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { decodePartId, mapVerdict, plcConfigSchema, type VerdictLike } from '../../../agent/plc/index.js';
+import { plcConfigSchema } from '../../../agent/config/index.js';
+import { decodePartId, mapVerdict, type VerdictLike } from '../../../agent/plc/index.js';
 
 const v = (verdict: VerdictLike['verdict'], degraded = false): VerdictLike => ({ verdict, degraded, seq: 1 });
 

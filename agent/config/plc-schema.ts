@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * One camera's PLC link over Modbus TCP (the agent is the client). The lead drops `plcConfigSchema` into the
- * camera schema as `plc`; every default lives here. The register map is documented in docs/plc.md.
+ * One camera's PLC link over Modbus TCP (the agent is the client): the camera schema's `plc` block. It lives
+ * in config/ with the rest of agent.yaml's schema, so config depends on no other folder and agent/plc reads
+ * its types from config like every other part. The register map is documented in docs/plc.md.
  */
 
 const address = z.number().int().min(0).max(65_535);

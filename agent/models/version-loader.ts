@@ -1,0 +1,143 @@
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ModelConfig } from '../config/index.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import { loadManifest, ModelRunner, type ProviderFallback, type WorkerFaults } from '../inference/index.js';
+import type { Clock } from '../service.js';
+import { VersionStore } from './versions.js';
+
+export interface VersionLoaderDeps {
+  log: Logger;
+  clock: Clock;
+  versions: VersionStore;
+  onProviderFallback: (event: ProviderFallback) => void;
+  /** Tests only: fault injection per loaded model file. */
+  faults?: ((modelPath: string) => WorkerFaults | undefined) | undefined;
+}
+
+/**
+ * Makes and ends the runners of one model's versions: the configured one (agent.yaml's file), an installed
+ * one (VersionStore), an upload (vetted, copied in, loaded and verified, or refused and removed). Which
+ * version is active, shadow or previous is ModelDeployment's business; this only loads and retires.
+ */
+export class VersionLoader {
+  constructor(
+    private readonly config: ModelConfig,
+    private readonly deps: VersionLoaderDeps,
+  ) {}
+
+  /** The version agent.yaml's model file carries; null when its manifest cannot be read. */
+  configuredVersion(): string | null {
+    try {
+      return loadManifest(this.config.path, this.config.manifest).manifest.version;
+    } catch (err) {
+      this.deps.log.debug({ err }, 'configured model manifest unreadable');
+      return null;
+    }
+  }
+
+  /** The configured version's runner, not started. */
+  configured(): ModelRunner {
+    return this.newRunner(this.config.path, this.config.manifest);
+  }
+
+  /** A runner for `version`, configured or installed, not started; undefined when it is neither. */
+  runnerFor(version: string): ModelRunner | undefined {
+    if (version === this.configuredVersion()) return this.configured();
+    const path = this.deps.versions.modelPath(version);
+    return path ? this.newRunner(path) : undefined;
+  }
+
+  /**
+   * Copies a version folder (model.onnx, manifest, golden images) in and loads it (manifest, sha256, ONNX,
+   * warm-up, golden images): resolves with its started runner, or refuses with the reason and leaves nothing
+   * behind. `active` is the model as it runs now: an upload must carry its id and a version not yet here.
+   */
+  async install(
+    sourceDir: string,
+    active: { id: string; version: string | null },
+  ): Promise<{ version: string; runner: ModelRunner }> {
+    const version = this.vet(sourceDir, active);
+    const folder = this.deps.versions.folder(version);
+    cpSync(sourceDir, folder, { recursive: true });
+    const runner = this.newRunner(join(folder, 'model.onnx'));
+    await runner.start();
+    if (runner.state !== 'ready') {
+      const reason = runner.snapshot().error ?? 'did not load';
+      await runner.stop();
+      rmSync(folder, { recursive: true, force: true });
+      throw new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `model ${this.config.id} version ${version} refused: ${reason}; active version ${active.version} unchanged`,
+      );
+    }
+    return { version, runner };
+  }
+
+  /** Checks an upload before anything is copied; its version. */
+  private vet(sourceDir: string, active: { id: string; version: string | null }): string {
+    const modelFile = join(sourceDir, 'model.onnx');
+    if (!existsSync(modelFile)) {
+      throw new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
+      );
+    }
+    let version: string;
+    try {
+      const m = loadManifest(modelFile).manifest;
+      if (m.id !== active.id) throw new Error(`manifest id "${m.id}" is not this model's ("${active.id}")`);
+      version = m.version;
+      VersionStore.checkVersion(version);
+    } catch (err) {
+      throw new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${active.version} unchanged`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (
+      version === active.version ||
+      version === this.configuredVersion() ||
+      this.deps.versions.modelPath(version)
+    ) {
+      throw new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `model ${this.config.id}: version ${version} is already installed; give the new one a new version`,
+      );
+    }
+    return version;
+  }
+
+  private newRunner(path: string, manifest?: string): ModelRunner {
+    const c = this.config;
+    const faults = this.deps.faults?.(path);
+    return new ModelRunner(
+      {
+        id: c.id,
+        path,
+        manifest,
+        providers: c.providers,
+        workers: c.workers,
+        intraOpThreads: c.intraOpThreads,
+        engineCacheDir: c.engineCacheDir,
+      },
+      this.deps.log,
+      {
+        onProviderFallback: this.deps.onProviderFallback,
+        clock: this.deps.clock,
+        ...(faults ? { faults } : {}),
+      },
+    );
+  }
+}
+
+/** Lets a retired version finish its frames, then ends its worker threads (and their sessions' memory). */
+export async function retire(runner: ModelRunner | undefined): Promise<void> {
+  if (!runner) return;
+  await runner.drain();
+  await runner.stop();
+}
