@@ -1,4 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { redactUrl } from '../redact.js';
+import { type Clock, systemClock } from '../service.js';
+import { RateLimitedLog } from './rate-limited-log.js';
 
 export interface HttpCredentials {
   username: string;
@@ -149,4 +153,32 @@ export function splitCredentials(
   return { url, credentials: username ? { username, password } : undefined };
 }
 
-export { redactUrl } from '../redact.js';
+/** What an HTTP camera source (snapshot or MJPEG) holds: where, how to sign in, how to log and time it. */
+export interface HttpCameraEndpoint {
+  url: URL;
+  auth: HttpAuth;
+  /** The URL without credentials, for logs and errors. */
+  safeUrl: string;
+  clock: Clock;
+  problems: RateLimitedLog;
+}
+
+export function httpCameraEndpoint(opts: {
+  url: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  log: Logger;
+  clock?: Clock | undefined;
+}): HttpCameraEndpoint {
+  const { url, credentials } = splitCredentials(opts.url, opts);
+  const clock = opts.clock ?? systemClock;
+  return {
+    url,
+    auth: new HttpAuth(credentials),
+    safeUrl: redactUrl(opts.url),
+    clock,
+    problems: new RateLimitedLog(opts.log, undefined, clock),
+  };
+}
+
+export { redactUrl };

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
 import { SNAPSHOT_TIMEOUT_MS } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import { type Clock, systemClock } from '../service.js';
+import type { Clock } from '../service.js';
 import type { Frame, FrameSource } from './frame.js';
-import { fetchWithAuth, HttpAuth, redactUrl, splitCredentials } from './http-auth.js';
+import { fetchWithAuth, type HttpCameraEndpoint, httpCameraEndpoint } from './http-auth.js';
 import { encodedFrameProblem } from './image-check.js';
-import { RateLimitedLog } from './rate-limited-log.js';
 
 export interface HttpSnapshotOptions {
   /** e.g. `http://10.0.0.5/cgi-bin/snapshot.cgi`; user info in the URL is taken as the credentials. */
@@ -42,20 +41,12 @@ export class HttpSnapshotSource implements FrameSource {
   readonly kind = 'http';
   readonly counters: SnapshotCounters = { requests: 0, frames: 0, errors: 0 };
   lastError: string | null = null;
-  private readonly url: URL;
-  private readonly auth: HttpAuth;
-  private readonly safeUrl: string;
-  private readonly clock: Clock;
-  private readonly problems: RateLimitedLog;
   private readonly closing = new AbortController();
 
+  private readonly endpoint: HttpCameraEndpoint;
+
   constructor(private readonly opts: HttpSnapshotOptions) {
-    const { url, credentials } = splitCredentials(opts.url, opts);
-    this.url = url;
-    this.auth = new HttpAuth(credentials);
-    this.safeUrl = redactUrl(opts.url);
-    this.clock = opts.clock ?? systemClock;
-    this.problems = new RateLimitedLog(opts.log, undefined, this.clock);
+    this.endpoint = httpCameraEndpoint(opts);
   }
 
   async next(signal: AbortSignal): Promise<Frame> {
@@ -63,12 +54,12 @@ export class HttpSnapshotSource implements FrameSource {
     if (this.closing.signal.aborted) throw new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed');
     const timeoutMs = this.opts.timeoutMs ?? SNAPSHOT_TIMEOUT_MS;
     const timeout = new AbortController();
-    const timer = this.clock.setTimeout(() => timeout.abort(), timeoutMs);
+    const timer = this.endpoint.clock.setTimeout(() => timeout.abort(), timeoutMs);
     const combined = AbortSignal.any([signal, timeout.signal, this.closing.signal]);
     this.counters.requests++;
     let answer: Buffer | SnapshotProblem;
     try {
-      const res = await fetchWithAuth(this.url, this.auth, combined);
+      const res = await fetchWithAuth(this.endpoint.url, this.endpoint.auth, combined);
       answer = await this.readImage(res, combined);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -77,16 +68,16 @@ export class HttpSnapshotSource implements FrameSource {
             'timeout',
             new AgentError(
               ErrorCodes.CAMERA_TIMEOUT,
-              `no snapshot from ${this.safeUrl} within ${timeoutMs} ms`,
+              `no snapshot from ${this.endpoint.safeUrl} within ${timeoutMs} ms`,
             ),
           ]
         : this.closing.signal.aborted
           ? ['closed', new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed')]
-          : unreachable(err, this.safeUrl);
+          : unreachable(err, this.endpoint.safeUrl);
       this.noteError(key, failure);
       throw failure;
     } finally {
-      this.clock.clearTimeout(timer);
+      this.endpoint.clock.clearTimeout(timer);
     }
     if (!Buffer.isBuffer(answer)) {
       // the camera answered, but not with a usable frame: the same code as any source failure, its own log key
@@ -95,7 +86,7 @@ export class HttpSnapshotSource implements FrameSource {
       throw failure;
     }
     this.counters.frames++;
-    return { kind: 'encoded', data: answer, capturedAt: this.clock.now() };
+    return { kind: 'encoded', data: answer, capturedAt: this.endpoint.clock.now() };
   }
 
   async close(): Promise<void> {
@@ -106,13 +97,13 @@ export class HttpSnapshotSource implements FrameSource {
   private async readImage(res: Response, signal: AbortSignal): Promise<Buffer | SnapshotProblem> {
     if (res.status === 401) {
       await res.body?.cancel();
-      return { kind: 'auth', message: `${this.safeUrl} refused the credentials (HTTP 401)` };
+      return { kind: 'auth', message: `${this.endpoint.safeUrl} refused the credentials (HTTP 401)` };
     }
     if (res.status !== 200) {
       await res.body?.cancel();
       return {
         kind: 'http-status',
-        message: `${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`,
+        message: `${this.endpoint.safeUrl} answered HTTP ${res.status} ${res.statusText}`,
       };
     }
     const type = res.headers.get('content-type') ?? '';
@@ -124,7 +115,7 @@ export class HttpSnapshotSource implements FrameSource {
     }
     const data = await readCapped(res, max, signal);
     if (data === undefined) return { kind: 'too-large', message: `snapshot passed the ${max} byte limit` };
-    if (data.length === 0) return { kind: 'empty', message: `${this.safeUrl} sent an empty body` };
+    if (data.length === 0) return { kind: 'empty', message: `${this.endpoint.safeUrl} sent an empty body` };
     if (type && !IMAGE_TYPES.test(type)) {
       const start = JSON.stringify(data.subarray(0, 40).toString('latin1'));
       return { kind: 'content-type', message: `expected an image, got ${type} (starts with ${start})` };
@@ -137,7 +128,8 @@ export class HttpSnapshotSource implements FrameSource {
   private noteError(key: string, err: AgentError): void {
     this.counters.errors++;
     this.lastError = err.message;
-    if (key !== 'closed') this.problems.warn(key, { url: this.safeUrl, err }, 'camera snapshot failed');
+    if (key !== 'closed')
+      this.endpoint.problems.warn(key, { url: this.endpoint.safeUrl, err }, 'camera snapshot failed');
   }
 }
 

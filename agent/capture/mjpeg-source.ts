@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import { type Clock, systemClock } from '../service.js';
+import type { Clock } from '../service.js';
 import type { Frame, FrameCounters } from './frame.js';
-import { fetchWithAuth, HttpAuth, redactUrl, splitCredentials } from './http-auth.js';
+import { fetchWithAuth, type HttpCameraEndpoint, httpCameraEndpoint } from './http-auth.js';
 import { encodedFrameProblem } from './image-check.js';
 import { MultipartReader } from './multipart-reader.js';
 import { NewestFrameSlot } from './newest-frame.js';
-import { RateLimitedLog } from './rate-limited-log.js';
 import type { WatchableSource } from './watchdog.js';
 
 export interface MjpegOptions {
@@ -43,23 +42,15 @@ export class MjpegSource implements WatchableSource {
   readonly kind = 'mjpeg';
   private readonly slot = new NewestFrameSlot();
   private readonly diagnostics: string[] = [];
-  private readonly problems: RateLimitedLog;
-  private readonly url: URL;
-  private readonly auth: HttpAuth;
-  private readonly safeUrl: string;
-  private readonly clock: Clock;
   private readonly abort = new AbortController();
   private errors = 0;
   private sequence = 0;
   private running: Promise<void> | undefined;
 
+  private readonly endpoint: HttpCameraEndpoint;
+
   constructor(private readonly opts: MjpegOptions) {
-    const { url, credentials } = splitCredentials(opts.url, opts);
-    this.url = url;
-    this.auth = new HttpAuth(credentials);
-    this.safeUrl = redactUrl(opts.url);
-    this.clock = opts.clock ?? systemClock;
-    this.problems = new RateLimitedLog(opts.log, undefined, this.clock);
+    this.endpoint = httpCameraEndpoint(opts);
   }
 
   get counters(): MjpegCounters {
@@ -93,7 +84,7 @@ export class MjpegSource implements WatchableSource {
       for await (const chunk of reader.body) {
         reader.parser.push(chunk);
       }
-      throw new AgentError(ErrorCodes.CAMERA_SOURCE, `MJPEG stream from ${this.safeUrl} ended`);
+      throw new AgentError(ErrorCodes.CAMERA_SOURCE, `MJPEG stream from ${this.endpoint.safeUrl} ended`);
     } catch (err) {
       ended = this.abort.signal.aborted
         ? new AgentError(ErrorCodes.CAMERA_SOURCE, 'source closed')
@@ -101,7 +92,7 @@ export class MjpegSource implements WatchableSource {
           ? err
           : new AgentError(
               ErrorCodes.CAMERA_SOURCE,
-              `MJPEG stream from ${this.safeUrl} failed: ${why(err)}`,
+              `MJPEG stream from ${this.endpoint.safeUrl} failed: ${why(err)}`,
               {
                 cause: err,
               },
@@ -115,38 +106,43 @@ export class MjpegSource implements WatchableSource {
 
   private async connect(): Promise<{ body: AsyncIterable<Uint8Array>; parser: MultipartReader }> {
     const timeoutMs = this.opts.connectTimeoutMs ?? MJPEG_CONNECT_TIMEOUT_MS;
-    const timer = this.clock.setTimeout(
+    const timer = this.endpoint.clock.setTimeout(
       () => this.abort.abort(new AgentError(ErrorCodes.CAMERA_TIMEOUT, `no answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
     let res: Response;
     try {
-      res = await fetchWithAuth(this.url, this.auth, this.abort.signal);
+      res = await fetchWithAuth(this.endpoint.url, this.endpoint.auth, this.abort.signal);
     } catch (err) {
       const reason: unknown = this.abort.signal.reason;
       if (reason instanceof AgentError && reason.code === ErrorCodes.CAMERA_TIMEOUT) {
-        throw new AgentError(ErrorCodes.CAMERA_TIMEOUT, `${this.safeUrl}: ${reason.message}`);
+        throw new AgentError(ErrorCodes.CAMERA_TIMEOUT, `${this.endpoint.safeUrl}: ${reason.message}`);
       }
-      throw new AgentError(ErrorCodes.CAMERA_SOURCE, `camera unreachable at ${this.safeUrl} (${why(err)})`, {
-        cause: err,
-      });
+      throw new AgentError(
+        ErrorCodes.CAMERA_SOURCE,
+        `camera unreachable at ${this.endpoint.safeUrl} (${why(err)})`,
+        {
+          cause: err,
+        },
+      );
     } finally {
-      this.clock.clearTimeout(timer);
+      this.endpoint.clock.clearTimeout(timer);
     }
     const fail = async (message: string): Promise<never> => {
       await res.body?.cancel();
       throw new AgentError(ErrorCodes.CAMERA_SOURCE, message);
     };
-    if (res.status === 401) return fail(`${this.safeUrl} refused the credentials (HTTP 401)`);
-    if (res.status !== 200) return fail(`${this.safeUrl} answered HTTP ${res.status} ${res.statusText}`);
+    if (res.status === 401) return fail(`${this.endpoint.safeUrl} refused the credentials (HTTP 401)`);
+    if (res.status !== 200)
+      return fail(`${this.endpoint.safeUrl} answered HTTP ${res.status} ${res.statusText}`);
     const type = res.headers.get('content-type') ?? '(none)';
     if (!/^multipart\//i.test(type)) {
       const hint = /^image\//i.test(type)
         ? ': this URL serves single images, use the http snapshot source'
         : '';
-      return fail(`expected multipart/x-mixed-replace from ${this.safeUrl}, got ${type}${hint}`);
+      return fail(`expected multipart/x-mixed-replace from ${this.endpoint.safeUrl}, got ${type}${hint}`);
     }
-    if (!res.body) return fail(`${this.safeUrl} sent no body`);
+    if (!res.body) return fail(`${this.endpoint.safeUrl} sent no body`);
     const boundary = /boundary="?([^";]+)"?/i.exec(type)?.[1]?.trim();
     const parser = new MultipartReader({
       boundary,
@@ -170,7 +166,7 @@ export class MjpegSource implements WatchableSource {
     this.slot.publish({
       kind: 'encoded',
       data: Buffer.from(data), // a copy: the part is a view into the read buffer
-      capturedAt: this.clock.now(),
+      capturedAt: this.endpoint.clock.now(),
       name: `mjpeg-${++this.sequence}`,
     });
   }
@@ -179,7 +175,7 @@ export class MjpegSource implements WatchableSource {
     this.errors++;
     this.diagnostics.push(message);
     if (this.diagnostics.length > DIAGNOSTIC_LINES) this.diagnostics.shift();
-    this.problems.warn(key, { url: this.safeUrl }, message);
+    this.endpoint.problems.warn(key, { url: this.endpoint.safeUrl }, message);
   }
 }
 

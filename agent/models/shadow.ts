@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Connection } from '../store/index.js';
+import { type Connection, LazyStatements } from '../store/index.js';
 
 export interface ShadowRow {
   model: string;
@@ -73,49 +73,33 @@ export function addToReport(r: ShadowReport, row: ShadowRow): ShadowReport {
  * never enter the outbox, so they are never published. The connection's owner closes it.
  */
 export class ShadowStore {
-  private statements: { insert: Database.Statement; trim: Database.Statement } | undefined;
+  private readonly statements: LazyStatements<{ insert: Database.Statement; trim: Database.Statement }>;
   private inserted = 0;
 
   /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
     private readonly connection: Connection,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.statements = new LazyStatements(connection, (db) => ({
+      insert: db.prepare(
+        `INSERT INTO shadow_results (model, camera, active_version, shadow_version, at, active_verdict,
+          shadow_verdict, active_top, shadow_top, agree, active_ms, shadow_ms, error)
+         VALUES (@model, @camera, @activeVersion, @shadowVersion, @at, @activeVerdict, @shadowVerdict,
+          @activeTop, @shadowTop, @agree, @activeMs, @shadowMs, @error)`,
+      ),
+      trim: db.prepare('DELETE FROM shadow_results WHERE id <= (SELECT max(id) FROM shadow_results) - ?'),
+    }));
+  }
 
   private get db(): Database.Database {
     return this.connection.db;
   }
 
-  private get insert(): Database.Statement {
-    return this.prepared().insert;
-  }
-
-  private get trim(): Database.Statement {
-    return this.prepared().trim;
-  }
-
-  private prepared() {
-    this.statements ??= this.prepare();
-    return this.statements;
-  }
-
-  private prepare() {
-    const insert = this.db.prepare(
-      `INSERT INTO shadow_results (model, camera, active_version, shadow_version, at, active_verdict,
-        shadow_verdict, active_top, shadow_top, agree, active_ms, shadow_ms, error)
-       VALUES (@model, @camera, @activeVersion, @shadowVersion, @at, @activeVerdict, @shadowVerdict,
-        @activeTop, @shadowTop, @agree, @activeMs, @shadowMs, @error)`,
-    );
-    const trim = this.db.prepare(
-      'DELETE FROM shadow_results WHERE id <= (SELECT max(id) FROM shadow_results) - ?',
-    );
-    return { insert, trim };
-  }
-
   record(row: ShadowRow): void {
     try {
-      this.insert.run({ ...row, agree: row.agree ? 1 : 0 });
-      if (++this.inserted % TRIM_EVERY === 0) this.trim.run(MAX_ROWS);
+      this.statements.get().insert.run({ ...row, agree: row.agree ? 1 : 0 });
+      if (++this.inserted % TRIM_EVERY === 0) this.statements.get().trim.run(MAX_ROWS);
     } catch (err) {
       // a comparison row lost is not a decision lost: log it and go on
       this.log.warn({ err }, 'shadow result not stored');

@@ -1,5 +1,5 @@
-import type { Database, Statement } from 'better-sqlite3';
-import type { Connection } from './connection.js';
+import type { Database } from 'better-sqlite3';
+import { type Connection, LazyStatements } from './connection.js';
 
 /** Where a request came from. `internal` is a call from inside the process (tests, tools). */
 export type RequestVia = 'mqtt' | 'http' | 'internal';
@@ -53,37 +53,25 @@ const MAX_LOGGED_ERROR = 1024;
  * latest one is what counts.
  */
 export class AuditLog {
-  private statements:
-    | Record<
-        | 'logRequest'
-        | 'decisionExists'
-        | 'insertOutcome'
-        | 'latestOutcome'
-        | 'outcomesOf'
-        | 'insertOverride'
-        | 'latestOverride'
-        | 'overridesOf'
-        | 'requests',
-        Statement
-      >
-    | undefined;
+  private readonly statements: LazyStatements<ReturnType<typeof AuditLog.prepare>>;
 
   /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
     private readonly connection: Connection,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.statements = new LazyStatements(connection, AuditLog.prepare);
+  }
 
   private get db(): Database {
     return this.connection.db;
   }
 
   private get stmt() {
-    this.statements ??= this.prepare(this.db);
-    return this.statements;
+    return this.statements.get();
   }
 
-  private prepare(db: Database): NonNullable<AuditLog['statements']> {
+  private static prepare(db: Database) {
     return {
       logRequest: db.prepare(
         `INSERT INTO requests (received_at, via, name, body, status, error)

@@ -1,7 +1,7 @@
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 import type { Decision, Verdict } from '../decision/index.js';
 import type { AuditLog, Outcome, Override } from './audit-log.js';
-import type { Connection } from './connection.js';
+import { type Connection, LazyStatements } from './connection.js';
 
 export interface AuditFilter {
   camera?: string | undefined;
@@ -33,24 +33,25 @@ export type AuditedDecision = Decision & { outcomes: Outcome[]; overrides: Overr
  * that must not lead get a unary `+`, which keeps their index out of the plan.
  */
 export class AuditQuery {
-  private statements: Record<'cursorAt' | 'nearestBelow' | 'bySeq' | 'byId', Statement> | undefined;
+  private readonly statements: LazyStatements<ReturnType<typeof AuditQuery.prepare>>;
 
   /** Only assigns: statements are prepared on first use, once the store is open. */
   constructor(
     private readonly connection: Connection,
     private readonly log: AuditLog,
-  ) {}
+  ) {
+    this.statements = new LazyStatements(connection, AuditQuery.prepare);
+  }
 
   private get db(): Database {
     return this.connection.db;
   }
 
   private get stmt() {
-    this.statements ??= this.prepare(this.db);
-    return this.statements;
+    return this.statements.get();
   }
 
-  private prepare(db: Database): NonNullable<AuditQuery['statements']> {
+  private static prepare(db: Database) {
     return {
       cursorAt: db.prepare('SELECT seq, decided_at AS decidedAt FROM decisions WHERE seq = ?'),
       nearestBelow: db.prepare(

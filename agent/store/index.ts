@@ -9,7 +9,7 @@ export {
   type RequestVia,
 } from './audit-log.js';
 export { type AuditedDecision, type AuditFilter, type AuditPage, AuditQuery } from './audit-query.js';
-export type { Connection } from './connection.js';
+export { type Connection, LazyStatements } from './connection.js';
 export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
 export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
 export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
