@@ -4,7 +4,8 @@ import { Camera, connectionReporter, createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
 import { type Decision, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
-import { buildHttpApp, HttpServer, type StatusService } from './health/index.js';
+import type { StatusService } from './health/index.js';
+import { buildHttpApp, HttpServer } from './http/index.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   DeploymentMetrics,

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { composeDecision, type Verdict } from '../agent/decision/index.js';
 import { ErrorCodes } from '../agent/errors.js';
-import { buildHttpApp } from '../agent/health/index.js';
+import { buildHttpApp } from '../agent/http/index.js';
 import { type AuditFilter, AuditLog, AuditQuery, DecisionStore } from '../agent/store/index.js';
 import { tempDir } from '../test/helpers/agent-process.js';
 import { draft } from '../test/helpers/fixtures.js';

@@ -7,8 +7,13 @@ import type { Clock } from '../service.js';
 import type { Storage } from '../store/index.js';
 import type { LinkStatus, SparkplugStatus } from '../sync/index.js';
 import { AGENT_VERSION } from '../version.js';
-import type { Readiness } from './http-server.js';
 import type { SystemSnapshot } from './system-monitor.js';
+
+/** `/readyz`: ready, or the reasons why not. */
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
 
 /** One entry of `problems[]` in `/api/status`: what needs a person, now. */
 export interface Problem {

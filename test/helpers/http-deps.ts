@@ -1,4 +1,4 @@
-import type { HttpDeps } from '../../agent/health/http-server.js';
+import type { HttpDeps } from '../../agent/http/index.js';
 
 /** HttpDeps for tests that drive one route: everything else answers empty, requests are refused. */
 export function stubHttpDeps(overrides: Partial<HttpDeps>): HttpDeps {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { agentError } from '../../../agent/errors.js';
-import { buildHttpApp } from '../../../agent/health/index.js';
+import { buildHttpApp } from '../../../agent/http/index.js';
 import { ModelDeployment, ModelInbox } from '../../../agent/models/index.js';
 import { systemClock } from '../../../agent/service.js';
 import { tempDir } from '../../helpers/agent-process.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildHttpApp } from '../../../agent/health/index.js';
+import { buildHttpApp } from '../../../agent/http/index.js';
 import { IMAGE_KINDS } from '../../../agent/store/index.js';
 import { draft } from '../../helpers/fixtures.js';
 import { stubHttpDeps } from '../../helpers/http-deps.js';

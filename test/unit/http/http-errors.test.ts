@@ -1,8 +1,8 @@
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { AgentError, agentError, ErrorCodes } from '../../../agent/errors.js';
-import { codedHttpError } from '../../../agent/health/http-errors.js';
-import { buildHttpApp, type HttpDeps } from '../../../agent/health/index.js';
+import { codedHttpError } from '../../../agent/http/http-errors.js';
+import { buildHttpApp, type HttpDeps } from '../../../agent/http/index.js';
 import { type RequestHandlers, RequestRouter, requestSchemas } from '../../../agent/sync/index.js';
 import { quietLog } from '../../helpers/fixtures.js';
 import { stubHttpDeps } from '../../helpers/http-deps.js';

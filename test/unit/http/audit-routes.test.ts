@@ -1,6 +1,6 @@
 import t from 'tap';
-import { parseAuditQuery } from '../../../agent/health/audit-routes.js';
-import { buildHttpApp } from '../../../agent/health/index.js';
+import { parseAuditQuery } from '../../../agent/http/audit-routes.js';
+import { buildHttpApp } from '../../../agent/http/index.js';
 import { AgentMetrics } from '../../../agent/metrics.js';
 import { AuditLog, AuditQuery } from '../../../agent/store/index.js';
 import { auditRequestHandlers, type RequestHandlers, RequestRouter } from '../../../agent/sync/index.js';

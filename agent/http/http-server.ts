@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type AgentError, agentError, httpStatusOf } from '../errors.js';
+import type { Readiness } from '../health/index.js';
 import type { Service } from '../service.js';
 import type { ImageKind, ImageLookup } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
@@ -9,11 +10,6 @@ import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
 import { answerErrorsWithCodes } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
-
-export interface Readiness {
-  ready: boolean;
-  reasons: string[];
-}
 
 export interface HttpDeps {
   status: () => unknown;

@@ -1,0 +1,1 @@
+export { buildHttpApp, type HttpDeps, HttpServer } from './http-server.js';
