@@ -95,21 +95,22 @@ export class StoreHealth implements Service {
     const out: StoreProblem[] = [];
     const { store, budget } = this.deps;
     const faults = store.faults.list();
-    for (const kind of ['full', 'unwritable'] as const) {
-      const these = faults.filter((f) => f.kind === kind);
-      if (these.length === 0) continue;
-      out.push({
-        code: kind === 'full' ? 'DISK_FULL' : 'STORE_UNWRITABLE',
-        severity: 'critical',
-        message: `the store cannot write: ${these.map(describeFault).join('; ')}`,
-      });
-    }
+    const full = faults
+      .filter((f) => f.kind === 'full')
+      .map((f) => `the store cannot write: ${describeFault(f)}`);
+    // one DISK_FULL, whichever way the disk ran out (a refused write, the budget, or both)
     if (budget.isFull) {
+      full.push(
+        'store.maxDiskMB (or the disk) is taken by undelivered decisions: verdicts are recorded, images are not',
+      );
+    }
+    if (full.length > 0) out.push({ code: 'DISK_FULL', severity: 'critical', message: full.join('; ') });
+    const unwritable = faults.filter((f) => f.kind === 'unwritable');
+    if (unwritable.length > 0) {
       out.push({
-        code: 'DISK_FULL',
+        code: 'STORE_UNWRITABLE',
         severity: 'critical',
-        message:
-          'store.maxDiskMB reached with only undelivered decisions left: verdicts are recorded, images are not',
+        message: `the store cannot write: ${unwritable.map(describeFault).join('; ')}`,
       });
     }
     const held = this.deps.held();
