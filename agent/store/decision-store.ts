@@ -334,26 +334,6 @@ export class DecisionStore implements Service {
     this.faults.note('checkpoint');
   }
 
-  /**
-   * The WAL file this connection writes is no longer the one at `<path>-wal` (deleted, or replaced): what
-   * was written since the last checkpoint lives only in a file no restart would read. Copies it into the
-   * database (the connection still holds the old file open), then leaves WAL mode and enters it again, so a
-   * fresh WAL file is made at the path. True when done.
-   */
-  rebindWal(): boolean {
-    try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.db.pragma('journal_mode = DELETE');
-      this.db.pragma('journal_mode = WAL');
-      this.faults.note('checkpoint');
-      return true;
-    } catch (err) {
-      this.faults.note('checkpoint', err);
-      this.log.error({ err }, 'cannot save the writes of a deleted WAL into the database');
-      return false;
-    }
-  }
-
   close(): void {
     if (!this.connection?.open) return;
     try {

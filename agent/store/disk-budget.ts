@@ -102,6 +102,7 @@ export class DiskBudget implements Service {
   private running: Promise<void> | undefined;
   private readonly fullListeners: ((full: boolean, usage: DiskUsage) => void)[] = [];
   private readonly marks: { dropAt: number; target: number; clearAt: number };
+  private walLimit = 1000 * 4096;
 
   constructor(private readonly deps: DiskBudgetDeps) {
     const budget = deps.maxBytes;
@@ -135,6 +136,11 @@ export class DiskBudget implements Service {
 
   get isFull(): boolean {
     return this.full;
+  }
+
+  /** The WAL's checkpoint size (set at start from the budget and the disk). */
+  get walLimitBytes(): number {
+    return this.walLimit;
   }
 
   /** Told when `isFull` changes (Storage raises and clears DISK_FULL). */
@@ -370,6 +376,7 @@ export class DiskBudget implements Service {
     const pages = Math.max(16, Math.min(1000, Math.floor((room * WAL_SHARE) / pageSize)));
     db.pragma(`wal_autocheckpoint = ${pages}`);
     db.pragma(`journal_size_limit = ${pages * pageSize}`);
+    this.walLimit = pages * pageSize;
   }
 
   private schedule(): void {

@@ -43,9 +43,12 @@ export function openDatabase(opts: { path: string; log: Logger; synchronous?: 'F
     if (!fresh) convertToIncrementalVacuum(db, log);
     return db;
   } catch (err) {
+    // the store is held exclusively while an agent runs on it (see above)
+    const busy =
+      (err as { code?: unknown }).code === 'SQLITE_BUSY' ? ' (is an agent running on this store?)' : '';
     throw new AgentError(
       ErrorCodes.STORE_OPEN,
-      `cannot open the store at ${path}: ${(err as Error).message}`,
+      `cannot open the store at ${path}: ${(err as Error).message}${busy}`,
       { cause: err },
     );
   }

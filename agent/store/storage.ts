@@ -325,6 +325,13 @@ export class Storage implements Service {
       writable = store.probe();
     }
     if (!writable) return;
+    if (store.faults.list().some((f) => f.op === 'checkpoint')) {
+      try {
+        store.checkpoint();
+      } catch {
+        return; // noted by the store; tried again next time
+      }
+    }
     pruner.flushPending();
     if (held.size > 0) held.flush();
     const free = budget.freeOnDisk();

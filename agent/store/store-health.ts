@@ -45,7 +45,7 @@ export interface StoreHealthDeps {
  * database lost decisions: its last seq fell below the highest handed out). Raised and cleared on change
  * only; logged through a rate limit (a full disk fails every frame); shown in `/readyz` and `problems[]`.
  * While anything fails it tries to recover every RECOVER_PERIOD_MS, and it watches the WAL file: a WAL
- * deleted while the agent runs is saved into the database at once (`DecisionStore.rebindWal`).
+ * deleted while the agent runs is saved into the database at once.
  */
 export class StoreHealth implements Service {
   readonly name = 'store-health';
@@ -236,14 +236,56 @@ export class StoreHealth implements Service {
     const ino = this.walInode();
     if (this.walIno === undefined || ino === this.walIno) {
       this.walIno ??= ino;
+      this.checkWalGrowth();
       return;
     }
     this.deps.log.error(
       { path: `${store.path}-wal` },
       "the store's WAL file was deleted or replaced while the agent ran: saving its writes into the database",
     );
-    if (store.rebindWal()) this.walRebinds += 1;
+    if (this.rebindWal()) this.walRebinds += 1;
     this.walIno = this.walInode();
+  }
+
+  /**
+   * The WAL file the connection writes is no longer the one at `<path>-wal`: what was written since the
+   * last checkpoint lives only in a file no restart would read. The connection still holds the old file
+   * open, so a checkpoint copies it into the database; leaving WAL mode and entering it again then makes a
+   * fresh WAL file at the path. True when done.
+   */
+  private rebindWal(): boolean {
+    const { store } = this.deps;
+    try {
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.db.pragma('journal_mode = DELETE');
+      store.db.pragma('journal_mode = WAL');
+      store.faults.note('checkpoint');
+      return true;
+    } catch (err) {
+      store.faults.note('checkpoint', err);
+      this.deps.log.error({ err }, 'cannot save the writes of a deleted WAL into the database');
+      return false;
+    }
+  }
+
+  /**
+   * A WAL far past its checkpoint size means checkpoints fail (the database file itself is not writable
+   * while the WAL is): one is run here, so the fault is seen within a second, not at the next periodic one.
+   */
+  private checkWalGrowth(): void {
+    const { store, budget } = this.deps;
+    let size = 0;
+    try {
+      size = statSync(`${store.path}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size <= 2 * budget.walLimitBytes && !store.faults.list().some((f) => f.op === 'checkpoint')) return;
+    try {
+      store.checkpoint();
+    } catch {
+      // noted by the store (its faults): the alert and the readiness reason say it
+    }
   }
 }
 

@@ -54,3 +54,26 @@ t.test(
     t.equal(s.store.db.pragma('integrity_check', { simple: true }), 'ok');
   },
 );
+
+t.test(
+  'only the database file immutable: decisions still go to the WAL, but its checkpoints fail, and that is seen',
+  async (t) => {
+    const alerts: Alert[] = [];
+    const s = tempStorage({ maxDiskMB: 4 }, { raise: (a) => alerts.push({ ...a, id: '', ts: 0 }) });
+    t.teardown(() => s.store.close());
+    await s.storage.start();
+    t.teardown(() => s.storage.stop());
+    if (!immutable(t, [s.store.path])) return;
+    // SQLite checkpoints on its own as the WAL grows, silently failing: the WAL grows past its size
+    for (let i = 0; i < 150; i++) await s.storage.recordOrHold(draft({ reason: 'x'.repeat(2000) }));
+    t.equal(s.storage.held.size, 0, 'decisions are stored (in the WAL)');
+    await s.clock.advance(1_000); // the WAL watch
+    t.match(s.storage.health.reasons(), [/store cannot write \(checkpoint: .*disk I\/O error/]);
+    t.match(alerts, [{ code: 'STORE_UNWRITABLE', active: true }]);
+    mutable([s.store.path]);
+    await s.clock.advance(1_000); // recovery: a checkpoint goes through
+    t.same(s.storage.health.reasons(), []);
+    t.match(alerts.at(-1), { code: 'STORE_UNWRITABLE', active: false });
+    t.equal(s.store.db.pragma('integrity_check', { simple: true }), 'ok');
+  },
+);
