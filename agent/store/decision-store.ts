@@ -96,7 +96,7 @@ export class DecisionStore implements Service {
     this.now = opts.now ?? Date.now;
     this.channels = opts.channels ?? ['json'];
     this.faults = new WriteFaults(this.now);
-    this.seqGuard = new SeqGuard(opts.path, this.now);
+    this.seqGuard = new SeqGuard(opts.path, this.now, (opts.synchronous ?? 'FULL') === 'FULL');
   }
 
   /** A store opened right away (tools, tests and benchmarks that have no lifecycle). */

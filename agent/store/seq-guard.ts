@@ -31,6 +31,8 @@ export class SeqGuard {
   constructor(
     private readonly dbPath: string,
     private readonly now: () => number,
+    /** As durable as the store: synchronous=FULL syncs the mark too. */
+    private readonly durable = true,
   ) {}
 
   /** At open. Throws when the mark file cannot be opened (the store does not start without its guard). */
@@ -38,7 +40,7 @@ export class SeqGuard {
     let marked = 0;
     let acked = 0;
     if (this.dbPath !== ':memory:') {
-      this.mark = new SeqMark(`${this.dbPath}.seq`);
+      this.mark = new SeqMark(`${this.dbPath}.seq`, this.durable);
       const value = this.mark.open();
       marked = value?.seq ?? 0;
       acked = value?.acked ?? 0;

@@ -30,7 +30,11 @@ export class SeqMark {
   private value: SeqMarkValue = { seq: 0, acked: 0 };
   private readonly buf = Buffer.alloc(SLOT_BYTES);
 
-  constructor(readonly path: string) {}
+  /** `durable: false` (a store with synchronous=NORMAL, crash-safe but not power-safe) skips the fdatasync. */
+  constructor(
+    readonly path: string,
+    private readonly durable = true,
+  ) {}
 
   /** Opens (creates) the file; what it held, or null when it is new or no slot is whole. */
   open(): SeqMarkValue | null {
@@ -84,7 +88,7 @@ export class SeqMark {
     b.writeBigUInt64LE(BigInt(value.acked), 20);
     b.writeUInt32LE(crc32(b.subarray(0, 28)), 28);
     writeSync(this.fd, b, 0, SLOT_BYTES, (generation % 2) * SLOT_BYTES);
-    if (sync) fdatasyncSync(this.fd);
+    if (sync && this.durable) fdatasyncSync(this.fd);
     this.generation = generation;
     this.value = value;
   }
