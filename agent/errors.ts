@@ -92,6 +92,8 @@ export const errorTable = defineErrors({
   STORE_OPEN: { code: 'EVA_ERR_STORE_OPEN', status: 500, message: asGiven },
   STORE_WRITE: { code: 'EVA_ERR_STORE_WRITE', status: 500, message: asGiven },
   STORE_FULL: { code: 'EVA_ERR_STORE_FULL', status: 507, message: asGiven },
+  /** A write the store refuses for another reason than space: an I/O error, an immutable or read-only file. */
+  STORE_UNWRITABLE: { code: 'EVA_ERR_STORE_UNWRITABLE', status: 503, message: asGiven },
 
   // the broker
   MQTT_PUBLISH_TIMEOUT: { code: 'EVA_ERR_MQTT_PUBLISH_TIMEOUT', status: 504, message: asGiven },

@@ -98,7 +98,8 @@ function buildCamera(
       c.id,
       rulesJudge(c.rules, () => model.labels),
     ),
-    record: (draft, evidence) => parts.storage.record(draft, evidence),
+    // a verdict the store cannot take now is answered degraded and held in memory (docs/storage.md)
+    record: (draft, evidence) => parts.storage.recordOrHold(draft, evidence),
     clock,
     log,
     metrics,

@@ -228,7 +228,8 @@ export class Camera<R> implements Service {
   private track(work: Promise<R>): Promise<R> {
     const tracked = work.catch((err: unknown) => {
       this.lastError = describeError(err);
-      this.deps.log.error({ err }, 'a shot failed to produce a stored decision');
+      // a store that cannot write fails every shot (issue 16): one line a minute, with the count held back
+      this.captureLog.error('shot', { err }, 'a shot failed to produce a stored decision');
       throw err;
     });
     const settled = tracked.catch(() => {});

@@ -52,6 +52,9 @@ const storeSchema = z.strictObject({
   maxDiskMB: z.number().int().positive().default(2048),
   retentionDays: z.number().positive().default(30),
   keepOkImageEvery: z.number().int().min(0).default(50),
+  // extension: room kept back so a full disk can be recovered from (a file released when SQLite needs room
+  // to free space, made again after); at most a tenth of maxDiskMB and of the file system; 0 = none
+  reserveMB: z.number().min(0).default(8),
 });
 
 const mqttSchema = z.strictObject({

@@ -103,7 +103,10 @@ export class StatusService {
       if (model?.state !== 'ready')
         reasons.push(`camera ${c.id}: model ${c.model} is ${model?.state ?? 'missing'}`);
     }
-    if (!this.sources.storage.store.writable()) reasons.push('store is not writable');
+    const store = this.sources.storage;
+    const storeReasons = store.health.reasons();
+    reasons.push(...storeReasons);
+    if (storeReasons.length === 0 && !store.store.writable()) reasons.push('store is not writable');
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -152,14 +155,8 @@ export class StatusService {
         message: `not connected to ${now.link.url}${why}; decisions are buffered`,
       });
     }
-    if (this.sources.storage.budget.isFull) {
-      out.push({
-        code: 'DISK_FULL',
-        severity: 'critical',
-        message:
-          'store.maxDiskMB reached with only undelivered decisions left: verdicts are recorded, images are not',
-      });
-    }
+    // the store's own: a full disk or budget, an unwritable store, verdicts held, lost seqs
+    out.push(...this.sources.storage.health.problems());
     if (now.backlog > BACKLOG_WARNING) {
       out.push({
         code: 'BACKLOG',

@@ -1,12 +1,13 @@
-import { mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import type { Database, Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { composeDecision, type Decision, type DecisionDraft } from '../decision/index.js';
-import { AgentError, ErrorCodes } from '../errors.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Service } from '../service.js';
-import { migrate } from './migrations.js';
+import { openDatabase } from './open-database.js';
+import { SeqGuard } from './seq-guard.js';
+import { WriteFaults } from './write-faults.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -43,27 +44,49 @@ export interface DecisionFilter {
   limit: number;
 }
 
+/** A decision's identity given before it is stored: a verdict held in memory while the store cannot write. */
+export interface DecisionIdentity {
+  id: string;
+  seq: number;
+}
+
 /**
- * The agent's memory and only source of truth. One writer (this process, one connection).
+ * The agent's memory and only source of truth. One writer (this process, one connection, an exclusive lock).
  *
  * Durability: WAL with `synchronous = FULL`, so a decision whose insert returned survives a power cut,
  * not just a process crash; it costs one fsync of the WAL per decision (see `npm run bench -- store`),
  * which is cheap next to inference. The decision and its outbox rows are written in one transaction: a
- * decision is never stored without being queued for delivery on every channel.
+ * decision is never stored without being queued for delivery on every channel. A `SeqGuard` keeps the
+ * highest seq handed out outside the WAL too, and `faults` says which writes fail now (issue 16).
  */
 export class DecisionStore implements Service {
   readonly name = 'store';
   readonly path: string;
+  /** Which writes fail now (a full disk, an unwritable file): what readiness, problems and alerts show. */
+  readonly faults: WriteFaults;
+  readonly seqGuard: SeqGuard;
   private connection: Database | undefined;
-  private readonly agentId: string;
+  readonly agentId: string;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly channels: readonly string[];
   private stmt!: Record<
-    'insertDecision' | 'insertOutbox' | 'markSent' | 'unsent' | 'backlog' | 'lastSeq' | 'getById' | 'hasRef',
+    | 'insertDecision'
+    | 'insertOutbox'
+    | 'markSent'
+    | 'unsent'
+    | 'backlog'
+    | 'lastSeq'
+    | 'getById'
+    | 'hasRef'
+    | 'probe',
     Statement
   >;
-  private recordTx!: (draft: DecisionDraft, within?: (seq: number) => void) => Decision;
+  private recordTx!: (
+    draft: DecisionDraft,
+    within?: (seq: number) => void,
+    identity?: DecisionIdentity,
+  ) => Decision;
 
   /** Only assigns: the file is opened, checked and migrated by `start()` (or `open()`). */
   constructor(private readonly opts: StoreOptions) {
@@ -72,6 +95,8 @@ export class DecisionStore implements Service {
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
     this.channels = opts.channels ?? ['json'];
+    this.faults = new WriteFaults(this.now);
+    this.seqGuard = new SeqGuard(opts.path, this.now, (opts.synchronous ?? 'FULL') === 'FULL');
   }
 
   /** A store opened right away (tools, tests and benchmarks that have no lifecycle). */
@@ -100,63 +125,93 @@ export class DecisionStore implements Service {
     this.close();
   }
 
-  /** Opens the file (integrity check, migrations) and prepares the statements; once. */
+  /** Opens the file (integrity check, migrations), checks the seq guard and prepares the statements; once. */
   open(): void {
     if (this.connection) return;
-    this.connection = openDatabase(this.opts);
+    const db = openDatabase(this.opts);
+    this.connection = db;
+    try {
+      this.seqGuard.open(db, this.lastSeqOf(db));
+    } catch (err) {
+      db.close();
+      this.connection = undefined;
+      throw new AgentError(
+        ErrorCodes.STORE_OPEN,
+        `cannot open the store's seq mark ${this.path}.seq: ${describeError(err)}`,
+        { cause: err },
+      );
+    }
     this.stmt = {
-      insertDecision: this.db.prepare(
+      insertDecision: db.prepare(
         `INSERT INTO decisions (seq, id, camera_id, part_id, verdict, triggered_at, decided_at, payload, source_ref)
          VALUES (@seq, @id, @cameraId, @partId, @verdict, @triggeredAt, @decidedAt, @payload, @sourceRef)`,
       ),
-      insertOutbox: this.db.prepare('INSERT INTO outbox (seq, channel, enqueued_at) VALUES (?, ?, ?)'),
-      markSent: this.db.prepare(
-        'UPDATE outbox SET sent_at = ? WHERE seq = ? AND channel = ? AND sent_at IS NULL',
-      ),
-      unsent: this.db.prepare(
+      insertOutbox: db.prepare('INSERT INTO outbox (seq, channel, enqueued_at) VALUES (?, ?, ?)'),
+      markSent: db.prepare('UPDATE outbox SET sent_at = ? WHERE seq = ? AND channel = ? AND sent_at IS NULL'),
+      unsent: db.prepare(
         `SELECT o.seq, o.attempts, d.payload FROM outbox o JOIN decisions d ON d.seq = o.seq
          WHERE o.channel = ? AND o.sent_at IS NULL AND o.seq > ? AND o.seq < ? ORDER BY o.seq LIMIT ?`,
       ),
-      backlog: this.db.prepare('SELECT count(DISTINCT seq) AS n FROM outbox WHERE sent_at IS NULL'),
-      lastSeq: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'"),
-      getById: this.db.prepare('SELECT payload FROM decisions WHERE id = ?'),
-      hasRef: this.db.prepare('SELECT 1 FROM decisions WHERE camera_id = ? AND source_ref = ? LIMIT 1'),
+      backlog: db.prepare('SELECT count(DISTINCT seq) AS n FROM outbox WHERE sent_at IS NULL'),
+      lastSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'"),
+      getById: db.prepare('SELECT payload FROM decisions WHERE id = ?'),
+      hasRef: db.prepare('SELECT 1 FROM decisions WHERE camera_id = ? AND source_ref = ? LIMIT 1'),
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?)"),
     };
-    this.recordTx = this.db.transaction((draft: DecisionDraft, within?: (seq: number) => void): Decision => {
-      // sqlite_sequence holds the highest seq ever used (AUTOINCREMENT), so a seq is never reused, even
-      // after retention deleted rows; one writer inside a transaction makes "last + 1" race-free.
-      const seq = this.lastSeq() + 1;
-      const decision = composeDecision(draft, { id: uuidv7(), seq, agentId: this.agentId });
-      this.stmt.insertDecision.run({
-        seq,
-        id: decision.id,
-        cameraId: draft.cameraId,
-        partId: draft.partId ?? null,
-        verdict: draft.verdict,
-        triggeredAt: draft.triggeredAt,
-        decidedAt: draft.decidedAt,
-        payload: JSON.stringify(decision),
-        sourceRef: draft.sourceRef ?? null,
-      });
-      const at = this.now();
-      for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
-      within?.(seq);
-      return decision;
-    });
+    this.recordTx = db.transaction(
+      (draft: DecisionDraft, within?: (seq: number) => void, identity?: DecisionIdentity): Decision => {
+        // above the highest seq ever stored (sqlite_sequence: AUTOINCREMENT keeps it after deletes) and ever
+        // handed out (the guard's mark, outside the WAL); one writer in a transaction makes it race-free
+        const seq = identity?.seq ?? this.seqGuard.next(this.lastSeq());
+        const decision = composeDecision(draft, { id: identity?.id ?? uuidv7(), seq, agentId: this.agentId });
+        this.stmt.insertDecision.run({
+          seq,
+          id: decision.id,
+          cameraId: draft.cameraId,
+          partId: draft.partId ?? null,
+          verdict: draft.verdict,
+          triggeredAt: draft.triggeredAt,
+          decidedAt: draft.decidedAt,
+          payload: JSON.stringify(decision),
+          sourceRef: draft.sourceRef ?? null,
+        });
+        const at = this.now();
+        for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
+        within?.(seq);
+        return decision;
+      },
+    );
   }
 
   /**
    * Stores a decision and queues it for delivery, durably, before anyone is told about it. `within` runs in
    * the same transaction with the new seq (the images rows). A failure rolls the whole transaction back.
+   * `identity`: the id and seq handed out earlier (`handOut`) to a decision held while the store could not
+   * write.
    */
-  record(draft: DecisionDraft, within?: (seq: number) => void): Decision {
+  record(draft: DecisionDraft, within?: (seq: number) => void, identity?: DecisionIdentity): Decision {
+    let decision: Decision;
     try {
-      return this.recordTx(draft, within);
+      decision = this.recordTx(draft, within, identity);
     } catch (err) {
+      this.faults.note('record', err);
       throw new AgentError(ErrorCodes.STORE_WRITE, `cannot store a decision: ${(err as Error).message}`, {
         cause: err,
       });
     }
+    this.faults.note('record');
+    this.advanceMark(decision.seq, true);
+    return decision;
+  }
+
+  /**
+   * The identity of a decision that could not be stored now, and is held in memory until it can: its seq
+   * counts as handed out (the mark moves; no later decision takes it), and `record(..., identity)` stores it.
+   */
+  handOut(): DecisionIdentity {
+    const seq = this.seqGuard.next(this.lastSeq());
+    this.advanceMark(seq, false);
+    return { id: uuidv7(), seq };
   }
 
   /** Entries `channel` has not delivered with `afterSeq < seq < beforeSeq`, oldest first. */
@@ -176,9 +231,39 @@ export class DecisionStore implements Service {
   /** Marks decisions delivered on a channel, in one transaction (one fsync for the batch). */
   markSent(channel: string, seqs: readonly number[]): void {
     const at = this.now();
-    this.db.transaction(() => {
-      for (const seq of seqs) this.stmt.markSent.run(at, seq, channel);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const seq of seqs) this.stmt.markSent.run(at, seq, channel);
+      })();
+    } catch (err) {
+      this.faults.note('ack', err);
+      throw err;
+    }
+    this.faults.note('ack');
+    try {
+      this.seqGuard.acked(Math.max(...seqs));
+    } catch (err) {
+      this.log.warn({ err }, 'cannot note the highest acknowledged seq beside the store');
+    }
+  }
+
+  /**
+   * A write like a decision's (a new row of a page's size, then gone again, in one transaction): whether the
+   * store can take a decision now. Run while writes fail, to see them work again, and by readiness when
+   * nothing was written for a while.
+   */
+  probe(): boolean {
+    try {
+      this.db.transaction(() => {
+        this.stmt.probe.run('x'.repeat(4096));
+        this.stmt.probe.run(String(this.now()));
+      })();
+    } catch (err) {
+      this.faults.note('probe', err);
+      return false;
+    }
+    this.faults.note('probe');
+    return true;
   }
 
   /** Whether this camera already has a decision for the frame with this reference (e.g. a file). */
@@ -212,6 +297,7 @@ export class DecisionStore implements Service {
     return rows.map((r) => JSON.parse(r.payload) as Decision);
   }
 
+  /** The highest seq stored (retention and the disk budget never lower it). */
   lastSeq(): number {
     const row = this.stmt.lastSeq.get() as { seq: number } | undefined;
     return row?.seq ?? 0;
@@ -222,8 +308,12 @@ export class DecisionStore implements Service {
     return { lastSeq: this.lastSeq(), backlog, bytes: this.bytesOnDisk() };
   }
 
-  /** True when a write transaction can be taken right now (readiness). */
+  /**
+   * True when a write transaction can be taken right now and no write is failing (readiness): taking the
+   * lock alone writes nothing, so a store whose disk is full or whose files are immutable passed it.
+   */
   writable(): boolean {
+    if (this.faults.has()) return false;
     try {
       this.db.prepare('BEGIN IMMEDIATE').run();
       this.db.prepare('ROLLBACK').run();
@@ -233,8 +323,15 @@ export class DecisionStore implements Service {
     }
   }
 
+  /** Copies the WAL into the database and empties it; a failure is noted (`checkpoint`) and rethrown. */
   checkpoint(): void {
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.faults.note('checkpoint', err);
+      throw err;
+    }
+    this.faults.note('checkpoint');
   }
 
   close(): void {
@@ -245,6 +342,24 @@ export class DecisionStore implements Service {
       this.log.warn({ err }, 'WAL checkpoint at close failed');
     }
     this.db.close();
+    this.seqGuard.close();
+  }
+
+  private lastSeqOf(db: Database): number {
+    const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").get() as
+      | { seq: number }
+      | undefined;
+    return row?.seq ?? 0;
+  }
+
+  /** The mark follows every seq handed out; a failure to write it is a store fault, not a lost decision. */
+  private advanceMark(seq: number, committed: boolean): void {
+    try {
+      this.seqGuard.handOut(seq, committed);
+      this.faults.note('seq-mark');
+    } catch (err) {
+      this.faults.note('seq-mark', err);
+    }
   }
 
   private bytesOnDisk(): number {
@@ -257,30 +372,5 @@ export class DecisionStore implements Service {
       }
     }
     return total;
-  }
-}
-
-function openDatabase(opts: StoreOptions): Database {
-  const { path, log } = opts;
-  try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new BetterSqlite3(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    const integrity = db.pragma('quick_check', { simple: true });
-    if (integrity !== 'ok') throw new Error(`integrity check failed: ${String(integrity)}`);
-    const { from, to, backup } = migrate(db, path);
-    if (from !== to) log.info({ from, to, backup }, 'store schema migrated');
-    return db;
-  } catch (err) {
-    throw new AgentError(
-      ErrorCodes.STORE_OPEN,
-      `cannot open the store at ${path}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
   }
 }

@@ -1,27 +1,44 @@
-import { statSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { AlertSink } from '../alerts.js';
 import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
 import type { ImageStore } from './image-store.js';
+import { isDiskFull } from './open-database.js';
 import type { Pruner } from './pruner.js';
+import type { ReserveFile } from './reserve-file.js';
 
-/** Dropping stops once usage is back under this share of the budget, so it does not run on every frame. */
-const LOW_WATER = 0.9;
 /**
- * ...but one episode frees at most this much: dropping runs on the event loop between parts (one unlink per
- * file), and 10 % of a large budget at once could hold a part past its deadline.
+ * The marks, as shares of the budget (each capped for big budgets, where a share would be gigabytes):
+ * - dropping starts above `budget - HEADROOM` (5 %, at most 16 MB), before the budget is reached, so what
+ *   one more decision writes (its images, its WAL frames) still fits under the budget: the disk really used
+ *   stays within it (issue 16, failure 11);
+ * - an episode drops down to EPISODE (5 %, at most 32 MB: dropping runs on the event loop between parts)
+ *   under that;
+ * - once only undelivered data is left (images suspended, DISK_FULL), images come back only when deliveries
+ *   let synced data go until usage is CLEAR (10 %, at most 64 MB) under the episode's target. The gap is the
+ *   hysteresis: room made by dropping undelivered images never ends the alarm, so the alert cannot flap
+ *   and images of undelivered decisions are not written and deleted again in a loop.
  */
-const MAX_EPISODE_BYTES = 32 * 1024 * 1024;
+const HEADROOM = { share: 0.05, maxBytes: 16 * 1024 * 1024 };
+const EPISODE = { share: 0.05, maxBytes: 32 * 1024 * 1024 };
+const CLEAR = { share: 0.1, maxBytes: 64 * 1024 * 1024 };
 /** A background check catches what deliveries made droppable while no decision was recorded. */
 const CHECK_PERIOD_MS = 60_000;
 /** While only undelivered data is left, nothing can be dropped: look again at most this often. */
 const FULL_RECHECK_MS = 5_000;
 /** A WAL above this is checkpointed (TRUNCATE) before anything is dropped: free space, nothing lost. */
 const WAL_TRUNCATE_BYTES = 1024 * 1024;
+/**
+ * The WAL is checkpointed once it holds this share of the smaller of the budget and the file system (at
+ * least 16 pages, at most SQLite's default 1000): a WAL of SQLite's default 4 MB alone would fill a small
+ * disk, and a checkpoint on a full disk may need as much room as the WAL holds. The file is also cut back
+ * to that size after each checkpoint (`journal_size_limit`).
+ */
+const WAL_SHARE = 1 / 32;
 
 export type DropKind =
   | 'image_synced'
@@ -30,12 +47,17 @@ export type DropKind =
   | 'image_not_stored_disk_full'
   | 'image_write_failed'
   | 'image_encode_failed'
-  | 'image_late';
+  | 'image_late'
+  /** A verdict that could not be stored nor held in memory (the hold was full): lost, and counted. */
+  | 'decision_unstored';
 
 export interface DiskUsage {
   dbBytes: number;
   walBytes: number;
+  /** What the image files and their directories take on disk (their blocks). */
   imagesBytes: number;
+  /** The reserve file (released on a full disk, made again after). */
+  reserveBytes: number;
   totalBytes: number;
   budgetBytes: number;
 }
@@ -45,21 +67,21 @@ export interface DiskBudgetDeps {
   dbPath: string;
   images: ImageStore;
   pruner: Pruner;
+  reserve: ReserveFile;
   maxBytes: number;
-  alerts: AlertSink;
   clock: Clock;
   log: Logger;
   metrics: AgentMetrics;
 }
 
 /**
- * Keeps db + WAL + images under `store.maxDiskMB`. Drop order, oldest first within each step:
+ * Keeps db + WAL + images + the reserve under `store.maxDiskMB`, counted as the disk really holds them (file
+ * sizes and blocks). Drop order, oldest first within each step:
  *   a) images of synced decisions (every channel delivered);
- *   b) synced decision rows (sooner than retention would have);
- *   c) never an undelivered decision: a critical DISK_FULL alert, images of undelivered decisions dropped
- *      and no new images stored, while verdicts keep being recorded.
- * Usage is a running figure: image bytes are counted per write and delete, the database is its used pages
- * (freed pages are reused before the file grows, so they are not counted) plus the WAL file.
+ *   b) synced decision rows (sooner than retention would have), their pages given back to the file system;
+ *   c) never an undelivered decision: images of undelivered decisions are dropped and no new images stored
+ *      (`isFull`; Storage raises DISK_FULL), while verdicts keep being recorded.
+ * `freeSome` is the same order for a disk that is really full, where SQLite itself needs room to delete.
  */
 export class DiskBudget implements Service {
   readonly name = 'disk-budget';
@@ -71,18 +93,27 @@ export class DiskBudget implements Service {
     image_write_failed: 0,
     image_encode_failed: 0,
     image_late: 0,
+    decision_unstored: 0,
   };
   private full = false;
-  /** DISK_FULL is active (budget exhausted, or SQLite refused a write). */
-  private alerting = false;
   private lastFullCheck = Number.NEGATIVE_INFINITY;
   private lastError: string | null = null;
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
+  private readonly fullListeners: ((full: boolean, usage: DiskUsage) => void)[] = [];
+  private readonly marks: { dropAt: number; target: number; clearAt: number };
+  private walLimit = 1000 * 4096;
 
-  constructor(private readonly deps: DiskBudgetDeps) {}
+  constructor(private readonly deps: DiskBudgetDeps) {
+    const budget = deps.maxBytes;
+    const part = (p: { share: number; maxBytes: number }) => Math.min(budget * p.share, p.maxBytes);
+    const dropAt = budget - part(HEADROOM);
+    const target = dropAt - part(EPISODE);
+    this.marks = { dropAt, target, clearAt: target - part(CLEAR) };
+  }
 
   async start(): Promise<void> {
+    this.limitWal();
     await this.enforce();
     this.schedule();
   }
@@ -107,6 +138,16 @@ export class DiskBudget implements Service {
     return this.full;
   }
 
+  /** The WAL's checkpoint size (set at start from the budget and the disk). */
+  get walLimitBytes(): number {
+    return this.walLimit;
+  }
+
+  /** Told when `isFull` changes (Storage raises and clears DISK_FULL). */
+  onFullChange(listener: (full: boolean, usage: DiskUsage) => void): void {
+    this.fullListeners.push(listener);
+  }
+
   count(kind: DropKind, n = 1): void {
     if (n <= 0) return;
     this.drops[kind] += n;
@@ -117,71 +158,100 @@ export class DiskBudget implements Service {
     const { db } = this.deps;
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const pages = db.pragma('page_count', { simple: true }) as number;
-    const free = db.pragma('freelist_count', { simple: true }) as number;
-    const dbBytes = (pages - free) * pageSize;
+    // with incremental auto-vacuum the file gives freed pages back: count the file; a store made before
+    // (docs/storage.md) keeps freed pages for reuse, and the budget counts its used pages as it always did
+    const incremental = (db.pragma('auto_vacuum', { simple: true }) as number) === 2;
+    const free = incremental ? 0 : (db.pragma('freelist_count', { simple: true }) as number);
+    const dbBytes = incremental
+      ? Math.max(pages * pageSize, fileSize(this.deps.dbPath))
+      : (pages - free) * pageSize;
     const walBytes = fileSize(`${this.deps.dbPath}-wal`);
-    const imagesBytes = this.deps.images.bytes;
-    const totalBytes = dbBytes + walBytes + imagesBytes;
+    const imagesBytes = this.deps.images.allocated;
+    const reserveBytes = this.deps.reserve.bytes;
+    const totalBytes = dbBytes + walBytes + imagesBytes + reserveBytes;
     this.deps.metrics.diskBytes.set({ part: 'db' }, dbBytes + walBytes);
     this.deps.metrics.diskBytes.set({ part: 'images' }, imagesBytes);
-    return { dbBytes, walBytes, imagesBytes, totalBytes, budgetBytes: this.deps.maxBytes };
+    return { dbBytes, walBytes, imagesBytes, reserveBytes, totalBytes, budgetBytes: this.deps.maxBytes };
   }
 
-  /** After each stored decision: cheap (three pragmas, one stat) unless the budget is exceeded. */
+  /** After each stored decision: cheap (a few pragmas, two stats) unless the drop mark is passed. */
   afterRecord(): void {
-    if (this.alerting && !this.full) this.raise(false, 'the store writes again');
-    if (this.usage().totalBytes <= this.deps.maxBytes && !this.full) return;
+    if (this.usage().totalBytes <= this.marks.dropAt && !this.full) return;
     if (this.full && this.deps.clock.now() - this.lastFullCheck < FULL_RECHECK_MS) return;
     void this.enforce();
   }
 
-  /** SQLite (or the file system) said the disk is full: a critical alert, cleared by the next good write. */
+  /** SQLite (or the file system) said the disk is full: noted for the status. */
   onDiskFull(err: unknown): void {
     this.lastError = describeError(err);
-    this.deps.log.error({ err }, 'the store cannot write: disk full');
-    this.raise(true, `the store cannot write, the disk is full (${this.lastError}); freeing space`);
   }
 
   /**
-   * After a disk-full write: frees one batch, in the usual order, so the write can be retried; the caller
-   * repeats until the write goes through (no more is dropped than needed). False when nothing is left
-   * to drop but undelivered decisions.
+   * A really full disk: frees one step, in the usual order, so a write can be retried; the caller repeats
+   * until the write goes through (no more is dropped than needed). Files go before rows (they need no room
+   * in SQLite). The reserve file goes only when freeing itself needs room: deleting synced rows (always,
+   * the delete following at once) and, with `releaseReserve` (the recovery loop, when acknowledgements fail
+   * for room), a checkpoint that must grow the database file; never to store one more new decision. False
+   * when nothing is left to free but undelivered decisions.
    */
-  freeSome(): boolean {
+  freeSome(opts: { releaseReserve?: boolean } = {}): boolean {
     const { pruner } = this.deps;
-    try {
-      this.deps.db.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (err) {
-      this.deps.log.warn({ err }, 'WAL checkpoint on a full disk failed');
+    const mayRelease = opts.releaseReserve === true;
+    if (!this.tryCheckpoint() && mayRelease && this.releaseReserve('a WAL checkpoint needs room')) {
+      this.tryCheckpoint();
+      return true;
     }
+    pruner.flushPending();
     const synced = pruner.dropSyncedImages();
     if (synced.images > 0) {
       this.count('image_synced', synced.images);
-      return true;
+      if (synced.bytes > 0) return true;
     }
-    const rows = pruner.dropSyncedDecisions();
-    if (rows.decisions > 0) {
-      this.count('decision_synced', rows.decisions);
-      this.count('image_synced', rows.images);
-      return true;
-    }
+    if (this.dropSyncedRows()) return true;
     const any = pruner.dropAnyImages();
     this.count('image_unsynced', any.images);
-    if (any.images > 0 && !this.full) {
-      this.full = true; // only undelivered data is left: no new images until there is room again
-      this.lastFullCheck = this.deps.clock.now();
-    }
-    return any.images > 0;
+    if (any.images > 0) this.setFull(true, this.usage());
+    return any.bytes > 0;
   }
 
   /**
-   * Drops, in order, until usage is under the low-water mark (or `target` bytes). Never throws. Each batch
-   * is one transaction; between batches the event loop runs, so parts are decided while a big episode
+   * One batch of synced decision rows. Deleting needs WAL room: on a full disk the reserve goes, and the
+   * delete is tried again at once (the rows freed are worth more than the reserve, and nothing else can
+   * take the room in between).
+   */
+  private dropSyncedRows(): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const rows = this.deps.pruner.dropSyncedDecisions();
+        if (rows.decisions === 0) return false;
+        this.count('decision_synced', rows.decisions);
+        this.count('image_synced', rows.images);
+        this.vacuum();
+        return true;
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        if (!this.releaseReserve('deleting synced decisions needs room')) return false;
+        this.tryCheckpoint();
+      }
+    }
+    return false;
+  }
+
+  /** Deletes the reserve file so SQLite has room to free space; false when it holds nothing. */
+  releaseReserve(why: string): boolean {
+    const { reserve, log } = this.deps;
+    if (reserve.bytes === 0) return false;
+    const freed = reserve.release();
+    log.warn({ freed, why }, 'disk full: released the reserve file so the store can free space');
+    return true;
+  }
+
+  /**
+   * Drops, in order, until usage is under the episode's target (or `target` bytes). Never throws. Each
+   * batch is one transaction; between batches the event loop runs, so parts are decided while a big episode
    * works. An episode already running is joined, not doubled.
    */
-  enforce(
-    target = Math.max(this.deps.maxBytes * LOW_WATER, this.deps.maxBytes - MAX_EPISODE_BYTES),
-  ): Promise<void> {
+  enforce(target = this.marks.target): Promise<void> {
     this.running ??= this.episode(target).finally(() => {
       this.running = undefined;
     });
@@ -193,49 +263,46 @@ export class DiskBudget implements Service {
     this.lastFullCheck = this.deps.clock.now();
     try {
       let u = this.usage();
-      if (u.totalBytes <= target && !this.full) return;
+      if (u.totalBytes <= this.marks.dropAt && u.totalBytes <= target && !this.full) return;
       if (u.walBytes > WAL_TRUNCATE_BYTES) {
-        this.deps.db.pragma('wal_checkpoint(TRUNCATE)');
+        this.tryCheckpoint();
         u = this.usage();
       }
-      while (u.totalBytes > target) {
+      // while full, synced data goes down to the clear mark: only that ends the alarm (hysteresis)
+      const aim = this.full ? Math.min(target, this.marks.clearAt) : target;
+      while (u.totalBytes > aim) {
         const r = pruner.dropSyncedImages();
         if (r.images === 0) break;
         this.count('image_synced', r.images);
         await nextTurn();
         u = this.usage();
       }
-      while (u.totalBytes > target) {
+      let rowsDropped = false;
+      while (u.totalBytes > aim) {
         const r = pruner.dropSyncedDecisions();
         if (r.decisions === 0) break;
+        rowsDropped = true;
         this.count('decision_synced', r.decisions);
         this.count('image_synced', r.images);
+        this.vacuum();
         await nextTurn();
         u = this.usage();
       }
-      if (u.totalBytes <= target) {
-        if (this.full) {
-          this.full = false;
-          this.raise(false, 'the store is back within store.maxDiskMB; images are stored again');
-        }
+      if (rowsDropped) log.info({ usage: u }, 'disk budget: dropped synced decisions early');
+      if (u.totalBytes <= aim) {
+        if (this.full) this.setFull(false, u);
         return;
       }
-      // only undelivered decisions are left: they stay; their images go, and no new ones are kept
+      if (!this.full && u.totalBytes <= target) return;
+      // only undelivered decisions are left: they stay; their oldest images go, just enough of them
       while (u.totalBytes > target) {
-        const r = pruner.dropAnyImages();
+        const r = pruner.dropAnyImages(undefined, u.totalBytes - target);
         if (r.images === 0) break;
         this.count('image_unsynced', r.images);
         await nextTurn();
         u = this.usage();
       }
-      if (!this.full) {
-        this.full = true;
-        log.error({ usage: u }, 'disk budget exhausted by undelivered decisions');
-      }
-      this.raise(
-        true,
-        `store.maxDiskMB reached (${mb(u.totalBytes)} of ${mb(u.budgetBytes)} MB) and only undelivered decisions remain: verdicts are still recorded, images are not; restore delivery (broker) or raise store.maxDiskMB`,
-      );
+      this.setFull(true, u);
     } catch (err) {
       this.lastError = describeError(err);
       log.error({ err }, 'disk budget enforcement failed');
@@ -243,12 +310,73 @@ export class DiskBudget implements Service {
   }
 
   snapshot() {
-    return { ...this.usage(), full: this.full, drops: { ...this.drops }, lastError: this.lastError };
+    return {
+      ...this.usage(),
+      marks: { ...this.marks },
+      full: this.full,
+      drops: { ...this.drops },
+      lastError: this.lastError,
+    };
   }
 
-  private raise(active: boolean, message: string): void {
-    this.alerting = active;
-    this.deps.alerts.raise({ code: 'DISK_FULL', severity: 'critical', active, message });
+  /** The file system's free bytes where the store lives (null when it cannot be asked). */
+  freeOnDisk(): number | null {
+    try {
+      const fs = statfsSync(dirname(this.deps.dbPath));
+      return fs.bavail * fs.bsize;
+    } catch {
+      return null;
+    }
+  }
+
+  private setFull(full: boolean, usage: DiskUsage): void {
+    if (full === this.full) return;
+    this.full = full;
+    if (full) {
+      this.lastFullCheck = this.deps.clock.now();
+      this.deps.log.error({ usage }, 'disk budget exhausted by undelivered decisions');
+    } else {
+      this.deps.log.info({ usage }, 'disk budget: back under the clear mark; images are stored again');
+    }
+    for (const listener of this.fullListeners) listener(full, usage);
+  }
+
+  /** Gives the pages of deleted rows back to the file system (a store with incremental auto-vacuum). */
+  private vacuum(): void {
+    try {
+      this.deps.db.pragma('incremental_vacuum');
+      this.deps.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+  }
+
+  /** A TRUNCATE checkpoint; false when it failed for lack of room. */
+  private tryCheckpoint(): boolean {
+    try {
+      this.deps.db.pragma('wal_checkpoint(TRUNCATE)');
+      return true;
+    } catch (err) {
+      this.lastError = describeError(err);
+      return !isDiskFull(err);
+    }
+  }
+
+  /** WAL size from the budget and the disk (WAL_SHARE): set once the store is open. */
+  private limitWal(): void {
+    const { db } = this.deps;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    let room = this.deps.maxBytes;
+    try {
+      const fs = statfsSync(dirname(this.deps.dbPath));
+      room = Math.min(room, fs.blocks * fs.bsize);
+    } catch {
+      // no file system figure (:memory:): the budget alone
+    }
+    const pages = Math.max(16, Math.min(1000, Math.floor((room * WAL_SHARE) / pageSize)));
+    db.pragma(`wal_autocheckpoint = ${pages}`);
+    db.pragma(`journal_size_limit = ${pages * pageSize}`);
+    this.walLimit = pages * pageSize;
   }
 
   private schedule(): void {
@@ -266,8 +394,4 @@ function fileSize(path: string): number {
   } catch {
     return 0; // no WAL file right after a TRUNCATE checkpoint at close, or before the first write
   }
-}
-
-function mb(bytes: number): string {
-  return (bytes / (1024 * 1024)).toFixed(1);
 }

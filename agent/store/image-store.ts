@@ -45,6 +45,11 @@ export class ImageStore {
   /** Bytes of image files on disk (each distinct file once). */
   bytes = 0;
   files = 0;
+  /**
+   * What the image tree really takes on disk: the blocks of each file (a 30 KB JPEG takes 32 KB on a file
+   * system of 4 KB blocks) and of the directories. This, not `bytes`, counts against the disk budget.
+   */
+  allocated = 0;
   private readonly okSeen = new Map<string, number>();
   private readonly stmt: Record<'insert' | 'refs' | 'get', Statement>;
 
@@ -104,12 +109,19 @@ export class ImageStore {
         const path = this.pathOf(image.sha256, image.kind);
         const created = !existsSync(path);
         if (created) {
-          mkdirSync(join(this.dir, image.sha256.slice(0, 2)), { recursive: true });
+          const sub = join(this.dir, image.sha256.slice(0, 2));
+          if (mkdirSync(sub, { recursive: true }) !== undefined) this.allocated += allocatedOf(sub);
           const tmp = `${path}.tmp`;
-          writeFileSync(tmp, image.data);
-          renameSync(tmp, path);
+          try {
+            writeFileSync(tmp, image.data);
+            renameSync(tmp, path);
+          } catch (err) {
+            rmSync(tmp, { force: true }); // half a file on a full disk: never left behind
+            throw err;
+          }
           this.bytes += image.data.length;
           this.files += 1;
+          this.allocated += allocatedOf(path);
         }
         out.push({ kind: image.kind, sha256: image.sha256, bytes: image.data.length, created });
       }
@@ -137,14 +149,31 @@ export class ImageStore {
    * rows may share one file (content addressing): when a batch deletes them all, only the first call finds
    * the file, and only that one takes its bytes off the running total.
    */
-  unlinkIfUnreferenced(sha256: string, kind: ImageKind, bytes: number): boolean {
+  unlinkIfUnreferenced(sha256: string, kind: ImageKind, _bytes?: number): boolean {
     if ((this.stmt.refs.get(sha256) as { n: number }).n > 0) return false;
+    return this.removeFile(sha256, kind);
+  }
+
+  /**
+   * Removes an image's file (the caller knows no row still needs it; its rows may go after). True when
+   * the file was there and went; its bytes come off the running totals.
+   */
+  removeFile(sha256: string, kind: ImageKind): boolean {
     const path = this.pathOf(sha256, kind);
-    if (!existsSync(path)) return false;
+    let size: number;
+    let blocks: number;
+    try {
+      const st = statSync(path);
+      size = st.size;
+      blocks = st.blocks * 512;
+    } catch {
+      return false; // already gone (an earlier try freed it, or a power cut lost it)
+    }
     try {
       rmSync(path);
-      this.bytes = Math.max(0, this.bytes - bytes);
+      this.bytes = Math.max(0, this.bytes - size);
       this.files = Math.max(0, this.files - 1);
+      this.allocated = Math.max(0, this.allocated - blocks);
       return true;
     } catch (err) {
       this.log.warn({ err, sha256 }, 'stored image could not be removed');
@@ -162,21 +191,25 @@ export class ImageStore {
   }
 
   /**
-   * At start, once: counts the bytes on disk and removes files no row points at (written just before a
-   * crash, before their decision committed) and leftover temp files.
+   * At start, once: counts the bytes on disk, removes files no row points at (written just before a crash,
+   * before their decision committed) and leftover temp files, and deletes rows whose file is gone (a crash
+   * between freeing a file and deleting its row on a full disk, or a power cut that lost a recent file).
    */
-  reconcile(): { files: number; bytes: number; orphans: number } {
+  reconcile(): { files: number; bytes: number; orphans: number; dangling: number } {
     mkdirSync(this.dir, { recursive: true });
     const known = new Set(
       (this.db.prepare('SELECT DISTINCT sha256 FROM images').all() as { sha256: string }[]).map(
         (r) => r.sha256,
       ),
     );
+    const present = new Set<string>();
     let bytes = 0;
     let files = 0;
     let orphans = 0;
+    let allocated = allocatedOf(this.dir);
     for (const sub of readdirSync(this.dir, { withFileTypes: true })) {
       if (!sub.isDirectory() || !/^[0-9a-f]{2}$/.test(sub.name)) continue;
+      allocated += allocatedOf(join(this.dir, sub.name));
       for (const f of readdirSync(join(this.dir, sub.name))) {
         const path = join(this.dir, sub.name, f);
         const sha = f.split('.')[0] ?? '';
@@ -185,14 +218,45 @@ export class ImageStore {
           orphans += 1;
           continue;
         }
-        bytes += statSync(path).size;
+        const st = statSync(path);
+        bytes += st.size;
+        allocated += st.blocks * 512;
         files += 1;
+        present.add(sha);
       }
     }
     this.bytes = bytes;
     this.files = files;
+    this.allocated = allocated;
     if (orphans > 0) this.log.info({ orphans }, 'removed image files no decision refers to');
-    return { files, bytes, orphans };
+    const dangling = this.dropDangling([...known].filter((sha) => !present.has(sha)));
+    return { files, bytes, orphans, dangling };
+  }
+
+  /** Rows whose file is gone: deleted (their image is not coming back). A full disk leaves them for now. */
+  private dropDangling(shas: readonly string[]): number {
+    if (shas.length === 0) return 0;
+    const del = this.db.prepare('DELETE FROM images WHERE sha256 = ?');
+    let rows = 0;
+    try {
+      this.db.transaction(() => {
+        for (const sha of shas) rows += del.run(sha).changes;
+      })();
+      this.log.info({ rows }, 'deleted image rows whose file is gone');
+    } catch (err) {
+      rows = 0;
+      this.log.warn({ err, files: shas.length }, 'image rows whose file is gone are kept for now');
+    }
+    return rows;
+  }
+}
+
+/** Bytes a file or directory takes on disk (its blocks), 0 when it cannot be seen. */
+function allocatedOf(path: string): number {
+  try {
+    return statSync(path).blocks * 512;
+  } catch {
+    return 0;
   }
 }
 

@@ -10,13 +10,24 @@ export {
 } from './audit-log.js';
 export { type AuditedDecision, type AuditFilter, type AuditPage, AuditQuery } from './audit-query.js';
 export { type Connection, LazyStatements } from './connection.js';
-export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
+export {
+  type DecisionIdentity,
+  DecisionStore,
+  type OutboxEntry,
+  type StoreOptions,
+  type StoreStats,
+} from './decision-store.js';
 export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
+export { HeldDecisions, MAX_HELD_DECISIONS } from './held-decisions.js';
 export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
+export { type StoreFault, storeFault } from './open-database.js';
 export { Pruner } from './pruner.js';
+export { ReserveFile } from './reserve-file.js';
 export { RETENTION_PERIOD_MS, RetentionSweep } from './retention.js';
+export type { SeqRewind } from './seq-guard.js';
+export { SeqMark } from './seq-mark.js';
 export {
   IMAGE_KINDS,
   type ImageLookup,
@@ -25,4 +36,6 @@ export {
   Storage,
   type StorageOptions,
 } from './storage.js';
+export { RECOVER_PERIOD_MS, StoreHealth, type StoreProblem } from './store-health.js';
 export { CHECKPOINT_PERIOD_MS, WalCheckpoint } from './wal-checkpoint.js';
+export type { StoreOp, WriteFault } from './write-faults.js';

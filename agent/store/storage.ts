@@ -1,18 +1,24 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { TaskResult } from '../inference/index.js';
+import { LogLimit } from '../log-limit.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
-import type { DecisionStore } from './decision-store.js';
+import type { DecisionIdentity, DecisionStore } from './decision-store.js';
 import { DiskBudget } from './disk-budget.js';
+import { HeldDecisions } from './held-decisions.js';
 import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
+import { isDiskFull, storeFault } from './open-database.js';
 import { Pruner } from './pruner.js';
+import { ReserveFile } from './reserve-file.js';
 import { RetentionSweep } from './retention.js';
+import { StoreHealth } from './store-health.js';
+import { prepareInTime, STORE_MARGIN_MS, whyMissing, withImages } from './timed-images.js';
 
 declare module '../events.js' {
   interface AgentEvents {
@@ -26,6 +32,8 @@ export interface StorageOptions {
   maxDiskMB: number;
   retentionDays: number;
   keepOkImageEvery: number;
+  /** The reserve file's size (docs/storage.md); none when absent or 0. */
+  reserveMB?: number;
 }
 
 export interface StorageDeps {
@@ -43,21 +51,31 @@ export type ImageLookup =
 
 export const IMAGE_KINDS: readonly ImageKind[] = ['frame', 'annotated', 'anomaly-map'];
 
-/**
- * Time kept back before a verdict's `dueAt` for what follows the encode wait: the image file writes, the
- * decision's FULL-sync commit (an fsync: tens of ms on an SD card or eMMC) and the publish. Encoding waits
- * at most until `dueAt - STORE_MARGIN_MS`, and with less time than this left no encoder is started at all.
- */
-export const STORE_MARGIN_MS = 50;
+/** On a full disk a verdict frees at most this many steps inline before it is held (recovery goes on). */
+const MAX_INLINE_FREES = 20;
+
+interface Parts {
+  images: ImageStore;
+  pruner: Pruner;
+  budget: DiskBudget;
+  retention: RetentionSweep;
+  reserve: ReserveFile;
+  health: StoreHealth;
+  held: HeldDecisions;
+}
 
 /**
- * The store around the decision log: images kept with decisions, the disk budget and retention. `record`
- * is what the inspectors call: image files first, then the decision and its images rows in one
- * transaction; a failed image never costs the verdict (`image.stored: false`, counted).
+ * The store around the decision log: images kept with decisions, the disk budget, retention, and the
+ * store's health. `record` keeps image files first, then the decision and its images rows in one
+ * transaction; a failed image never costs the verdict (`image.stored: false`, counted). `recordOrHold` is
+ * what the inspectors call: a verdict the store cannot take is answered degraded and held in memory until
+ * it can (HeldDecisions).
  */
 export class Storage implements Service {
   readonly name = 'storage';
-  private parts: { images: ImageStore; budget: DiskBudget; retention: RetentionSweep } | undefined;
+  private parts: Parts | undefined;
+  /** A full or failing disk fails every image: one line a minute, with the count held back. */
+  private readonly imageLog = new LogLimit({ windowMs: 60_000 });
 
   /** Only assigns: the image folder is reconciled with the store by `start()` (or `open()`). */
   constructor(
@@ -80,28 +98,51 @@ export class Storage implements Service {
     const images = new ImageStore(opts.imagesDir, store.db, opts.keepOkImageEvery, deps.log);
     images.reconcile();
     const pruner = new Pruner(store.db, images);
+    const maxBytes = opts.maxDiskMB * 1024 * 1024;
+    const reserve = new ReserveFile(`${store.path}.reserve`, reserveBytes(opts, store.path));
     const budget = new DiskBudget({
       db: store.db,
       dbPath: store.path,
       images,
       pruner,
-      maxBytes: opts.maxDiskMB * 1024 * 1024,
+      reserve,
+      maxBytes,
       ...deps,
     });
     const retention = new RetentionSweep(pruner, opts.retentionDays, deps);
-    this.parts = { images, budget, retention };
+    const held = new HeldDecisions(store, (draft, identity) => this.commit(draft, [], identity), deps.log);
+    const health = new StoreHealth({
+      store,
+      budget,
+      alerts: deps.alerts,
+      clock: deps.clock,
+      log: deps.log,
+      recover: () => this.recover(),
+      held: () => held.size,
+    });
+    health.attach();
+    this.parts = { images, pruner, budget, retention, reserve, health, held };
   }
 
-  /** Opens, then runs the retention sweep and the disk budget's watch. */
+  /** Opens, makes the reserve, then runs the retention sweep, the disk budget's watch and the health watch. */
   async start(): Promise<void> {
     this.open();
+    const { reserve } = this.opened();
+    if (this.store.path !== ':memory:') reserve.ensure();
     await this.retention.start();
     await this.budget.start();
+    await this.health.start();
   }
 
+  /** Stops the watches; verdicts still held get one last try, and what cannot be stored is logged. */
   async stop(): Promise<void> {
     if (!this.parts) return;
-    await Promise.all([this.retention.stop(), this.budget.stop()]);
+    await Promise.all([this.retention.stop(), this.budget.stop(), this.health.stop()]);
+    if (this.store.isOpen && this.parts.held.size > 0) {
+      this.store.probe();
+      this.parts.held.flush();
+    }
+    this.parts.held.reportLost();
   }
 
   get images(): ImageStore {
@@ -116,68 +157,43 @@ export class Storage implements Service {
     return this.opened().retention;
   }
 
-  private opened() {
+  get health(): StoreHealth {
+    return this.opened().health;
+  }
+
+  get held(): HeldDecisions {
+    return this.opened().held;
+  }
+
+  private opened(): Parts {
     if (!this.parts) throw new AgentError(ErrorCodes.STORE_OPEN, 'image storage is not open');
     return this.parts;
   }
 
+  /** Stores a decision with its images; rejects (coded) when the store cannot take it. */
   async record(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
-    let written: WrittenImage[] = [];
-    if (evidence && this.images.wants(draft.cameraId, draft.verdict)) {
-      if (this.budget.imagesAllowed()) {
-        written = this.write(await this.prepare(evidence, draft));
-      } else {
-        this.budget.count('image_not_stored_disk_full');
-      }
-    }
-    const at = this.deps.clock.now();
-    let decision: Decision;
-    try {
-      decision = this.store.record(withImages(draft, written), (seq) =>
-        this.images.insertRows(seq, written, at),
-      );
-    } catch (err) {
-      this.images.discard(written);
-      if (!isDiskFull(err)) throw err;
-      decision = this.recordOnFullDisk(draft, err, written.length);
-    }
-    // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
-    setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision });
-    return decision;
-  }
-
-  private afterRecord(): void {
-    if (!this.store.isOpen) return; // the agent stopped in between
-    try {
-      this.budget.afterRecord();
-    } catch (err) {
-      this.deps.log.error({ err }, 'disk budget check after a decision failed');
-    }
+    return this.commit(draft, await this.keepImages(draft, evidence));
   }
 
   /**
-   * The database could not grow: alert, then free space a batch at a time in the drop order and retry,
-   * without images, until the verdict is stored or only undelivered decisions are left. A failed
-   * transaction rolls back whole, so nothing stored before is touched either way.
+   * What the line calls: stores the decision, or, when the store cannot write (a full disk with only
+   * undelivered data, an unwritable file), answers it degraded and holds it in memory (HeldDecisions).
+   * Rejects only when the hold is full too: the shot fails, counted as `decision_unstored`.
    */
-  private recordOnFullDisk(draft: DecisionDraft, err: unknown, imagesLost: number): Decision {
-    this.budget.onDiskFull(err);
-    this.budget.count('image_write_failed', imagesLost);
-    let last = err;
-    while (this.budget.freeSome()) {
-      try {
-        return this.store.record(withImages(draft, []));
-      } catch (again) {
-        if (!isDiskFull(again)) throw again;
-        last = again;
-      }
+  async recordOrHold(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
+    const { held } = this.opened();
+    const written = held.size > 0 ? [] : await this.keepImages(draft, evidence);
+    // from here on synchronous: nothing is stored between the hold's last verdict and this one
+    if (held.size > 0 && !held.flush()) {
+      this.images.discard(written);
+      return this.hold(draft, new Error('earlier verdicts are still held'));
     }
-    throw new AgentError(
-      ErrorCodes.STORE_FULL,
-      `the disk is full: this verdict could not be stored (${describeError(last)}); stored decisions are intact`,
-      { cause: last },
-    );
+    try {
+      return this.commit(draft, written);
+    } catch (err) {
+      if (!storeFault(err)) throw err;
+      return this.hold(draft, err);
+    }
   }
 
   /** For `GET /api/decisions/:id/image`. */
@@ -203,47 +219,125 @@ export class Storage implements Service {
       images: { files: this.images.files, bytes: this.images.bytes },
       disk: this.budget.snapshot(),
       retention: this.retention.snapshot(),
+      health: this.health.snapshot(),
     };
   }
 
-  /**
-   * Encodes within the time left before the verdict is due, less STORE_MARGIN_MS; what is not ready by then
-   * is not kept (counted as `image_late`; the verdict is recorded with `image.stored: false`).
-   */
-  private async prepare(evidence: Evidence, draft: DecisionDraft): Promise<PreparedImage[]> {
-    const budgetMs = Math.max(0, evidence.dueAt - STORE_MARGIN_MS - this.deps.clock.now());
-    // a fallback is recorded at (or past) its deadline; a frame in its last milliseconds has no time either
-    const encode = !draft.degraded && budgetMs > 0;
-    const jobs = this.images.prepare(evidence, draft, encode);
-    if (jobs.length === 0) {
-      this.budget.count('image_late');
+  /** The images a decision keeps (NG, UNCERTAIN, a sample of OK), written before the decision. */
+  private async keepImages(draft: DecisionDraft, evidence?: Evidence): Promise<WrittenImage[]> {
+    if (!evidence || !this.images.wants(draft.cameraId, draft.verdict)) return [];
+    if (!this.budget.imagesAllowed()) {
+      this.budget.count('image_not_stored_disk_full');
       return [];
     }
-    const done: (PreparedImage | undefined)[] = jobs.map(() => undefined);
-    const failed: boolean[] = jobs.map(() => false);
-    const all = Promise.all(
-      jobs.map((job, i) =>
-        job.then(
-          (p) => {
-            done[i] = p;
-          },
-          (err: unknown) => {
-            failed[i] = true;
-            this.deps.log.warn({ err, cameraId: draft.cameraId }, 'image not kept: encoding failed');
-          },
-        ),
-      ),
+    return this.write(await prepareInTime(this.images, this.budget, evidence, draft, this.deps));
+  }
+
+  /**
+   * The decision and its images rows in one transaction, then `DecisionStored`. On a full disk: space is
+   * freed a step at a time in the drop order and the write retried, without images, until it goes through
+   * or only undelivered decisions are left (EVA_ERR_STORE_FULL). A failed transaction rolls back whole, so
+   * nothing stored before is touched either way.
+   */
+  private commit(draft: DecisionDraft, written: WrittenImage[], identity?: DecisionIdentity): Decision {
+    const at = this.deps.clock.now();
+    let decision: Decision;
+    try {
+      decision = this.store.record(
+        withImages(draft, written),
+        (seq) => this.images.insertRows(seq, written, at),
+        identity,
+      );
+    } catch (err) {
+      this.images.discard(written);
+      if (!isDiskFull(err)) throw err;
+      decision = this.recordOnFullDisk(draft, err, written.length, identity);
+    }
+    // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
+    setImmediate(() => this.afterRecord());
+    this.deps.events.emit('DecisionStored', { decision });
+    return decision;
+  }
+
+  private afterRecord(): void {
+    if (!this.store.isOpen) return; // the agent stopped in between
+    try {
+      this.budget.afterRecord();
+    } catch (err) {
+      this.deps.log.error({ err }, 'disk budget check after a decision failed');
+    }
+  }
+
+  private recordOnFullDisk(
+    draft: DecisionDraft,
+    err: unknown,
+    imagesLost: number,
+    identity?: DecisionIdentity,
+  ): Decision {
+    this.budget.onDiskFull(err);
+    this.budget.count('image_write_failed', imagesLost);
+    let last = err;
+    for (let i = 0; i < MAX_INLINE_FREES && this.budget.freeSome(); i++) {
+      try {
+        return this.store.record(withImages(draft, []), undefined, identity);
+      } catch (again) {
+        if (!isDiskFull(again)) throw again;
+        last = again;
+      }
+    }
+    throw new AgentError(
+      ErrorCodes.STORE_FULL,
+      `the disk is full: this verdict could not be stored (${describeError(last)}); stored decisions are intact`,
+      { cause: last },
     );
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const due = new Promise<void>((resolve) => {
-      timer = this.deps.clock.setTimeout(resolve, budgetMs);
-    });
-    await Promise.race([all, due]);
-    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
-    const late = jobs.filter((_, i) => !done[i] && !failed[i]).length;
-    this.budget.count('image_encode_failed', failed.filter(Boolean).length);
-    this.budget.count('image_late', late);
-    return done.filter((p): p is PreparedImage => p !== undefined);
+  }
+
+  /** A verdict the store refused: held, or (the hold full) refused with the store's coded error. */
+  private hold(draft: DecisionDraft, cause: unknown): Decision {
+    const { held, health } = this.opened();
+    if (held.isFull) {
+      this.budget.count('decision_unstored');
+      const code = storeFault(cause) === 'unwritable' ? ErrorCodes.STORE_UNWRITABLE : ErrorCodes.STORE_FULL;
+      throw new AgentError(
+        code,
+        `this verdict could not be stored and ${held.size} are already held in memory: ${describeError(cause)}`,
+        { cause },
+      );
+    }
+    const decision = held.hold(withImages(draft, []), cause);
+    health.scheduleRecovery();
+    return decision;
+  }
+
+  /**
+   * One recovery try (StoreHealth calls it while writes fail or verdicts are held): on a full disk free a
+   * step at a time until a write like a decision's goes through; store held verdicts; delete image rows
+   * whose files were freed; make the reserve again once the disk has room for it twice over.
+   */
+  private recover(): void {
+    const { store, budget, pruner, held, reserve } = { store: this.store, ...this.opened() };
+    // acknowledgements that fail for room while nothing delivered can go: the reserve is for this
+    const ackFull = store.faults.list().some((f) => f.op === 'ack' && f.kind === 'full');
+    if (ackFull) budget.releaseReserve('writing acknowledgements needs room');
+    let writable = store.probe();
+    for (let i = 0; !writable && store.faults.has('full') && i < MAX_INLINE_FREES; i++) {
+      if (!budget.freeSome({ releaseReserve: ackFull })) break;
+      writable = store.probe();
+    }
+    if (!writable) return;
+    if (store.faults.list().some((f) => f.op === 'checkpoint')) {
+      try {
+        store.checkpoint();
+      } catch {
+        return; // noted by the store; tried again next time
+      }
+    }
+    pruner.flushPending();
+    if (held.size > 0) held.flush();
+    const free = budget.freeOnDisk();
+    if (reserve.released && free !== null && free > 2 * reserveBytes(this.opts, store.path)) {
+      reserve.ensure();
+    }
   }
 
   private write(prepared: PreparedImage[]): WrittenImage[] {
@@ -252,41 +346,36 @@ export class Storage implements Service {
       return this.images.write(prepared);
     } catch (err) {
       this.budget.count('image_write_failed', prepared.length);
-      this.deps.log.error({ err }, 'image not stored: write failed; the verdict is recorded without it');
-      if (isDiskFull(err)) this.budget.onDiskFull(err);
+      const line = this.imageLog.take('write', this.deps.clock.now());
+      if (line.write) {
+        this.deps.log.error(
+          { err, ...(line.held > 0 ? { suppressed: line.held } : {}) },
+          'image not stored: write failed; the verdict is recorded without it',
+        );
+      }
+      if (isDiskFull(err)) {
+        this.budget.onDiskFull(err);
+        this.budget.freeSome(); // a step now: the next frame's image may fit
+      }
       return [];
     }
   }
 }
 
-/** The payload's `image` names the stored frame's file; anomaly results say whether their map was kept. */
-function withImages(draft: DecisionDraft, written: readonly WrittenImage[]): DecisionDraft {
-  const frame = written.find((w) => w.kind === 'frame');
-  const image = frame
-    ? { sha256: frame.sha256, stored: true }
-    : draft.image
-      ? { ...draft.image, stored: false }
-      : null;
-  let result: TaskResult | null = draft.result;
-  if (result?.task === 'anomaly') {
-    result = { ...result, mapStored: written.some((w) => w.kind === 'anomaly-map') };
+/**
+ * The reserve file's size: `store.reserveMB`, but at most a tenth of the budget and a tenth of the file
+ * system (a reserve that took a small disk's room would cause what it is there to cure).
+ */
+function reserveBytes(opts: StorageOptions, dbPath: string): number {
+  const MB = 1024 * 1024;
+  let bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10);
+  try {
+    const fs = statfsSync(dirname(dbPath));
+    bytes = Math.min(bytes, (fs.blocks * fs.bsize) / 10);
+  } catch {
+    // no file system figure: the budget's share alone
   }
-  return { ...draft, image, result };
+  return Math.floor(bytes);
 }
 
-function whyMissing(decision: Decision, kind: ImageKind): string {
-  if (kind === 'frame' && decision.image?.stored) {
-    return 'the image was stored but has since been dropped (disk budget or retention)';
-  }
-  if (kind !== 'frame') return `no ${kind} image was kept for this decision`;
-  return 'no image was kept for this decision (only NG, UNCERTAIN and 1 in store.keepOkImageEvery OK frames are kept)';
-}
-
-/** SQLite's SQLITE_FULL, or the OS's ENOSPC/EDQUOT, possibly wrapped in an AgentError. */
-export function isDiskFull(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return true;
-  }
-  return false;
-}
+export { isDiskFull, STORE_MARGIN_MS };

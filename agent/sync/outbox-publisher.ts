@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BACKLOG_RATE_PER_SEC, BACKLOG_SHARE } from '../config/index.js';
 import type { Decision } from '../decision/index.js';
 import type { EventBus } from '../events.js';
+import { LogLimit } from '../log-limit.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, type TimerHandle, waitUntil } from '../service.js';
 import type { DecisionStore, OutboxEntry } from '../store/index.js';
@@ -20,6 +21,13 @@ export interface PublisherOptions {
 /** Acks are written to the store in batches: one fsync per batch instead of one per decision. */
 const ACK_FLUSH_MS = 100;
 const ACK_FLUSH_BATCH = 256;
+/** Acks the store could not write (a full disk) are written again this often, kept meanwhile. */
+const ACK_RETRY_MS = 1_000;
+/**
+ * ...at most this many (8 bytes each): past it the oldest are forgotten, and those decisions are published
+ * once more after a restart (consumers dedup by id).
+ */
+const MAX_PENDING_ACKS = 100_000;
 /** Backlog rows read per query: one query per slot would cost more than the publish itself. */
 const BACKLOG_PREFETCH = 256;
 
@@ -50,7 +58,11 @@ export class OutboxPublisher implements Service {
   private readonly bucket: TokenBucket | undefined;
   private rateTimer: TimerHandle | undefined;
   private pendingAcks: number[] = [];
+  private readonly pendingSet = new Set<number>();
+  /** The last write of acks failed: the next is a timed retry, not one per PUBACK. */
+  private ackRetrying = false;
   private flushTimer: TimerHandle | undefined;
+  private readonly ackLog = new LogLimit({ windowMs: 60_000 });
   private pumping = false;
   private stopped = false;
 
@@ -190,7 +202,7 @@ export class OutboxPublisher implements Service {
 
   private send(decision: Decision, historical: boolean): void {
     const { seq } = decision;
-    if (this.inflight.has(seq) || this.pendingAcks.includes(seq)) return;
+    if (this.inflight.has(seq) || this.pendingSet.has(seq)) return;
     this.inflight.add(seq);
     if (!historical) this.liveInflight++;
     this.channel
@@ -198,6 +210,7 @@ export class OutboxPublisher implements Service {
       .then(
         () => {
           this.pendingAcks.push(seq);
+          this.pendingSet.add(seq);
           this.deps.metrics.published.inc({ channel: this.channel.name, historical: String(historical) });
           this.scheduleFlush();
         },
@@ -224,12 +237,13 @@ export class OutboxPublisher implements Service {
   }
 
   private scheduleFlush(): void {
-    if (this.pendingAcks.length >= ACK_FLUSH_BATCH) {
+    if (!this.ackRetrying && this.pendingAcks.length >= ACK_FLUSH_BATCH) {
       this.flushAcks();
       return;
     }
     if (this.flushTimer === undefined) {
-      this.flushTimer = this.deps.clock.setTimeout(() => this.flushAcks(), ACK_FLUSH_MS);
+      const ms = this.ackRetrying ? ACK_RETRY_MS : ACK_FLUSH_MS;
+      this.flushTimer = this.deps.clock.setTimeout(() => this.flushAcks(), ms);
     }
   }
 
@@ -240,12 +254,26 @@ export class OutboxPublisher implements Service {
     }
     if (this.pendingAcks.length === 0) return;
     const acks = this.pendingAcks;
-    this.pendingAcks = [];
     try {
       this.store.markSent(this.channel.name, acks);
     } catch (err) {
-      // not fatal: those decisions are published once more after a restart, and consumers dedup by id
-      this.deps.log.error({ err, count: acks.length }, 'cannot record acknowledgements');
+      // the store cannot write now (a full disk: issue 16, failure 4): the acks are kept and written again,
+      // so the backlog is marked delivered once space returns instead of being sent again after a restart
+      const over = acks.length - MAX_PENDING_ACKS;
+      if (over > 0) for (const seq of acks.splice(0, over)) this.pendingSet.delete(seq);
+      const line = this.ackLog.take('ack', this.deps.clock.now());
+      if (line.write) {
+        this.deps.log.error(
+          { err, count: acks.length, ...(line.held > 0 ? { suppressed: line.held } : {}) },
+          'cannot record acknowledgements yet; kept, and tried again',
+        );
+      }
+      this.ackRetrying = true;
+      if (!this.stopped) this.scheduleFlush();
+      return;
     }
+    this.ackRetrying = false;
+    this.pendingAcks = [];
+    this.pendingSet.clear();
   }
 }

@@ -11,12 +11,15 @@ import { tempDir } from './agent-process.js';
 import { quietLog } from './fixtures.js';
 import { ManualClock } from './manual-clock.js';
 
-/** A real store and image directory in a fresh temp dir, with a manual clock. */
+/**
+ * A real store and image directory in a fresh temp dir (or in `dir`: a small file system of a test's own),
+ * with a manual clock.
+ */
 export function tempStorage(
-  opts: Partial<StorageOptions> & { channels?: string[] } = {},
+  opts: Partial<StorageOptions> & { channels?: string[]; dir?: string } = {},
   alerts: AlertSink = { raise: () => {} },
 ) {
-  const dir = tempDir('eva-storage-');
+  const dir = opts.dir ?? tempDir('eva-storage-');
   const clock = new ManualClock();
   const metrics = new AgentMetrics(false);
   const events = new EventBus(quietLog);
@@ -34,6 +37,7 @@ export function tempStorage(
       maxDiskMB: opts.maxDiskMB ?? 64,
       retentionDays: opts.retentionDays ?? 30,
       keepOkImageEvery: opts.keepOkImageEvery ?? 50,
+      ...(opts.reserveMB !== undefined ? { reserveMB: opts.reserveMB } : {}),
     },
     { clock, log: quietLog, metrics, alerts, events },
   );

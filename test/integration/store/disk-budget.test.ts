@@ -161,6 +161,9 @@ t.test(
       'DISK_FULL cleared on R/alerts',
     );
     t.equal((await record()).image?.stored, true, 'images are stored again');
+    // the store holds its file exclusively while open (docs/storage.md): read what it left on disk
+    await s.storage.budget.stop();
+    s.store.close();
     const db = new BetterSqlite3(s.store.path, { readonly: true });
     t.teardown(() => db.close());
     t.equal(

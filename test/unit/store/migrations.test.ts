@@ -41,6 +41,7 @@ t.test(
       'the delivered one stays delivered',
     );
     t.equal(store.record(draft()).seq, 3, 'seq continues');
+    store.close(); // the store holds its file exclusively while open (docs/storage.md)
     const db = new BetterSqlite3(path, { readonly: true });
     t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     db.close();
