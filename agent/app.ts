@@ -122,9 +122,12 @@ export class Agent {
       sparkplug,
       plcs,
     });
-    const { monitor, lineStats, problems, history } = monitoring;
+    const { monitor, lineStats, problems, history, live, judged } = monitoring;
     this.health = monitoring.health;
-    this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
+    this.http = buildApi(k, {
+      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health },
+      routes: [monitoring.routes],
+    });
     const reporter = new HealthReporter(
       link,
       () => this.health.status(),
@@ -143,7 +146,7 @@ export class Agent {
         { name: 'storage', services: [storage, lineStats] },
         {
           name: 'connect',
-          services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history],
+          services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
         },
         { name: 'models', services: [...models.values(), ...inboxes] },
         { name: 'deliver', services: [...publishers, checkpoint] },

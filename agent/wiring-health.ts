@@ -8,16 +8,18 @@ import {
   StatusService,
   SystemMonitor,
 } from './health/index.js';
+import type { RouteSet } from './http/index.js';
 import type { ModelDeployment } from './models/index.js';
+import { defaultWebDir, JudgedFrames, LiveEvents, PageAssets, pageRoutes, Snapshots } from './page/index.js';
 import type { PlcStatus } from './plc/index.js';
 import type { AuditQuery, Storage } from './store/index.js';
 import type { MqttLink, OutboxPublisher, SparkplugStatus } from './sync/index.js';
 import type { Kernel } from './wiring.js';
 
 /**
- * What the agent says about itself (part of the composition root): the system monitor, the line's counts,
- * the problems list, the status and its history. Only builds; the services are handed to the lifecycle by
- * app.ts.
+ * What the agent says about itself and the technician page (part of the composition root): the system
+ * monitor, the line's counts, the problems list, the status and its history, and the page's live updates,
+ * judged frames and snapshots. Only builds; the services are handed to the lifecycle by app.ts.
  */
 export function buildMonitoring(
   k: Kernel,
@@ -61,5 +63,20 @@ export function buildMonitoring(
     ...{ system: monitor, activity: lineStats, problems, history },
   });
 
-  return { health, monitor, lineStats, problems, history };
+  const live = new LiveEvents({
+    clock,
+    events,
+    log: child('page'),
+    status: () => health.status({ history: false }),
+  });
+  const judged = new JudgedFrames([...cameras.keys()], { clock, events, log: child('page') });
+  const routes: RouteSet = pageRoutes({
+    assets: new PageAssets(defaultWebDir()),
+    live,
+    judged,
+    snapshots: new Snapshots(cameras, { clock, log: child('page') }),
+    clock,
+    log: child('page'),
+  });
+  return { health, monitor, lineStats, problems, history, live, judged, routes };
 }

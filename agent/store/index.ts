@@ -12,7 +12,16 @@ export { type AuditedDecision, type AuditFilter, type AuditPage, AuditQuery } fr
 export { type Connection, LazyStatements } from './connection.js';
 export { DecisionStore, type OutboxEntry, type StoreOptions, type StoreStats } from './decision-store.js';
 export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
-export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
+export {
+  type AnomalyMap,
+  CONTENT_TYPES,
+  frameJpeg,
+  type ImageKind,
+  type JudgedView,
+  judgedDetail,
+  judgedJpeg,
+  openFrame,
+} from './image-codec.js';
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { Pruner } from './pruner.js';

@@ -16,8 +16,13 @@ import { RetentionSweep } from './retention.js';
 
 declare module '../events.js' {
   interface AgentEvents {
-    /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
-    DecisionStored: { decision: Decision };
+    /**
+     * A decision is durable in the store (its outbox rows too): publishers may send it now. `evidence` is
+     * the frame it judged and the model's output (the anomaly map too), when there was a frame: read-only,
+     * for listeners that show it (the technician page keeps a reference to the newest; it never encodes on
+     * this turn).
+     */
+    DecisionStored: { decision: Decision; evidence?: Evidence };
   }
 }
 
@@ -143,7 +148,7 @@ export class Storage implements Service {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision });
+    this.deps.events.emit('DecisionStored', { decision, ...(evidence ? { evidence } : {}) });
     return decision;
   }
 
