@@ -1,4 +1,4 @@
-import { Chart } from './charts.js';
+import { Chart, HISTORY_WINDOW_S } from './charts.js';
 import { byId, clear, el, setText } from './dom.js';
 import { ago, bytes, pct, uptime } from './format.js';
 import type { History, Problem, Status } from './types.js';
@@ -13,6 +13,7 @@ export class AgentPanel {
     ],
     left: '% / °C',
     height: 120,
+    windowS: HISTORY_WINDOW_S,
   });
   private readonly backlogChart = new Chart(byId('agent-chart-backlog'), {
     series: [
@@ -22,6 +23,7 @@ export class AgentPanel {
     left: 'decisions',
     right: 'MB',
     height: 120,
+    windowS: HISTORY_WINDOW_S,
   });
 
   render(s: Status): void {

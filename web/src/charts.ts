@@ -1,5 +1,8 @@
 /** Small time-series charts, drawn by uPlot (served by the agent from its own files). */
 
+/** The status history's window (agent/health/status-history.ts): the charts show the last 20 minutes. */
+export const HISTORY_WINDOW_S = 20 * 60;
+
 export interface SeriesSpec {
   label: string;
   stroke: string;
@@ -12,6 +15,8 @@ export interface ChartSpec {
   left: string;
   right?: string;
   height?: number;
+  /** The x axis always spans this many seconds up to the newest point (the history's window). */
+  windowS?: number;
 }
 
 /** A chart that follows its container's width and takes its columns whole on each update. */
@@ -58,7 +63,17 @@ export class Chart {
       // labels only: values under the cursor would reflow a tile on every mouse move
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, left: { auto: true }, right: { auto: true } },
+      scales: {
+        // a fixed window: a chart with one point (just after start) shows that point at its right end, not
+        // a year-wide axis around it
+        x: {
+          time: true,
+          range: (_u, min, max) =>
+            spec.windowS ? [max - spec.windowS, max] : min === max ? [min - 600, max + 60] : [min, max],
+        },
+        left: { auto: true },
+        right: { auto: true },
+      },
       axes,
       series: [
         {},

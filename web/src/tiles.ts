@@ -1,4 +1,4 @@
-import { Chart } from './charts.js';
+import { Chart, HISTORY_WINDOW_S } from './charts.js';
 import { el, setText } from './dom.js';
 import { ago, ms, pct } from './format.js';
 import type { CameraEntry, DecisionSummary, DriftReport, History, ModelEntry, Status } from './types.js';
@@ -64,6 +64,7 @@ export class CameraTile {
       left: 'ms',
       right: 'NG %',
       height: 120,
+      windowS: HISTORY_WINDOW_S,
     });
     this.driftChart = new Chart(driftBox, {
       series: [{ label: 'worst score / threshold', stroke: '#bf8700' }],
