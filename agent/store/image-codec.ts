@@ -89,22 +89,30 @@ const HEAT_MAP_OPACITY = 0.45;
 export async function judgedJpeg(frame: Frame, view: JudgedView, map?: AnomalyMap): Promise<Buffer> {
   const image = open(frame).rotate();
   const { width, height } = await sizeOf(frame, image);
+  // scaled first and drawn at the output size, so the frame is decoded once and encoded once
+  const scale = width > JUDGED_MAX_WIDTH ? JUDGED_MAX_WIDTH / width : 1;
+  const outW = Math.max(1, Math.round(width * scale));
+  const outH = Math.max(1, Math.round(height * scale));
   const layers: { input: Buffer; top: number; left: number }[] = [];
   if (map) {
     const heat = await sharp(await anomalyMapPng(map))
-      .resize(width, height, { fit: 'fill' })
+      .resize(outW, outH, { fit: 'fill' })
       .ensureAlpha(HEAT_MAP_OPACITY)
-      .png()
+      .png({ compressionLevel: 0 })
       .toBuffer();
     layers.push({ input: heat, top: 0, left: 0 });
   }
   const result = view.result;
-  const boxes = result?.task === 'detection' ? boxesSvg(result.detections, width, height) : '';
-  const svg = svgLayer(width, height, boxes + bannerSvg(view, width));
-  layers.push({ input: Buffer.from(svg), top: 0, left: 0 });
-  const composed = await image.removeAlpha().composite(layers).png().toBuffer();
-  return sharp(composed)
-    .resize({ width: Math.min(width, JUDGED_MAX_WIDTH), withoutEnlargement: true })
+  // boxes in source pixels, scaled with the frame (their stroke and labels with them)
+  const boxes =
+    result?.task === 'detection'
+      ? `<g transform="scale(${scale})">${boxesSvg(result.detections, width, height)}</g>`
+      : '';
+  layers.push({ input: Buffer.from(svgLayer(outW, outH, boxes + bannerSvg(view, outW))), top: 0, left: 0 });
+  return image
+    .resize(outW, outH, { fit: 'fill' })
+    .removeAlpha()
+    .composite(layers)
     .jpeg({ quality: JUDGED_JPEG_QUALITY })
     .toBuffer();
 }
