@@ -27,7 +27,7 @@ export const JUDGED_MIN_INTERVAL_MS = 1_000;
 /**
  * The last judged frame of each camera, annotated server-side for the page (`GET /api/cameras/:id/judged`),
  * by the store's own annotator (`judgedJpeg`, the code that draws the stored annotated copies). On
- * `DecisionStored` it only keeps a reference to the newest frame that had one; annotating happens when a
+ * `DecisionStored` it only keeps a reference to the newest judged frame (not an ERROR's); annotating happens when a
  * page asks, off the deadline path, once per decision and at most every JUDGED_MIN_INTERVAL_MS per camera.
  */
 export class JudgedFrames implements Service {
@@ -47,7 +47,9 @@ export class JudgedFrames implements Service {
     this.deps.events.on(
       'DecisionStored',
       ({ decision, evidence }) => {
-        if (!evidence) return;
+        // an ERROR's frame is usually what could not be read (the store keeps none either): the tile keeps
+        // showing the last frame the model judged, while its caption says ERROR
+        if (!evidence || decision.verdict === 'ERROR') return;
         const map = evidence.inference?.maps?.anomaly;
         this.newest.set(decision.cameraId, { decision, frame: evidence.frame, map });
       },

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { agentError } from '../errors.js';
+import { AgentError, agentError, ErrorCodes } from '../errors.js';
 import { sendError } from '../http/index.js';
 import { type Clock, sleep } from '../service.js';
 import type { Asset, PageAssets } from './assets.js';
@@ -87,7 +87,8 @@ export function pageRoutes(deps: PageDeps): (app: FastifyInstance) => void {
     });
 
     app.get<{ Params: { id: string } }>('/api/cameras/:id/snapshot', async (req, reply) => {
-      const shot = await deps.snapshots.get(req.params.id);
+      const shot = await answered(reply, deps.snapshots.get(req.params.id));
+      if (!shot) return reply;
       return meterHeaders(reply, shot.meter)
         .type('image/jpeg')
         .header('cache-control', 'no-store')
@@ -96,7 +97,8 @@ export function pageRoutes(deps: PageDeps): (app: FastifyInstance) => void {
     });
 
     app.get<{ Params: { id: string } }>('/api/cameras/:id/judged', async (req, reply) => {
-      const judged = await deps.judged.get(req.params.id);
+      const judged = await answered(reply, deps.judged.get(req.params.id));
+      if (!judged) return reply;
       return reply
         .type('image/jpeg')
         .header('cache-control', 'no-store')
@@ -126,7 +128,8 @@ export function pageRoutes(deps: PageDeps): (app: FastifyInstance) => void {
         }
         // the first frame decides the answer: an unknown camera or one without a frame is an error, not a
         // stream that never shows anything
-        const first = await deps.snapshots.get(req.params.id);
+        const first = await answered(reply, deps.snapshots.get(req.params.id));
+        if (!first) return reply;
         streams += 1;
         reply.hijack();
         const res = reply.raw;
@@ -178,6 +181,24 @@ async function streamFrames(
     }
   }
 }
+
+/**
+ * `work`'s value, or undefined once its expected refusals (an unknown camera, no frame yet) are answered:
+ * those are states a page polls through, not failures of the agent, so they are not logged as such.
+ */
+async function answered<T>(reply: FastifyReply, work: Promise<T>): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof AgentError && EXPECTED.has(err.code)) {
+      sendError(reply, err);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+const EXPECTED = new Set<string>([ErrorCodes.CAMERA_NOT_FOUND, ErrorCodes.FRAME_UNAVAILABLE]);
 
 function meterHeaders(reply: FastifyReply, m: FocusMeter): FastifyReply {
   return reply

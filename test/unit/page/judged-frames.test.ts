@@ -17,10 +17,10 @@ function setup() {
   const events = new EventBus(quietLog);
   const judged = new JudgedFrames(['cam-1'], { clock, events, log: quietLog });
   let seq = 0;
-  const store = (frame?: Frame, cameraId = 'cam-1') => {
+  const store = (frame?: Frame, cameraId = 'cam-1', verdict: Decision['verdict'] = 'OK') => {
     seq += 1;
     const decision: Decision = {
-      ...draft({ cameraId }),
+      ...draft({ cameraId, verdict }),
       schema: 1,
       id: `d-${seq}`,
       seq,
@@ -76,6 +76,18 @@ t.test('a frame that cannot be drawn keeps the last good image and is not tried 
   await clock.advance(JUDGED_MIN_INTERVAL_MS);
   store(broken);
   t.equal(await judged.get('cam-1'), good, 'the last good image stays');
+});
+
+t.test('an ERROR (its frame could not be read) leaves the last judged frame on the tile', async (t) => {
+  const { clock, judged, store } = setup();
+  await judged.start();
+  t.teardown(() => judged.stop());
+  store(photo);
+  store(broken, 'cam-1', 'ERROR'); // both before anyone looked: the OK one is drawn, not the unreadable one
+  t.equal((await judged.get('cam-1')).decision.seq, 1);
+  await clock.advance(JUDGED_MIN_INTERVAL_MS);
+  store(broken, 'cam-1', 'ERROR');
+  t.equal((await judged.get('cam-1')).decision.seq, 1);
 });
 
 t.test('stop lets go of the frames and the listener', async (t) => {
