@@ -5,7 +5,7 @@ import type { Camera } from './capture/index.js';
 import { type AgentConfig, topicRootOf } from './config/index.js';
 import type { Decision } from './decision/index.js';
 import { EventBus } from './events.js';
-import { StatusService, SystemMonitor } from './health/index.js';
+import type { StatusService } from './health/index.js';
 import type { HttpServer } from './http/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { AgentMetrics } from './metrics.js';
@@ -24,6 +24,7 @@ import {
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
+import { buildMonitoring } from './wiring-health.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -110,13 +111,23 @@ export class Agent {
     const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
     this.cameras = cameras;
 
-    const monitor = new SystemMonitor(config.store.path, child('system'), clock);
     const { link, storage } = this;
-    this.health = new StatusService({
-      ...{ agentId: config.agent.id, clock, metrics, cameras, models },
-      ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor },
+    const monitoring = buildMonitoring(k, {
+      cameras,
+      models,
+      storage,
+      auditQuery,
+      link,
+      publishers,
+      sparkplug,
+      plcs,
     });
-    this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
+    const { monitor, lineStats, problems, history, live, judged } = monitoring;
+    this.health = monitoring.health;
+    this.http = buildApi(k, {
+      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health },
+      routes: [monitoring.routes],
+    });
     const reporter = new HealthReporter(
       link,
       () => this.health.status(),
@@ -131,9 +142,12 @@ export class Agent {
     // says `stopped`); the line last, so no part is judged before what records and delivers it is up
     this.lifecycle = new Lifecycle(
       [
-        { name: 'store', services: [this.store, monitor, alertPublisher] },
-        { name: 'storage', services: [storage] },
-        { name: 'connect', services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter] },
+        { name: 'store', services: [this.store, monitor, alertPublisher, problems] },
+        { name: 'storage', services: [storage, lineStats] },
+        {
+          name: 'connect',
+          services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
+        },
         { name: 'models', services: [...models.values(), ...inboxes] },
         { name: 'deliver', services: [...publishers, checkpoint] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },

@@ -166,6 +166,24 @@ export const errorTable = defineErrors({
     message: ({ method, url }: { method: string; url: string }) => `no route ${method} ${url}`,
   },
   UPLOAD_INVALID: { code: 'EVA_ERR_UPLOAD_INVALID', status: 400, message: asGiven },
+  /** A URL naming a camera that is not configured (`/api/cameras/:id/...`). */
+  CAMERA_NOT_FOUND: {
+    code: 'EVA_ERR_CAMERA_NOT_FOUND',
+    status: 404,
+    message: ({ camera, known }: { camera: string; known: readonly string[] }) =>
+      `no camera "${camera}"; known: ${known.join(', ')}`,
+  },
+  /** The camera has no frame to show yet (snapshot, judged frame), or could not give one in time. */
+  FRAME_UNAVAILABLE: { code: 'EVA_ERR_FRAME_UNAVAILABLE', status: 503, message: asGiven },
+  /** More live streams (server-sent events, MJPEG) than the agent keeps open at once. */
+  STREAMS_BUSY: {
+    code: 'EVA_ERR_STREAMS_BUSY',
+    status: 503,
+    message: ({ what, limit }: { what: string; limit: number }) =>
+      `${limit} ${what} are open already, the most the agent serves at once: close one (another tab or panel) and retry`,
+  },
+  /** `GET /` on an install whose page was not built (`npm run build` writes dist/web). */
+  PAGE_NOT_BUILT: { code: 'EVA_ERR_PAGE_NOT_BUILT', status: 503, message: asGiven },
   BODY_TOO_LARGE: { code: 'EVA_ERR_BODY_TOO_LARGE', status: 413, message: asGiven },
   MEDIA_TYPE_UNSUPPORTED: { code: 'EVA_ERR_MEDIA_TYPE_UNSUPPORTED', status: 415, message: asGiven },
   /** Any other request fastify refuses before a route sees it (an invalid Content-Length, ...). */

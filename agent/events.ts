@@ -8,12 +8,14 @@ import type { Logger } from 'pino';
  * Each event is declared by its producer, beside the payload's own types, by adding to this interface
  * (`declare module '../events.js' { interface AgentEvents { ... } }`): the kernel imports no folder, so
  * emitting never makes a cycle. The events and where each is declared:
- * - `DecisionStored` `{ decision }`: a decision is durable in the store, outbox rows too (store/storage.ts);
+ * - `DecisionStored` `{ decision, evidence? }`: a decision is durable in the store, outbox rows too; the frame
+ *   it judged comes by reference, read-only (store/storage.ts);
  * - `AlertChanged` `{ alert }`: an alert went active or cleared (alerts.ts);
  * - `LinkStateChanged` `{ connected }`: the JSON link's broker session came up or went down (sync/mqtt-link.ts);
  * - `CameraStateChanged` `{ cameraId, connection, reason }`: a stream camera's watchdog state
  *   (capture/connection-report.ts);
- * - `ModelChanged` `{ modelId, version, state }`: a model's active version or state (models/deployment.ts).
+ * - `ModelChanged` `{ modelId, version, state }`: a model's active version or state (models/deployment.ts);
+ * - `StatusSampled` `{ point }`: a step of the status history for the page's charts (health/status-history.ts).
  */
 // biome-ignore lint/suspicious/noEmptyInterface: filled in by each producer's declaration (see above)
 export interface AgentEvents {}

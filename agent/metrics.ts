@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AGENT_VERSION } from './version.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -71,11 +72,6 @@ export class AgentMetrics {
     help: 'Stored decisions not yet acknowledged by the broker',
     registers: [this.registry],
   });
-  readonly storeBytes = new Gauge({
-    name: 'eva_store_bytes',
-    help: 'Bytes on disk used by the SQLite store',
-    registers: [this.registry],
-  });
   readonly drops = new Counter({
     name: 'eva_drops_total',
     help: 'Things deliberately dropped, by kind',
@@ -94,10 +90,16 @@ export class AgentMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  /** The one disk usage metric: what the budget counts, by part (sum them for the total). */
   readonly diskBytes = new Gauge({
     name: 'eva_store_disk_bytes',
     help: 'Bytes counted against store.maxDiskMB, by part (db: used pages + WAL; images: files)',
     labelNames: ['part'],
+    registers: [this.registry],
+  });
+  readonly diskBudget = new Gauge({
+    name: 'eva_store_disk_budget_bytes',
+    help: 'store.maxDiskMB in bytes: the cap eva_store_disk_bytes is held under',
     registers: [this.registry],
   });
   readonly mqttConnected = new Gauge({
@@ -122,8 +124,43 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly buildInfo = new Gauge({
+    name: 'eva_build_info',
+    help: 'Always 1; the labels say which agent version runs on which Node.js',
+    labelNames: ['version', 'nodejs'],
+    registers: [this.registry],
+  });
+  readonly cameraUp = new Gauge({
+    name: 'eva_camera_up',
+    help: '1 while an enabled camera runs and its stream is not down; 0 otherwise (see eva_camera_enabled)',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly cameraEnabled = new Gauge({
+    name: 'eva_camera_enabled',
+    help: '1 when the camera is enabled (config or camera/enable), 0 when a person switched it off',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly cameraLastFrameAge = new Gauge({
+    name: 'eva_camera_last_frame_age_seconds',
+    help: 'Seconds since the camera delivered its last frame (absent before the first)',
+    labelNames: ['camera'],
+    registers: [this.registry],
+  });
+  readonly alertActive = new Gauge({
+    name: 'eva_alert_active',
+    help: 'The active alerts (R/alerts), 1 each: code, severity and camera/model ("" when none)',
+    labelNames: ['code', 'severity', 'camera', 'model'],
+    registers: [this.registry],
+  });
+
   constructor(defaults = true) {
-    // process metrics include event loop lag, the first thing to look at when the agent feels slow
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'eva_process_' });
+    // the default Node.js process metrics keep their standard names (process_cpu_seconds_total,
+    // nodejs_eventloop_lag_seconds, ...), so the stock Node.js dashboards and alerts work unchanged; the
+    // agent's own series are the ones under eva_. Event loop lag is the first thing to look at when the agent
+    // feels slow.
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: AGENT_VERSION, nodejs: process.version }, 1);
   }
 }

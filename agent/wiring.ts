@@ -5,7 +5,7 @@ import type { AgentConfig, CameraConfig } from './config/index.js';
 import { type Decision, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
-import { buildHttpApp, HttpServer } from './http/index.js';
+import { buildHttpApp, HttpServer, type RouteSet } from './http/index.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   DeploymentMetrics,
@@ -129,6 +129,8 @@ export function buildApi(
     models: ReadonlyMap<string, ModelDeployment>;
     link: MqttLink;
     health: StatusService;
+    /** Routes other parts serve (the technician page). */
+    routes?: readonly RouteSet[];
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
@@ -157,6 +159,7 @@ export function buildApi(
     token: k.config.health.token,
     installModel: (model, dir) => byId(models, model, 'model').install(dir),
     log: k.log.child({ module: 'http' }),
+    ...(parts.routes ? { routes: parts.routes } : {}),
   });
   return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));
 }

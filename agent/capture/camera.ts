@@ -29,6 +29,8 @@ export interface CameraStatus {
   fps: number;
   lastFrameAgeMs: number | null;
   inflight: number;
+  /** Ticks skipped since start because the previous part was still being judged (interval triggers). */
+  framesSkipped: number;
   reconnects: number;
   reconnectsLastHour: number;
   stallsLastHour: number;
@@ -60,6 +62,8 @@ export class Camera<R> implements Service {
   private loopDone: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private lastFrameAt: number | null = null;
+  private lastFrame: Frame | undefined;
+  private skipped = 0;
   private frameTimes: number[] = [];
   private lastError: string | null = null;
   private readonly captureLog: RateLimitedLog;
@@ -134,6 +138,29 @@ export class Camera<R> implements Service {
     return this.track(this.handle({ ...(partId !== undefined ? { partId } : {}), triggeredAt, frame }));
   }
 
+  /** The newest frame this camera captured (for aiming: the snapshot route), if any. */
+  latestFrame(): Frame | undefined {
+    return this.lastFrame;
+  }
+
+  /**
+   * A fresh frame for a person aiming the camera, outside any part: only from sources where taking one
+   * costs no part its frame (streams share their newest frame among all waiters; a snapshot URL is simply
+   * fetched again). A folder camera's files are parts, so it is never grabbed from: undefined.
+   */
+  grab(signal: AbortSignal): Promise<Frame> | undefined {
+    if (this.source.kind === 'folder' || !this.enabled || this.state === 'stopped') return undefined;
+    const frame = this.source.next(signal);
+    // newest frame and its age, yes; the measured fps counts the frames the line takes, not these
+    frame
+      .then((f) => {
+        this.lastFrame = f;
+        this.lastFrameAt = f.capturedAt;
+      })
+      .catch(() => {}); // the caller gets the same rejection
+    return frame;
+  }
+
   snapshot(): CameraStatus {
     const now = this.deps.clock.now();
     this.frameTimes = this.frameTimes.filter((t) => now - t <= FPS_WINDOW_MS);
@@ -152,6 +179,7 @@ export class Camera<R> implements Service {
           ? null
           : now - this.lastFrameAt,
       inflight: this.inflight.size,
+      framesSkipped: this.skipped,
       reconnects: watch?.reconnects ?? 0,
       reconnectsLastHour: watch?.reconnectsLastHour ?? 0,
       stallsLastHour: watch?.stallsLastHour ?? 0,
@@ -196,6 +224,7 @@ export class Camera<R> implements Service {
         // interval mode and the previous part is still being judged: skip this tick (counted) rather than
         // queue frames without bound; a folder keeps its file for the next tick, a stream moves on
         this.deps.metrics.framesSkipped.inc({ camera: this.config.id });
+        this.skipped += 1;
         continue;
       }
       let frame: Frame;
@@ -239,6 +268,7 @@ export class Camera<R> implements Service {
   }
 
   private noteFrame(frame: Frame): void {
+    this.lastFrame = frame;
     this.lastFrameAt = frame.capturedAt;
     this.frameTimes.push(frame.capturedAt);
   }

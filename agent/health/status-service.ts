@@ -7,6 +7,9 @@ import type { Clock } from '../service.js';
 import type { Storage } from '../store/index.js';
 import type { LinkStatus, SparkplugStatus } from '../sync/index.js';
 import { AGENT_VERSION } from '../version.js';
+import type { CameraActivity, LineStats } from './line-stats.js';
+import type { Problems } from './problems.js';
+import type { HistoryPoint, StatusHistory } from './status-history.js';
 import type { SystemSnapshot } from './system-monitor.js';
 
 /** `/readyz`: ready, or the reasons why not. */
@@ -14,18 +17,6 @@ export interface Readiness {
   ready: boolean;
   reasons: string[];
 }
-
-/** One entry of `problems[]` in `/api/status`: what needs a person, now. */
-export interface Problem {
-  code: string;
-  severity: 'warning' | 'critical';
-  message: string;
-  cameraId?: string;
-  modelId?: string;
-}
-
-/** A backlog above this many decisions is listed as a problem (the broker has been away a while). */
-export const BACKLOG_WARNING = 1_000;
 
 /** What the status is read from: each part reports on itself through its own typed `snapshot()`. */
 export interface StatusSources {
@@ -42,7 +33,16 @@ export interface StatusSources {
   plcs: ReadonlyMap<string, { snapshot(): PlcStatus }>;
   alerts: { active(): Alert[] };
   system: { snapshot(): SystemSnapshot };
+  /** Counts, NG rate, latency and the last verdict per camera. */
+  activity: Pick<LineStats, 'snapshot' | 'latencySince'>;
+  /** The problems list (with its start-up grace). */
+  problems: Pick<Problems, 'list'>;
+  /** The last 20 minutes, for the charts; absent = no `history` block. */
+  history?: Pick<StatusHistory, 'snapshot'>;
 }
+
+/** A camera in `/api/status`: its own snapshot and what its line did lately (line-stats.ts). */
+export type CameraEntry = CameraStatus & Partial<Omit<CameraActivity, 'totals'>>;
 
 /**
  * `/api/status` (also `R/health`), `/readyz`, the problems list and the gauges `/metrics` reads on demand:
@@ -50,18 +50,23 @@ export interface StatusSources {
  */
 export class StatusService {
   private readonly startedAt: number;
+  private readonly lastTotals = new Map<string, CameraActivity['totals']>();
 
   constructor(private readonly sources: StatusSources) {
     this.startedAt = sources.clock.now();
   }
 
-  status() {
+  /** `/api/status`; `history: false` leaves out the charts' history (the page's live updates carry it apart). */
+  status(opts: { history?: boolean } = {}) {
     const s = this.sources;
     const store = s.storage.store;
     const stats = store.stats();
-    const cameras = [...s.cameras.values()].map((c) => c.snapshot());
+    const cameras = this.cameraEntries();
     const models = [...s.models.values()].map((m) => m.snapshot());
     const link = s.link.snapshot();
+    const storage = s.storage.snapshot();
+    const system = s.system.snapshot();
+    const alerts = s.alerts.active();
     return {
       agent: {
         id: s.agentId,
@@ -77,7 +82,7 @@ export class StatusService {
         backlog: stats.backlog,
         lastSeq: stats.lastSeq,
         bytes: stats.bytes,
-        ...s.storage.snapshot(),
+        ...storage,
       },
       mqtt: {
         ...link,
@@ -86,10 +91,70 @@ export class StatusService {
       },
       sparkplug: s.sparkplug?.snapshot() ?? null,
       plc: [...s.plcs].map(([camera, plc]) => ({ camera, ...plc.snapshot() })),
-      alerts: s.alerts.active(),
-      system: s.system.snapshot(),
-      problems: this.problems({ cameras, models, link, backlog: stats.backlog }),
+      alerts,
+      system,
+      problems: s.problems.list({
+        cameras,
+        models,
+        link,
+        backlog: stats.backlog,
+        disk: {
+          full: s.storage.budget.isFull,
+          usedBytes: storage.disk.totalBytes,
+          budgetBytes: storage.disk.budgetBytes,
+        },
+        store: s.storage.health.problems(),
+        system,
+        alerts,
+      }),
+      ...(s.history && opts.history !== false ? { history: s.history.snapshot() } : {}),
     };
+  }
+
+  /** One step of the history (status-history.ts): the cheap figures of `status()`, per step. */
+  sample(since: number | null): HistoryPoint {
+    const s = this.sources;
+    const now = s.clock.now();
+    const system = s.system.snapshot();
+    const disk = s.storage.budget.usage();
+    const cameras: HistoryPoint['cameras'] = {};
+    for (const camera of s.cameras.values()) {
+      const c = camera.snapshot();
+      const totals = s.activity.snapshot(c.id)?.totals;
+      const before = this.lastTotals.get(c.id);
+      const latency = s.activity.latencySince(c.id, since ?? now - HISTORY_FIRST_STEP_MS);
+      const all = (v?: CameraActivity['totals']) => (v ? v.OK + v.NG + v.UNCERTAIN + v.ERROR : 0);
+      cameras[c.id] = {
+        fps: c.fps,
+        latencyP50Ms: latency.p50,
+        latencyP99Ms: latency.p99,
+        decisions: before ? all(totals) - all(before) : 0,
+        ng: before && totals ? totals.NG - before.NG : 0,
+      };
+      if (totals) this.lastTotals.set(c.id, totals);
+    }
+    return {
+      t: now,
+      agent: {
+        backlog: s.storage.store.stats().backlog,
+        cpuPercent: system.cpu.loadPercent,
+        memoryUsedBytes: system.memory.usedBytes,
+        processRssBytes: system.memory.processRssBytes,
+        diskUsedBytes: disk.totalBytes,
+        temperatureC: system.temperature.cpuC,
+      },
+      cameras,
+    };
+  }
+
+  private cameraEntries(): CameraEntry[] {
+    return [...this.sources.cameras.values()].map((camera) => {
+      const c = camera.snapshot();
+      const a = this.sources.activity.snapshot(c.id);
+      if (!a) return c;
+      const { totals: _totals, ...activity } = a;
+      return { ...c, ...activity };
+    });
   }
 
   /** Ready when every enabled camera's model is loaded and the store takes a write. */
@@ -113,57 +178,29 @@ export class StatusService {
   /** The Prometheus text, with the gauges that are read on demand brought up to date first. */
   async metrics(): Promise<{ contentType: string; body: string }> {
     const { metrics, storage } = this.sources;
-    const stats = storage.store.stats();
-    metrics.backlog.set(stats.backlog);
-    metrics.storeBytes.set(stats.bytes);
-    storage.budget.usage(); // sets eva_store_disk_bytes
+    metrics.backlog.set(storage.store.stats().backlog);
+    const usage = storage.budget.usage(); // sets eva_store_disk_bytes
+    metrics.diskBudget.set(usage.budgetBytes);
+    for (const camera of this.sources.cameras.values()) {
+      const c = camera.snapshot();
+      const labels = { camera: c.id };
+      const running = c.enabled && c.state === 'running' && c.connection?.state !== 'down';
+      metrics.cameraUp.set(labels, running ? 1 : 0);
+      metrics.cameraEnabled.set(labels, c.enabled ? 1 : 0);
+      if (c.lastFrameAgeMs === null) metrics.cameraLastFrameAge.remove(labels);
+      else metrics.cameraLastFrameAge.set(labels, c.lastFrameAgeMs / 1000);
+    }
+    // alerts come and go: the series of one that cleared must go too, not stay at its last value
+    metrics.alertActive.reset();
+    for (const a of this.sources.alerts.active()) {
+      metrics.alertActive.set(
+        { code: a.code, severity: a.severity, camera: a.cameraId ?? '', model: a.modelId ?? '' },
+        1,
+      );
+    }
     return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
   }
-
-  private problems(now: {
-    cameras: CameraStatus[];
-    models: DeploymentStatus[];
-    link: LinkStatus;
-    backlog: number;
-  }): Problem[] {
-    const out: Problem[] = [];
-    for (const m of now.models) {
-      if (m.state === 'failed') {
-        out.push({
-          code: 'MODEL_FAILED',
-          severity: 'critical',
-          modelId: m.id,
-          message: m.error ?? 'model failed',
-        });
-      }
-    }
-    for (const c of now.cameras) {
-      if (c.state === 'waiting-for-model') {
-        out.push({
-          code: 'CAMERA_WAITING',
-          severity: 'critical',
-          cameraId: c.id,
-          message: `waiting for model ${c.model}`,
-        });
-      }
-    }
-    if (!now.link.connected) {
-      const why = now.link.lastError ? `: ${now.link.lastError}` : '';
-      out.push({
-        code: 'MQTT_DOWN',
-        severity: 'warning',
-        message: `not connected to ${now.link.url}${why}; decisions are buffered`,
-      });
-    }
-    // the store's own: a full disk or budget, an unwritable store, verdicts held, lost seqs
-    out.push(...this.sources.storage.health.problems());
-    if (now.backlog > BACKLOG_WARNING) {
-      out.push({
-        code: 'BACKLOG',
-        severity: 'warning',
-        message: `${now.backlog} decisions waiting to be delivered`,
-      });
-    }
-    return out;
-  }
 }
+
+/** The first history point's latency covers this much before it (there is no previous point). */
+const HISTORY_FIRST_STEP_MS = 10_000;

@@ -7,7 +7,7 @@ import type { Service } from '../service.js';
 import type { ImageKind, ImageLookup } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
-import { answerErrorsWithCodes } from './http-errors.js';
+import { answerErrorsWithCodes, sendError } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
 
@@ -28,7 +28,12 @@ export interface HttpDeps {
   installModel?: InstallModel;
   /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
   log?: Logger;
+  /** More routes, registered by their owners (the technician page: agent/page). */
+  routes?: readonly RouteSet[];
 }
+
+/** Routes another part registers on the app (read-only ones: state changes go through `POST /api/<name>`). */
+export type RouteSet = (app: FastifyInstance) => void;
 
 /**
  * The HTTP surface (CONTRACT section 4). `buildHttpApp` never listens, so tests drive it with `inject()`.
@@ -56,6 +61,16 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
 
   registerAuditRoutes(app, deps.decisions);
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
+
+  // extension: whether a bearer token is the right one, without doing anything; the page signs a
+  // technician in with it (GET: it changes nothing, so a wrong guess costs nothing but a 401)
+  app.get('/api/auth', async (req, reply) => {
+    const refusal = refusalOf(req.headers.authorization, deps.token);
+    if (refusal) return sendError(reply, refusal);
+    return { status: 'ok' };
+  });
+
+  for (const register of deps.routes ?? []) register(app);
 
   if (deps.installModel) {
     registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token));
@@ -93,7 +108,8 @@ function refusalOf(header: string | undefined, token: string | undefined): Agent
 export class HttpServer implements Service {
   readonly name = 'http';
   constructor(
-    private readonly app: FastifyInstance,
+    /** The fastify app (tests list its routes). */
+    readonly app: FastifyInstance,
     private readonly listen: string,
     private readonly log: Logger,
   ) {}

@@ -1,1 +1,2 @@
-export { buildHttpApp, type HttpDeps, HttpServer } from './http-server.js';
+export { errorBody, sendError } from './http-errors.js';
+export { buildHttpApp, type HttpDeps, HttpServer, type RouteSet } from './http-server.js';

@@ -28,6 +28,11 @@ export function isJpeg(data: Buffer): boolean {
   return data.length > 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff;
 }
 
+/** A frame opened for sharp (raw pixels or an encoded file), under the same pixel limit as preprocessing. */
+export function openFrame(frame: Frame): Sharp {
+  return open(frame);
+}
+
 function open(frame: Frame): Sharp {
   return frame.kind === 'raw'
     ? sharp(frame.data, {
@@ -53,26 +58,128 @@ export async function annotatedJpeg(
   result: Extract<TaskResult, { task: 'detection' }>,
 ): Promise<Buffer> {
   const image = open(frame).rotate();
-  const meta = frame.kind === 'raw' ? { width: frame.width, height: frame.height } : await image.metadata();
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  const stroke = Math.max(2, Math.round(Math.min(width, height) / 300));
-  const font = Math.max(12, stroke * 6);
-  const shapes = result.detections.map((d) => {
-    const [x1, y1, x2, y2] = d.box;
-    const text = escapeXml(`${d.label} ${d.score.toFixed(2)}`);
-    const ty = y1 > font + 4 ? y1 - 4 : y1 + font + 2;
-    return `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}"
-      fill="none" stroke="#ff2020" stroke-width="${stroke}"/>
-      <text x="${x1 + 2}" y="${ty}" font-family="sans-serif" font-size="${font}" fill="#ff2020"
-      stroke="#000" stroke-width="0.5">${text}</text>`;
-  });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
+  const { width, height } = await sizeOf(frame, image);
+  const svg = svgLayer(width, height, boxesSvg(result.detections, width, height));
   return image
     .removeAlpha()
     .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
     .jpeg({ quality: JPEG_QUALITY })
     .toBuffer();
+}
+
+/** What a judged frame is annotated with: the decision's verdict, reason and result. */
+export interface JudgedView {
+  verdict: string;
+  reason: string;
+  result: TaskResult | null;
+}
+
+/** The page shows frames at most this wide: a line-side panel or a phone gains nothing from more pixels. */
+const JUDGED_MAX_WIDTH = 960;
+const JUDGED_JPEG_QUALITY = 80;
+/** How much of the frame shows through the anomaly heat map. */
+const HEAT_MAP_OPACITY = 0.45;
+
+/**
+ * A judged frame as the technician page shows it, drawn by the same code as the stored annotated copies:
+ * a banner with the verdict and, by task, the top class and its score (classification), the boxes and
+ * labels (detection, as `annotatedJpeg`), or the heat map laid over the frame with the score and threshold
+ * (anomaly; the map, in model-input pixels, is stretched over the whole frame). Scaled to at most 960 px wide.
+ */
+export async function judgedJpeg(frame: Frame, view: JudgedView, map?: AnomalyMap): Promise<Buffer> {
+  const image = open(frame).rotate();
+  const { width, height } = await sizeOf(frame, image);
+  // scaled first and drawn at the output size, so the frame is decoded once and encoded once
+  const scale = width > JUDGED_MAX_WIDTH ? JUDGED_MAX_WIDTH / width : 1;
+  const outW = Math.max(1, Math.round(width * scale));
+  const outH = Math.max(1, Math.round(height * scale));
+  const layers: { input: Buffer; top: number; left: number }[] = [];
+  if (map) {
+    const heat = await sharp(await anomalyMapPng(map))
+      .resize(outW, outH, { fit: 'fill' })
+      .ensureAlpha(HEAT_MAP_OPACITY)
+      .png({ compressionLevel: 0 })
+      .toBuffer();
+    layers.push({ input: heat, top: 0, left: 0 });
+  }
+  const result = view.result;
+  // boxes in source pixels, scaled with the frame (their stroke and labels with them)
+  const boxes =
+    result?.task === 'detection'
+      ? `<g transform="scale(${scale})">${boxesSvg(result.detections, width, height)}</g>`
+      : '';
+  layers.push({ input: Buffer.from(svgLayer(outW, outH, boxes + bannerSvg(view, outW))), top: 0, left: 0 });
+  return image
+    .resize(outW, outH, { fit: 'fill' })
+    .removeAlpha()
+    .composite(layers)
+    .jpeg({ quality: JUDGED_JPEG_QUALITY })
+    .toBuffer();
+}
+
+async function sizeOf(frame: Frame, image: Sharp): Promise<{ width: number; height: number }> {
+  const meta = frame.kind === 'raw' ? { width: frame.width, height: frame.height } : await image.metadata();
+  return { width: meta.width ?? 0, height: meta.height ?? 0 };
+}
+
+function svgLayer(width: number, height: number, content: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${content}</svg>`;
+}
+
+function boxesSvg(
+  detections: Extract<TaskResult, { task: 'detection' }>['detections'],
+  width: number,
+  height: number,
+): string {
+  const stroke = Math.max(2, Math.round(Math.min(width, height) / 300));
+  const font = Math.max(12, stroke * 6);
+  return detections
+    .map((d) => {
+      const [x1, y1, x2, y2] = d.box;
+      const text = escapeXml(`${d.label} ${d.score.toFixed(2)}`);
+      const ty = y1 > font + 4 ? y1 - 4 : y1 + font + 2;
+      return `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}"
+      fill="none" stroke="#ff2020" stroke-width="${stroke}"/>
+      <text x="${x1 + 2}" y="${ty}" font-family="sans-serif" font-size="${font}" fill="#ff2020"
+      stroke="#000" stroke-width="0.5">${text}</text>`;
+    })
+    .join('');
+}
+
+const VERDICT_COLOURS: Record<string, string> = {
+  OK: '#1a7f37',
+  NG: '#cf222e',
+  UNCERTAIN: '#bf8700',
+  ERROR: '#57606a',
+};
+
+/** The detail a banner gives after the verdict, by task. */
+export function judgedDetail(view: JudgedView): string {
+  const r = view.result;
+  if (r?.task === 'classification') {
+    const top = Object.entries(r.scores).sort((a, b) => b[1] - a[1])[0];
+    return top ? `${top[0]} ${top[1].toFixed(2)}` : view.reason;
+  }
+  if (r?.task === 'detection') {
+    const n = r.detections.length;
+    return n === 0 ? 'no detections' : `${n} detection${n === 1 ? '' : 's'}`;
+  }
+  if (r?.task === 'anomaly') return `anomaly ${r.score.toFixed(2)} (threshold ${r.threshold.toFixed(2)})`;
+  return view.reason;
+}
+
+/** Cut so a long reason (an error's message) never overflows the banner. */
+const MAX_BANNER_CHARS = 80;
+
+function bannerSvg(view: JudgedView, width: number): string {
+  const font = Math.max(14, Math.round(width / 40));
+  const height = Math.round(font * 1.6);
+  const detail = judgedDetail(view);
+  const text = `${view.verdict} · ${detail.length > MAX_BANNER_CHARS ? `${detail.slice(0, MAX_BANNER_CHARS)}…` : detail}`;
+  const colour = VERDICT_COLOURS[view.verdict] ?? '#57606a';
+  return `<rect x="0" y="0" width="${width}" height="${height}" fill="${colour}" fill-opacity="0.85"/>
+    <text x="${Math.round(font / 2)}" y="${Math.round(font * 1.15)}" font-family="sans-serif" font-weight="bold"
+    font-size="${font}" fill="#ffffff">${escapeXml(text)}</text>`;
 }
 
 /**

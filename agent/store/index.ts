@@ -19,7 +19,16 @@ export {
 } from './decision-store.js';
 export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
 export { HeldDecisions, MAX_HELD_DECISIONS } from './held-decisions.js';
-export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
+export {
+  type AnomalyMap,
+  CONTENT_TYPES,
+  frameJpeg,
+  type ImageKind,
+  type JudgedView,
+  judgedDetail,
+  judgedJpeg,
+  openFrame,
+} from './image-codec.js';
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { type StoreFault, storeFault } from './open-database.js';

@@ -22,8 +22,13 @@ import { prepareInTime, STORE_MARGIN_MS, whyMissing, withImages } from './timed-
 
 declare module '../events.js' {
   interface AgentEvents {
-    /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
-    DecisionStored: { decision: Decision };
+    /**
+     * A decision is durable in the store (its outbox rows too): publishers may send it now. `evidence` is
+     * the frame it judged and the model's output (the anomaly map too), when there was a frame: read-only,
+     * for listeners that show it (the technician page keeps a reference to the newest; it never encodes on
+     * this turn).
+     */
+    DecisionStored: { decision: Decision; evidence?: Evidence };
   }
 }
 
@@ -172,7 +177,7 @@ export class Storage implements Service {
 
   /** Stores a decision with its images; rejects (coded) when the store cannot take it. */
   async record(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
-    return this.commit(draft, await this.keepImages(draft, evidence));
+    return this.commit(draft, await this.keepImages(draft, evidence), undefined, evidence);
   }
 
   /**
@@ -189,7 +194,7 @@ export class Storage implements Service {
       return this.hold(draft, new Error('earlier verdicts are still held'));
     }
     try {
-      return this.commit(draft, written);
+      return this.commit(draft, written, undefined, evidence);
     } catch (err) {
       if (!storeFault(err)) throw err;
       return this.hold(draft, err);
@@ -239,7 +244,12 @@ export class Storage implements Service {
    * or only undelivered decisions are left (EVA_ERR_STORE_FULL). A failed transaction rolls back whole, so
    * nothing stored before is touched either way.
    */
-  private commit(draft: DecisionDraft, written: WrittenImage[], identity?: DecisionIdentity): Decision {
+  private commit(
+    draft: DecisionDraft,
+    written: WrittenImage[],
+    identity?: DecisionIdentity,
+    evidence?: Evidence,
+  ): Decision {
     const at = this.deps.clock.now();
     let decision: Decision;
     try {
@@ -255,7 +265,7 @@ export class Storage implements Service {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision });
+    this.deps.events.emit('DecisionStored', { decision, ...(evidence ? { evidence } : {}) });
     return decision;
   }
 

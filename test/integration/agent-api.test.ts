@@ -101,7 +101,9 @@ t.test('health endpoints, status, metrics and decisions over HTTP', async (t) =>
   const metrics = await (await fetch(`${base}/metrics`)).text();
   t.match(metrics, /eva_decisions_total\{camera="cam-1",verdict="\w+"\} 1/);
   t.match(metrics, /eva_inference_seconds_bucket/);
-  t.match(metrics, /eva_process_nodejs_eventloop_lag_seconds/);
+  // issue 12: the process metrics keep their standard names (no doubled eva_process_ prefix)
+  t.match(metrics, /^nodejs_eventloop_lag_seconds /m);
+  t.notMatch(metrics, /eva_process_/);
 });
 
 t.test('R/request/trigger with a partId gives a response and a decision carrying it', async (t) => {
