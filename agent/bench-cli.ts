@@ -16,6 +16,7 @@ import {
   SessionPool,
   type WireTensor,
 } from './inference/index.js';
+import { READ_LIMITS, readFileLimited } from './read-limited.js';
 
 const USAGE = `edge-agent bench --model A.onnx [--model B.onnx ...] [options]
   --runs N          timed inferences per model (default 200)
@@ -109,7 +110,7 @@ async function benchOne(
   bench: Omit<ModelBench, 'speedupVsFirst' | 'maxAbsDiffVsFirst'>;
   outputs: Record<string, WireTensor>;
 }> {
-  const info = readOnnxInfo(readFileSync(file), file);
+  const info = readOnnxInfo(readFileLimited(file, READ_LIMITS.model, 'model file'), file);
   const input = await makeInput(file, info, opts.image);
   const pool = new SessionPool(opts.workers, pino({ level: 'silent' }));
   try {

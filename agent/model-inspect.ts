@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { describeError } from './errors.js';
-
 import {
   loadManifest,
   type ModelManifest,
@@ -10,6 +8,7 @@ import {
   readOnnxInfo,
   readUltralyticsMeta,
 } from './inference/index.js';
+import { READ_LIMITS, readFileLimited } from './read-limited.js';
 
 interface Report {
   file: string;
@@ -35,7 +34,7 @@ interface Report {
 export async function inspectModel(path: string, json: boolean): Promise<number> {
   let report: Report;
   try {
-    const bytes = readFileSync(path);
+    const bytes = readFileLimited(path, READ_LIMITS.model, 'model file');
     const info = readOnnxInfo(bytes, path);
     // the decoded graph is not proof onnxruntime accepts it (unknown ops, bad opset): load it once
     const session = await ort.InferenceSession.create(bytes);
