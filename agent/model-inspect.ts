@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
+import type { CliCommand } from './cli/index.js';
 import { describeError } from './errors.js';
 import {
   loadManifest,
@@ -112,3 +113,11 @@ function formatReport(r: Report): string {
   }
   return lines.join('\n');
 }
+
+/** `edge-agent model inspect FILE.onnx [--json]` (CONTRACT section 1). */
+export const modelInspectCommand: CliCommand = {
+  name: 'model inspect',
+  summary: 'print inputs, outputs, opset, precision, metadata and the manifest the agent would use',
+  define: (c) => c.argument('<file>', 'the .onnx file').option('--json', 'print the report as JSON'),
+  run: ({ args, opts }) => inspectModel(args[0] as string, opts.json === true),
+};
