@@ -77,7 +77,7 @@ t.test('the shipped config writes only under the unit state directory', async (t
   );
   const state = '/var/lib/edge-agent/';
   t.ok(config.store.path.startsWith(state), config.store.path);
-  t.ok(config.store.imagesDir?.startsWith(state), config.store.imagesDir);
+  t.ok(config.store.imagesDir?.startsWith(state), String(config.store.imagesDir));
   t.ok(
     config.models.every((m) => m.path.startsWith('/opt/edge-agent/current/')),
     'models from the release',
