@@ -96,7 +96,9 @@ export function parseConfigText(
         const env = fromEnv.get(formatted);
         return {
           path: formatted,
-          message: env && !message.includes('${') ? `${message} (from ${env})` : message,
+          // a value's problem names the variable it came from; a key's problem is about the key
+          message:
+            env && message !== UNKNOWN_KEY && !message.includes('${') ? `${message} (from ${env})` : message,
           ...(line ? { line } : {}),
         };
       }),

@@ -90,6 +90,9 @@ store: { maxDiskMb: 10, zzzzzzzz: 1 }
   t.match(byPath['mqtt.formt'], /did you mean "format"\?/);
   t.match(byPath['store.maxDiskMb'], /did you mean "maxDiskMB"\?/);
   t.match(byPath['store.zzzzzzzz'], /unknown key \(allowed here: path, imagesDir, maxDiskMB/);
+  // a misspelt key whose value comes from the environment is still a misspelt key
+  const fromEnv = problemsOf(`${base}${camera('    deadlineMS: ${DEADLINE:-500}\n')}`);
+  t.match(fromEnv[0], { path: 'cameras[0].deadlineMS', message: 'unknown key; did you mean "deadlineMs"?' });
   // inside a discriminated union, the keys of the option the document chose
   const source = problemsOf(
     `${base}cameras: [{ id: c, source: { type: folder, pth: ./x }, trigger: { type: continuous }, model: washer }]\n`,
