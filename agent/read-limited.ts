@@ -38,7 +38,7 @@ export function readFileLimited(path: string, maxBytes: number, what = 'file'): 
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) {
-      throw new ReadLimitError(`${what} ${path} is not a regular file (${kindOf(stat)}): refused`);
+      throw new ReadLimitError(`${what} ${path} is not a regular file (${describeKind(stat)}): refused`);
     }
     if (stat.size > maxBytes) {
       throw new ReadLimitError(
@@ -63,7 +63,9 @@ export function readTextLimited(path: string, maxBytes: number, what = 'file'): 
   return readFileLimited(path, maxBytes, what).toString('utf8');
 }
 
-function kindOf(stat: import('node:fs').Stats): string {
+/** What a path is, in words for a message: 'a regular file', 'a directory', 'a character device', ... */
+export function describeKind(stat: import('node:fs').Stats): string {
+  if (stat.isFile()) return 'a regular file';
   if (stat.isDirectory()) return 'a directory';
   if (stat.isCharacterDevice()) return 'a character device';
   if (stat.isBlockDevice()) return 'a block device';

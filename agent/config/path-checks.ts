@@ -1,5 +1,6 @@
 import { type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { describeKind } from '../read-limited.js';
 import type { AgentConfig } from './schema.js';
 import type { PathKey } from './yaml-doc.js';
 
@@ -47,11 +48,5 @@ function kindOf(path: string): string | null {
     return null; // EACCES and the like: the service user may see what we cannot; check says more
   }
   if (!stat) return null;
-  if (stat.isFile()) return 'file';
-  if (stat.isDirectory()) return 'directory';
-  if (stat.isCharacterDevice()) return 'a character device';
-  if (stat.isBlockDevice()) return 'a block device';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isSocket()) return 'a socket';
-  return 'something else';
+  return stat.isFile() ? 'file' : stat.isDirectory() ? 'directory' : describeKind(stat);
 }
