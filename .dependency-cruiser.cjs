@@ -6,7 +6,7 @@
 
 // The shared kernel: root files every folder may import. Other root files (app, main, check, bench-cli,
 // model-inspect) wire or run the agent and are imported by nothing in a folder.
-const KERNEL = '^agent/(errors|service|metrics|logger|redact|version|log-limit|events|alerts|lifecycle)\\.ts$';
+const KERNEL = '^agent/(errors|service|metrics|logger|redact|version|log-limit|events|alerts|lifecycle|read-limited)\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -4,8 +4,18 @@
  * one. Exit 0 when every model was measured, 1 on bad arguments or a model that would not load or run.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
 import pino from 'pino';
+import {
+  type CliCommand,
+  type CliContext,
+  createProgress,
+  intOption,
+  type Progress,
+  processContext,
+  runCli,
+  UsageError,
+} from './cli/index.js';
 import { describeError } from './errors.js';
 import {
   loadManifest,
@@ -16,15 +26,7 @@ import {
   SessionPool,
   type WireTensor,
 } from './inference/index.js';
-
-const USAGE = `edge-agent bench --model A.onnx [--model B.onnx ...] [options]
-  --runs N          timed inferences per model (default 200)
-  --warmup N        untimed inferences first (default 10)
-  --workers N       worker threads, each with its own session, as the agent's inference.workers (default 1)
-  --threads N       onnxruntime intra-op threads per worker, 0 = its default (default 0)
-  --providers LIST  comma-separated, first that loads is used: tensorrt,cuda,cpu (default cpu)
-  --image FILE      feed this image through the manifest's preprocessing (and time it) instead of a test pattern
-  --json            print the report as JSON`;
+import { READ_LIMITS, readFileLimited } from './read-limited.js';
 
 export interface ModelBench {
   file: string;
@@ -109,7 +111,7 @@ async function benchOne(
   bench: Omit<ModelBench, 'speedupVsFirst' | 'maxAbsDiffVsFirst'>;
   outputs: Record<string, WireTensor>;
 }> {
-  const info = readOnnxInfo(readFileSync(file), file);
+  const info = readOnnxInfo(readFileLimited(file, READ_LIMITS.model, 'model file'), file);
   const input = await makeInput(file, info, opts.image);
   const pool = new SessionPool(opts.workers, pino({ level: 'silent' }));
   try {
@@ -123,6 +125,7 @@ async function benchOne(
     const first = await pool.run(feed());
     for (let i = 1; i < opts.warmup; i++) await pool.run(feed());
     const times: number[] = [];
+    const progress = opts.progress?.(file, opts.runs);
     let next = 0;
     const started = performance.now();
     // keep every worker busy, as a camera feeding frames faster than one worker can take them would
@@ -130,9 +133,11 @@ async function benchOne(
       while (next < opts.runs) {
         next++;
         times.push((await pool.run(feed())).inferenceMs);
+        progress?.update(times.length);
       }
     };
     await Promise.all(Array.from({ length: opts.workers }, lane));
+    progress?.end();
     const wallS = (performance.now() - started) / 1000;
     times.sort((a, b) => a - b);
     const bench = {
@@ -155,14 +160,6 @@ async function benchOne(
   }
 }
 
-function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new Error(`--${name} must be an integer >= ${min}, got ${value}`);
-  return n;
-}
-
 export type BenchOptions = {
   runs: number;
   warmup: number;
@@ -170,6 +167,8 @@ export type BenchOptions = {
   threads: number;
   providers: string[];
   image?: string;
+  /** Progress of each model's timed runs (a bar on a terminal, lines otherwise). */
+  progress?: (file: string, total: number) => Progress;
 };
 
 /** Measures each model in turn (never two at once: they would share the cores and skew each other). */
@@ -206,43 +205,50 @@ export async function benchModels(
   return { report, failures };
 }
 
-export async function runBench(argv: string[]): Promise<number> {
-  let opts: BenchOptions;
-  let files: string[];
-  let json: boolean;
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: 'string', multiple: true },
-        runs: { type: 'string' },
-        warmup: { type: 'string' },
-        workers: { type: 'string' },
-        threads: { type: 'string' },
-        providers: { type: 'string' },
-        image: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
-    files = values.model ?? [];
-    if (files.length === 0) throw new Error('at least one --model is needed');
-    json = values.json;
-    opts = {
-      runs: positiveInt('runs', values.runs, 200),
-      warmup: positiveInt('warmup', values.warmup, 10),
-      workers: positiveInt('workers', values.workers, 1),
-      threads: positiveInt('threads', values.threads, 0, 0),
-      providers: (values.providers ?? 'cpu').split(',').filter(Boolean),
-      ...(values.image ? { image: values.image } : {}),
+/** `edge-agent bench`: one command file, registered in agent/commands.ts. */
+export const benchCommand: CliCommand = {
+  name: 'bench',
+  summary: "compare variants of one model (fp32 / fp16 / int8) on this machine's hardware",
+  define: (c) =>
+    c
+      .option('--model <file>', 'a model variant; repeat for each (the first is the reference)', collect, [])
+      .option('--runs <n>', 'timed inferences per model (default 200)')
+      .option('--warmup <n>', 'untimed inferences first (default 10)')
+      .option('--workers <n>', "worker threads, each with its own session, as a model's workers (default 1)")
+      .option('--threads <n>', 'onnxruntime intra-op threads per worker, 0 = its default (default 0)')
+      .option(
+        '--providers <list>',
+        'comma-separated, first that loads is used: tensorrt,cuda,cpu (default cpu)',
+      )
+      .option('--image <file>', "feed this image through the manifest's preprocessing (and time it)")
+      .option('--json', 'print the report as JSON'),
+  async run({ opts, ctx }) {
+    const files = opts.model as string[];
+    if (files.length === 0) throw new UsageError('at least one --model is needed');
+    const options: BenchOptions = {
+      runs: intOption(opts, 'runs', 200),
+      warmup: intOption(opts, 'warmup', 10),
+      workers: intOption(opts, 'workers', 1),
+      threads: intOption(opts, 'threads', 0, 0),
+      providers: String(opts.providers ?? 'cpu')
+        .split(',')
+        .filter(Boolean),
+      ...(opts.image ? { image: String(opts.image) } : {}),
+      // progress on stderr: stdout is the report (and --json must stay parseable)
+      progress: (file, total) => createProgress(basename(file), total, ctx.stderr),
     };
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 1;
-  }
-  const { report, failures } = await benchModels(files, opts);
-  for (const f of failures) process.stderr.write(`bench ${f.file}: ${f.error}\n`);
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
-  return failures.length === 0 ? 0 : 1;
+    const { report, failures } = await benchModels(files, options);
+    for (const f of failures) ctx.stderr.write(`bench ${f.file}: ${f.error}\n`);
+    ctx.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+    return failures.length === 0 ? 0 : 1;
+  },
+};
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The bench command alone, as the CLI runs it (tests call it in-process). */
+export function runBench(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  return runCli(['bench', ...argv], [benchCommand], ctx);
 }
 
 function formatReport(r: BenchReport): string {

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import type { CliCommand } from './cli/index.js';
 import { describeError } from './errors.js';
-
 import {
   loadManifest,
   type ModelManifest,
@@ -10,6 +9,7 @@ import {
   readOnnxInfo,
   readUltralyticsMeta,
 } from './inference/index.js';
+import { READ_LIMITS, readFileLimited } from './read-limited.js';
 
 interface Report {
   file: string;
@@ -35,7 +35,7 @@ interface Report {
 export async function inspectModel(path: string, json: boolean): Promise<number> {
   let report: Report;
   try {
-    const bytes = readFileSync(path);
+    const bytes = readFileLimited(path, READ_LIMITS.model, 'model file');
     const info = readOnnxInfo(bytes, path);
     // the decoded graph is not proof onnxruntime accepts it (unknown ops, bad opset): load it once
     const session = await ort.InferenceSession.create(bytes);
@@ -113,3 +113,11 @@ function formatReport(r: Report): string {
   }
   return lines.join('\n');
 }
+
+/** `edge-agent model inspect FILE.onnx [--json]` (CONTRACT section 1). */
+export const modelInspectCommand: CliCommand = {
+  name: 'model inspect',
+  summary: 'print inputs, outputs, opset, precision, metadata and the manifest the agent would use',
+  define: (c) => c.argument('<file>', 'the .onnx file').option('--json', 'print the report as JSON'),
+  run: ({ args, opts }) => inspectModel(args[0] as string, opts.json === true),
+};

@@ -26,20 +26,27 @@ export interface SourceDeps {
   alreadyDecided?: (ref: string) => boolean;
   /** A stream camera going down or coming back. */
   onStateChange?: (state: ConnectionState, reason: string) => void;
+  /**
+   * Build a stream source without its watchdog: `check` probes once, and a failure should be what ffmpeg or
+   * the camera said, not a restart loop that ends in a timeout.
+   */
+  unwatched?: boolean;
 }
 
 /** Builds a camera's source; stream sources (rtsp, v4l2, mjpeg) are wrapped in a watchdog. */
 export function createSource(config: SourceConfig, deps: SourceDeps): FrameSource {
   const { clock, log } = deps;
-  const watch = (create: () => FfmpegSource | MjpegSource) =>
-    new WatchedSource({
-      kind: config.type,
-      create,
-      log,
-      clock,
-      noFrameTimeoutMs: 'noFrameTimeoutMs' in config ? config.noFrameTimeoutMs : undefined,
-      ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}),
-    });
+  const watch = (create: () => FfmpegSource | MjpegSource): FrameSource =>
+    deps.unwatched
+      ? create()
+      : new WatchedSource({
+          kind: config.type,
+          create,
+          log,
+          clock,
+          noFrameTimeoutMs: 'noFrameTimeoutMs' in config ? config.noFrameTimeoutMs : undefined,
+          ...(deps.onStateChange ? { onStateChange: deps.onStateChange } : {}),
+        });
   switch (config.type) {
     case 'folder':
       return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided);

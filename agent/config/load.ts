@@ -1,8 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { READ_LIMITS, readTextLimited } from '../read-limited.js';
+import { substituteEnv } from './env.js';
+import { pathKindProblems } from './path-checks.js';
 import { type AgentConfig, configSchema } from './schema.js';
+import { keysAt, scalarKindAt, suggest } from './schema-walk.js';
+import { formatPath, type PathKey, readYaml } from './yaml-doc.js';
+
+export { formatPath } from './yaml-doc.js';
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. `cameras[0].trigger.fps`; empty for the document itself. */
@@ -11,13 +16,24 @@ export interface ConfigProblem {
   line?: number;
 }
 
-/** Thrown when the config cannot be used; carries every problem found, not just the first. */
+/**
+ * At most this many problems are listed; the rest are counted. A file of 20,000 unknown keys still gets a
+ * report a person can read (and the work to describe each problem stays bounded).
+ */
+export const MAX_PROBLEMS = 50;
+
+/** Thrown when the config cannot be used; carries every problem found (up to MAX_PROBLEMS), not the first. */
 export class ConfigError extends AgentError {
   readonly problems: readonly ConfigProblem[];
+  /** How many problems there were, listed or not. */
+  readonly total: number;
 
-  constructor(file: string, problems: ConfigProblem[]) {
-    super(ErrorCodes.CONFIG_INVALID, `${file}: ${problems.length} problem(s)\n${formatProblems(problems)}`);
-    this.problems = problems;
+  constructor(file: string, problems: ConfigProblem[], total = problems.length) {
+    const listed = problems.slice(0, MAX_PROBLEMS);
+    const more = total > listed.length ? `\n  ... and ${total - listed.length} more` : '';
+    super(ErrorCodes.CONFIG_INVALID, `${file}: ${total} problem(s)\n${formatProblems(listed)}${more}`);
+    this.problems = listed;
+    this.total = total;
   }
 }
 
@@ -27,21 +43,11 @@ export function formatProblems(problems: readonly ConfigProblem[]): string {
     .join('\n');
 }
 
-type PathKey = string | number;
-
-export function formatPath(path: readonly PathKey[]): string {
-  let out = '';
-  for (const key of path) {
-    out += typeof key === 'number' ? `[${key}]` : out ? `.${key}` : key;
-  }
-  return out;
-}
-
-/** Reads, substitutes `${ENV}`, validates and freezes a config file. Throws ConfigError with all problems. */
+/** Reads (bounded), substitutes `${ENV}`, validates and freezes a config file. Throws ConfigError. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readTextLimited(file, READ_LIMITS.config, 'config file');
   } catch (err) {
     throw new ConfigError(file, [
       { path: '', message: `cannot read the config file: ${(err as Error).message}` },
@@ -55,53 +61,121 @@ export function parseConfigText(
   file = 'config',
   env: NodeJS.ProcessEnv = process.env,
 ): AgentConfig {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const problems: ConfigProblem[] = [];
-  for (const err of doc.errors) {
-    const line = err.linePos?.[0]?.line;
-    problems.push({ path: '', message: `YAML: ${err.message.split('\n')[0]}`, ...(line ? { line } : {}) });
+  const yaml = readYaml(text);
+  if (!yaml.ok)
+    throw new ConfigError(
+      file,
+      yaml.problems.map((p) => ({ path: '', ...p })),
+    );
+
+  const found: { path: readonly PathKey[]; message: string }[] = [];
+  const { value: raw, wholeRefs } = substituteEnv(yaml.value ?? {}, env, (path, message) =>
+    found.push({ path, message }),
+  );
+  // `fps: ${FPS}` is a number where the schema wants one: the variable's text is read as the schema says
+  const fromEnv = new Map<string, string>();
+  for (const { path, ref } of wholeRefs) {
+    const text = getIn(raw, path);
+    if (typeof text !== 'string' || text.includes('${')) continue;
+    fromEnv.set(formatPath(path), `${ref} = ${JSON.stringify(text.slice(0, 40))}`);
+    const typed = typedScalar(text, scalarKindAt(configSchema, raw, path));
+    if (typed !== undefined) setIn(raw, path, typed);
   }
-  if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const lineOf = (path: readonly PathKey[]): number | undefined => {
-    // the deepest node that exists on the path: a missing key is reported at its parent
-    for (let depth = path.length; depth >= 0; depth--) {
-      const node = doc.getIn(path.slice(0, depth), true) as Node | undefined;
-      if (node?.range) return lineCounter.linePos(node.range[0]).line;
-      if (depth === 0 && (isMap(doc.contents) || isSeq(doc.contents)) && doc.contents.range) {
-        return lineCounter.linePos(doc.contents.range[0]).line;
-      }
-    }
-    return undefined;
-  };
-  const problem = (path: readonly PathKey[], message: string): ConfigProblem => {
-    const line = lineOf(path);
-    return { path: formatPath(path), message, ...(line ? { line } : {}) };
-  };
-
-  const raw = substituteEnv(doc.toJS() ?? {}, env, [], (path, msg) => problems.push(problem(path, msg)));
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(...issueProblems(issue, problem));
+    for (const issue of parsed.error.issues) found.push(...issueProblems(issue));
   }
-  problems.push(...crossChecks(raw).map((p) => problem(p.path, p.message)));
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(file, sortByLine(dedupe(problems)));
+  found.push(...crossChecks(raw));
+  if (parsed.success && found.length === 0) found.push(...pathKindProblems(parsed.data));
+  if (found.length > 0 || !parsed.success) {
+    const problems = dedupe(
+      found.map(({ path, message }) => {
+        const formatted = formatPath(path);
+        const line = yaml.lineOf(path);
+        const env = fromEnv.get(formatted);
+        return {
+          path: formatted,
+          // a value's problem names the variable it came from; a key's problem is about the key
+          message:
+            env && message !== UNKNOWN_KEY && !message.includes('${') ? `${message} (from ${env})` : message,
+          ...(line ? { line } : {}),
+        };
+      }),
+    );
+    const sorted = sortByLine(problems);
+    throw new ConfigError(file, withSuggestions(sorted.slice(0, MAX_PROBLEMS), raw), sorted.length);
+  }
   return deepFreeze(parsed.data);
 }
 
-function issueProblems(
-  issue: z.core.$ZodIssue,
-  problem: (path: readonly PathKey[], message: string) => ConfigProblem,
-): ConfigProblem[] {
+const UNKNOWN_KEY = 'unknown key';
+
+function issueProblems(issue: z.core.$ZodIssue): { path: PathKey[]; message: string }[] {
   const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => problem([...path, key], 'unknown key'));
+    return issue.keys.map((key) => ({ path: [...path, key], message: UNKNOWN_KEY }));
   }
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
-    return [problem(path, `required (${issue.expected})`)];
+    return [{ path, message: `required (${issue.expected})` }];
   }
-  return [problem(path, issue.message)];
+  return [{ path, message: issue.message }];
+}
+
+/** "did you mean": only for the problems listed, so a flood of unknown keys costs nothing extra. */
+function withSuggestions(problems: ConfigProblem[], raw: unknown): ConfigProblem[] {
+  return problems.map((p) => {
+    if (p.message !== UNKNOWN_KEY) return p;
+    const path = parsePath(p.path);
+    const key = path.pop();
+    if (typeof key !== 'string') return p;
+    const allowed = keysAt(configSchema, raw, path);
+    const guess = suggest(key, allowed);
+    const message = guess
+      ? `unknown key; did you mean "${guess}"?`
+      : allowed.length > 0 && allowed.length <= 12
+        ? `unknown key (allowed here: ${allowed.join(', ')})`
+        : UNKNOWN_KEY;
+    return { ...p, message };
+  });
+}
+
+/** `cameras[0].trigger.fps` -> ['cameras', 0, 'trigger', 'fps'] (keys never contain '.' or '[': they are ids). */
+function parsePath(path: string): PathKey[] {
+  const out: PathKey[] = [];
+  for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g))
+    out.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
+  return out;
+}
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const BOOLEANS: Record<string, boolean> = {
+  true: true,
+  false: false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+};
+
+function typedScalar(text: string, kind: 'number' | 'boolean' | 'other'): number | boolean | undefined {
+  const t = text.trim();
+  if (kind === 'number' && NUMBER.test(t)) return Number(t);
+  if (kind === 'boolean') return BOOLEANS[t.toLowerCase()];
+  return undefined;
+}
+
+function getIn(root: unknown, path: readonly PathKey[]): unknown {
+  let v = root;
+  for (const k of path) v = v && typeof v === 'object' ? (v as Record<PathKey, unknown>)[k] : undefined;
+  return v;
+}
+
+function setIn(root: unknown, path: readonly PathKey[], value: unknown): void {
+  const parent = getIn(root, path.slice(0, -1));
+  const key = path[path.length - 1];
+  if (parent && typeof parent === 'object' && key !== undefined)
+    (parent as Record<PathKey, unknown>)[key] = value;
 }
 
 /** Checks that span several keys; run on the raw document so they report alongside schema errors. */
@@ -155,33 +229,6 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
     });
   }
   return out;
-}
-
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-
-function substituteEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  path: PathKey[],
-  report: (path: PathKey[], message: string) => void,
-): unknown {
-  if (typeof value === 'string') {
-    return value.replace(ENV_REF, (ref, name: string) => {
-      const found = env[name];
-      if (found === undefined) {
-        report(path, `environment variable ${name} is not set (referenced as ${ref})`);
-        return ref;
-      }
-      return found;
-    });
-  }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, i], report));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...path, k], report)]),
-    );
-  }
-  return value;
 }
 
 function sortByLine(problems: ConfigProblem[]): ConfigProblem[] {

@@ -69,7 +69,20 @@ const mqttSchema = z.strictObject({
   key: z.string().optional(),
   clientId: z.string().min(1).optional(),
   format: z.enum(['json', 'sparkplug', 'both']).default('json'),
-  topicRoot: z.string().min(1).optional(),
+  // a topic filter's wildcards (+, #) or NUL would make every topic under it a filter, not a name: a publish
+  // there is refused by the broker, a subscription would read other agents' requests; a leading $ is the
+  // broker's own ($SYS), and a leading or trailing / an empty level nobody means
+  topicRoot: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine(
+      (s) => !s.includes('+') && !s.includes('#') && !s.includes('\u0000'),
+      'must not contain the MQTT wildcards + or # (it is a topic name)',
+    )
+    .refine((s) => !s.startsWith('$'), 'must not start with $ (reserved for the broker)')
+    .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /')
+    .optional(),
   sparkplug: z
     .strictObject({
       groupId: identifier,

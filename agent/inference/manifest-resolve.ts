@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { READ_LIMITS, readTextLimited } from '../read-limited.js';
 import { detectionLayout } from './detection-layout.js';
 import type {
   AnomalyNormalization,
@@ -215,7 +215,10 @@ function anomalyNormalization(
   const path = resolve(ctx.dir, a.metadata);
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    json = JSON.parse(readTextLimited(path, READ_LIMITS.manifest, 'anomalib metadata')) as Record<
+      string,
+      unknown
+    >;
   } catch (err) {
     return fail(`cannot read anomalib metadata ${path}: ${(err as Error).message}`);
   }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { READ_LIMITS, ReadLimitError, readFileLimited, readTextLimited } from '../read-limited.js';
 import { resolveManifest } from './manifest-resolve.js';
 import { type ModelManifest, manifestSchema, type RawManifest } from './manifest-schema.js';
 import { type OnnxInfo, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
@@ -33,12 +34,14 @@ export function findManifest(modelPath: string, explicit?: string): string | nul
 
 function readRaw(manifestPath: string): unknown {
   try {
-    const text = readFileSync(manifestPath, 'utf8');
+    const text = readTextLimited(manifestPath, READ_LIMITS.manifest, 'manifest');
     return manifestPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new AgentError(
       ErrorCodes.MODEL_MANIFEST,
-      `cannot read manifest ${manifestPath}: ${(err as Error).message}`,
+      err instanceof ReadLimitError
+        ? (err as Error).message
+        : `cannot read manifest ${manifestPath}: ${(err as Error).message}`,
       { cause: err },
     );
   }
@@ -64,7 +67,8 @@ export function loadManifest(modelPath: string, explicitManifest?: string): Load
   const raw = manifestPath ? parseManifest(readRaw(manifestPath), manifestPath) : undefined;
   let bytes: Buffer;
   try {
-    bytes = readFileSync(modelPath);
+    // bounded: a path at a device (/dev/urandom) or a huge file is refused before a byte is read
+    bytes = readFileLimited(modelPath, READ_LIMITS.model, 'model file');
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     if (!raw && missing) {
@@ -74,10 +78,8 @@ export function loadManifest(modelPath: string, explicitManifest?: string): Load
         { cause: err },
       );
     }
-    const why = missing ? 'file not found' : (err as Error).message;
-    throw new AgentError(ErrorCodes.MODEL_LOAD, `cannot read model file ${modelPath}: ${why}`, {
-      cause: err,
-    });
+    const message = missing ? `cannot read model file ${modelPath}: file not found` : (err as Error).message;
+    throw new AgentError(ErrorCodes.MODEL_LOAD, message, { cause: err });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (raw?.sha256 && raw.sha256 !== sha256) {

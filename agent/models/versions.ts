@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { READ_LIMITS, readTextLimited } from '../read-limited.js';
 
 /** What survives a restart: which version judges the line, and which one a rollback returns to. */
 export interface ActiveRecord {
@@ -63,7 +64,7 @@ export class VersionStore {
     const path = join(this.dir, 'active.json');
     if (!existsSync(path)) return undefined;
     try {
-      return JSON.parse(readFileSync(path, 'utf8')) as ActiveRecord;
+      return JSON.parse(readTextLimited(path, READ_LIMITS.record, 'record')) as ActiveRecord;
     } catch (err) {
       throw new AgentError(ErrorCodes.MODEL_DEPLOY, `cannot read ${path}: ${(err as Error).message}`, {
         cause: err,
