@@ -40,9 +40,12 @@ cameras:
   t.ok(meanInference > 50, `inference really is busy: ${meanInference.toFixed(0)} ms a run`);
   const sorted = [...timings].sort((a, b) => a - b);
   const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? Number.POSITIVE_INFINITY;
+  // 50 ms while the model runs at its usual ~250 ms; on a box so loaded that a run takes seconds, a quarter
+  // of a run: were inference on the main thread, /healthz would wait for whole runs (p95 near one run)
+  const bound = Math.max(50, meanInference / 4);
   t.ok(
-    p95 < 50,
-    `/healthz p95 ${p95.toFixed(1)} ms (median ${sorted[20]?.toFixed(1)} ms) while a ${meanInference.toFixed(0)} ms model runs back to back`,
+    p95 < bound,
+    `/healthz p95 ${p95.toFixed(1)} ms < ${bound.toFixed(0)} ms (median ${sorted[20]?.toFixed(1)} ms) while a ${meanInference.toFixed(0)} ms model runs back to back`,
   );
   t.equal(await agent.stop('SIGTERM'), 0);
 });

@@ -190,6 +190,7 @@ t.test('snapshot(): config, fps over the last 10 s, last frame age, parts in fli
     fps: 0,
     lastFrameAgeMs: null,
     inflight: 0,
+    framesSkipped: 0,
     reconnects: 0,
     reconnectsLastHour: 0,
     stallsLastHour: 0,
