@@ -9,7 +9,7 @@ import { StatusService, SystemMonitor } from './health/index.js';
 import type { HttpServer } from './http/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { AgentMetrics } from './metrics.js';
-import { type ModelDeployment, ShadowStore } from './models/index.js';
+import { GroundTruth, type ModelDeployment, ShadowStore } from './models/index.js';
 import { type Clock, systemClock } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage, WalCheckpoint } from './store/index.js';
 import {
@@ -94,7 +94,8 @@ export class Agent {
     );
     const audit = new AuditLog(this.store, () => clock.now());
     const auditQuery = new AuditQuery(this.store, audit);
-    const { models, inboxes } = buildModels(k, new ShadowStore(this.store, child('shadow')));
+    const shadowStore = new ShadowStore(this.store, child('shadow'), events);
+    const { models, inboxes } = buildModels(k, shadowStore, new GroundTruth(this.store));
     this.models = models;
     // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
     const { maxInFlight, backlogShare, backlogRatePerSec } = config.mqtt;
@@ -132,7 +133,7 @@ export class Agent {
     this.lifecycle = new Lifecycle(
       [
         { name: 'store', services: [this.store, monitor, alertPublisher] },
-        { name: 'storage', services: [storage] },
+        { name: 'storage', services: [storage, shadowStore] },
         { name: 'connect', services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter] },
         { name: 'models', services: [...models.values(), ...inboxes] },
         { name: 'deliver', services: [...publishers, checkpoint] },

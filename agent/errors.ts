@@ -53,6 +53,8 @@ export const errorTable = defineErrors({
   MODEL_REJECTED: { code: 'EVA_ERR_MODEL_REJECTED', status: 400, message: asGiven },
   /** A promote or rollback the deployment's state does not allow (already active, not installed, ...). */
   MODEL_DEPLOY: { code: 'EVA_ERR_MODEL_DEPLOY', status: 409, message: asGiven },
+  /** A promotion by hand a candidate's shadow evidence does not support (a promotion gate failed). */
+  MODEL_GATE: { code: 'EVA_ERR_MODEL_GATE', status: 409, message: asGiven },
   MODEL_UNKNOWN: {
     code: 'EVA_ERR_MODEL_UNKNOWN',
     status: 400,
@@ -164,6 +166,8 @@ export const errorTable = defineErrors({
     message: ({ method, url }: { method: string; url: string }) => `no route ${method} ${url}`,
   },
   UPLOAD_INVALID: { code: 'EVA_ERR_UPLOAD_INVALID', status: 400, message: asGiven },
+  /** A dataset archive (`model validate --dataset`) that cannot be read: not a zip, no manifest, too big. */
+  DATASET_INVALID: { code: 'EVA_ERR_DATASET_INVALID', status: 400, message: asGiven },
   BODY_TOO_LARGE: { code: 'EVA_ERR_BODY_TOO_LARGE', status: 413, message: asGiven },
   MEDIA_TYPE_UNSUPPORTED: { code: 'EVA_ERR_MEDIA_TYPE_UNSUPPORTED', status: 415, message: asGiven },
   /** Any other request fastify refuses before a route sees it (an invalid Content-Length, ...). */

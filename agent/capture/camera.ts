@@ -69,7 +69,13 @@ export class Camera<R> implements Service {
     private readonly source: FrameSource,
     private readonly handle: ShotHandler<R>,
     private readonly isModelReady: () => boolean,
-    private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
+    private readonly deps: {
+      clock: Clock;
+      log: Logger;
+      metrics: AgentMetrics;
+      /** A tick skipped because the previous part was still being judged (the model's throughput). */
+      onSkipped?: () => void;
+    },
   ) {
     this.name = `camera:${config.id}`;
     this.captureLog = new RateLimitedLog(deps.log, undefined, deps.clock);
@@ -196,6 +202,7 @@ export class Camera<R> implements Service {
         // interval mode and the previous part is still being judged: skip this tick (counted) rather than
         // queue frames without bound; a folder keeps its file for the next tick, a stream moves on
         this.deps.metrics.framesSkipped.inc({ camera: this.config.id });
+        this.deps.onSkipped?.();
         continue;
       }
       let frame: Frame;

@@ -33,7 +33,10 @@ export interface StatusSources {
   clock: Clock;
   metrics: AgentMetrics;
   cameras: ReadonlyMap<string, { snapshot(): CameraStatus }>;
-  models: ReadonlyMap<string, { readonly state: string; snapshot(): DeploymentStatus }>;
+  models: ReadonlyMap<
+    string,
+    { readonly state: string; snapshot(): DeploymentStatus; refreshMetrics?(): void }
+  >;
   storage: Storage;
   link: { snapshot(): LinkStatus; readonly topicRoot: string };
   publishers: Iterable<{ readonly inFlight: number }>;
@@ -114,6 +117,7 @@ export class StatusService {
     metrics.backlog.set(stats.backlog);
     metrics.storeBytes.set(stats.bytes);
     storage.budget.usage(); // sets eva_store_disk_bytes
+    for (const m of this.sources.models.values()) m.refreshMetrics?.(); // per-version accuracy gauges
     return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
   }
 
@@ -133,6 +137,8 @@ export class StatusService {
           message: m.error ?? 'model failed',
         });
       }
+      // what the model's own deployment says needs a person (a start-up fallback, an automatic rollback)
+      for (const p of m.problems ?? []) out.push({ ...p, modelId: m.id });
     }
     for (const c of now.cameras) {
       if (c.state === 'waiting-for-model') {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { type AgentError, agentError, httpStatusOf } from '../errors.js';
 import type { Readiness } from '../health/index.js';
 import type { Service } from '../service.js';
-import type { ImageKind, ImageLookup } from '../store/index.js';
+import type { ImageKind, ImageLookup, RequestLogEntry } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
 import { answerErrorsWithCodes } from './http-errors.js';
@@ -26,6 +26,8 @@ export interface HttpDeps {
   token: string | undefined;
   /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
   installModel?: InstallModel;
+  /** Where requests answered outside the request router (the model upload) are logged. */
+  journal?: (entry: RequestLogEntry) => void;
   /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
   log?: Logger;
 }
@@ -58,7 +60,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   if (deps.installModel) {
-    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token));
+    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token), deps.journal);
   }
 
   // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed
