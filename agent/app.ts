@@ -24,6 +24,7 @@ import {
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
+import { buildDataset } from './wiring-dataset.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -111,13 +112,23 @@ export class Agent {
     const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
     this.cameras = cameras;
 
+    const { hardExamples, dataset } = buildDataset(k, { store: this.store, storage: this.storage });
     const monitor = new SystemMonitor(config.store.path, child('system'), clock);
     const { link, storage } = this;
     this.health = new StatusService({
       ...{ agentId: config.agent.id, clock, metrics, cameras, models },
       ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor },
     });
-    this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
+    this.http = buildApi(k, {
+      audit,
+      auditQuery,
+      storage,
+      cameras,
+      models,
+      link,
+      health: this.health,
+      dataset,
+    });
     const reporter = new HealthReporter(
       link,
       () => this.health.status(),
@@ -135,7 +146,7 @@ export class Agent {
         { name: 'store', services: [this.store, monitor, alertPublisher] },
         { name: 'storage', services: [storage, shadowStore] },
         { name: 'connect', services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter] },
-        { name: 'models', services: [...models.values(), ...inboxes] },
+        { name: 'models', services: [...models.values(), ...inboxes, hardExamples] },
         { name: 'deliver', services: [...publishers, checkpoint] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],

@@ -10,6 +10,7 @@ import { Agent } from './app.js';
 import { runBench } from './bench-cli.js';
 import { runCheck } from './check.js';
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config/index.js';
+import { runDatasetCli, runValidateCli } from './dataset/index.js';
 import { describeError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { inspectModel } from './model-inspect.js';
@@ -26,6 +27,8 @@ Usage:
   edge-agent check [-c FILE] [--json]       validate config, load models, probe cameras and broker
   edge-agent config schema                  print the config's JSON Schema
   edge-agent model inspect FILE.onnx [--json]
+  edge-agent model validate --model DIR --dataset FILE.zip [--all] [--min-accuracy X] [--json]
+  edge-agent dataset export -c FILE --camera ID [--since DATE] [--limit N] --out FILE.zip
   edge-agent bench --model A.onnx [--model B.onnx ...] [--runs 200] [--workers N] [--providers cpu]
                    [--image FILE] [--json]      compare model variants' speed on this machine
   edge-agent --version
@@ -35,6 +38,12 @@ Usage:
 async function main(argv: string[]): Promise<number> {
   // bench has options of its own (repeated --model), so it parses its arguments itself
   if (argv[0] === 'bench') return runBench(argv.slice(1));
+  // issue 14: dataset export and model validate parse their own options (agent/dataset/dataset-cli.ts)
+  if (argv[0] === 'dataset')
+    return runDatasetCli(argv.slice(1), createRootLogger({ pretty: false, stderr: true }));
+  if (argv[0] === 'model' && argv[1] === 'validate') {
+    return runValidateCli(argv.slice(2), createRootLogger({ pretty: false, stderr: true }));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

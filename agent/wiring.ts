@@ -5,7 +5,7 @@ import type { AgentConfig, CameraConfig } from './config/index.js';
 import { type Decision, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
-import { buildHttpApp, HttpServer } from './http/index.js';
+import { buildHttpApp, type DatasetDeps, HttpServer } from './http/index.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   DeploymentMetrics,
@@ -132,6 +132,7 @@ export function buildApi(
     models: ReadonlyMap<string, ModelDeployment>;
     link: MqttLink;
     health: StatusService;
+    dataset?: DatasetDeps;
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
@@ -160,6 +161,7 @@ export function buildApi(
     token: k.config.health.token,
     installModel: (model, dir) => byId(models, model, 'model').install(dir, { via: 'http' }),
     journal: (entry) => requests.journalled(entry),
+    ...(parts.dataset ? { dataset: parts.dataset } : {}),
     log: k.log.child({ module: 'http' }),
   });
   return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));

@@ -1,1 +1,2 @@
+export type { DatasetDeps } from './dataset-route.js';
 export { buildHttpApp, type HttpDeps, HttpServer } from './http-server.js';

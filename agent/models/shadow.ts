@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Decision } from '../decision/index.js';
+import type { Decision, Evidence } from '../decision/index.js';
 import type { EventBus } from '../events.js';
 import type { Service } from '../service.js';
 import { type Connection, LazyStatements } from '../store/index.js';
@@ -123,7 +124,11 @@ export class ShadowStore implements Service {
 
   /** Listens for stored decisions, to link each to the shadow result of the same frame. */
   async start(): Promise<void> {
-    this.events?.on('DecisionStored', ({ decision }) => this.noteDecision(decision), this.name);
+    this.events?.on(
+      'DecisionStored',
+      ({ decision, evidence }) => this.noteDecision(decision, evidence),
+      this.name,
+    );
   }
 
   async stop(): Promise<void> {
@@ -134,8 +139,11 @@ export class ShadowStore implements Service {
    * A decision is stored: a shadow result already written for its frame gets its id; one written later
    * finds it here. Cheap: one map write, and an indexed UPDATE only for a model with a shadow running.
    */
-  noteDecision(decision: Decision): void {
-    const sha = decision.image?.sha256;
+  noteDecision(decision: Decision, evidence?: Evidence): void {
+    // a raw (stream) frame is stored as a JPEG, whose hash names the decision's image: the shadow hashed
+    // the raw bytes, so hash them here too, only while a shadow has been writing
+    const raw = evidence?.frame.kind === 'raw' && this.inserted > 0;
+    const sha = raw ? createHash('sha256').update(evidence.frame.data).digest('hex') : decision.image?.sha256;
     if (!sha) return;
     const key = `${decision.cameraId}/${sha}`;
     this.recent.delete(key);

@@ -16,8 +16,12 @@ import { RetentionSweep } from './retention.js';
 
 declare module '../events.js' {
   interface AgentEvents {
-    /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
-    DecisionStored: { decision: Decision };
+    /**
+     * A decision is durable in the store (its outbox rows too): publishers may send it now. `evidence` is
+     * the frame (and model output) it was judged on, when there was one, for listeners that keep frames of
+     * their own (dataset/HardExamples); listeners must not hold it.
+     */
+    DecisionStored: { decision: Decision; evidence?: Evidence };
   }
 }
 
@@ -143,7 +147,7 @@ export class Storage implements Service {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision });
+    this.deps.events.emit('DecisionStored', { decision, ...(evidence ? { evidence } : {}) });
     return decision;
   }
 

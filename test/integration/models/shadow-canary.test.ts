@@ -10,7 +10,7 @@ import { rolloutHarness } from '../../helpers/rollout-harness.js';
 const failingV2 = (path: string) =>
   path.includes('/2/') ? { failRuns: { provider: 'cpu' as const, afterRuns: 7 } } : undefined;
 
-t.test('shadow agreement counts the shadow\'s errors as disagreement', async (t) => {
+t.test("shadow agreement counts the shadow's errors as disagreement", async (t) => {
   const d = new ModelDeployment(
     washerConfig({ promotion: { ...washerConfig().promotion, minAgreement: 0.9 } }),
     { log: quietLog, clock: new ManualClock(), versionsDir: tempDir('eva-versions-'), faults: failingV2 },

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
 import { type Inferrer, Inspector } from '../../../agent/decision/index.js';
 import { AgentError, ErrorCodes } from '../../../agent/errors.js';
@@ -14,7 +14,7 @@ import { flush, ManualClock } from '../../helpers/manual-clock.js';
 const V2: ModelRef = { id: 'washer', version: '2', sha256: 'cd', provider: 'cpu' };
 const V1: ModelRef = { id: 'washer', version: '1', sha256: 'ab', provider: 'cpu' };
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], infer: Inferrer['infer']) {
+function setup(t: Test, infer: Inferrer['infer']) {
   const clock = new ManualClock();
   const { store } = tempStore();
   t.teardown(() => store.close());
