@@ -57,9 +57,11 @@ const RECENT = 2_000;
  */
 export class HardExampleStore implements Service {
   readonly name = 'hard-examples';
-  private statements:
-    | Record<'upsert' | 'oldest' | 'remove' | 'cameraBytes' | 'byDecision', Statement>
-    | undefined;
+  private statements: Record<'upsert' | 'oldest' | 'remove' | 'cameraBytes' | 'link', Statement> | undefined;
+  /** rows written without their decision (a shadow disagreement seen before the decision was stored) */
+  private unlinked = 0;
+  /** `camera/sha256` -> decision id, for the same recent decisions */
+  private readonly bySha = new Map<string, string>();
   private bytes = 0;
   private files = 0;
   private pending = 0;
@@ -106,8 +108,8 @@ export class HardExampleStore implements Service {
       ),
       remove: db.prepare('DELETE FROM hard_examples WHERE id = ?'),
       cameraBytes: db.prepare('SELECT coalesce(sum(bytes), 0) AS n FROM hard_examples WHERE camera_id = ?'),
-      byDecision: db.prepare(
-        'SELECT camera_id AS cameraId, frame_sha256 AS sha FROM hard_examples WHERE decision_id = ?',
+      link: db.prepare(
+        'UPDATE hard_examples SET decision_id = ? WHERE camera_id = ? AND frame_sha256 = ? AND decision_id IS NULL',
       ),
     };
     const totals = db
@@ -127,16 +129,19 @@ export class HardExampleStore implements Service {
     events.on(
       'ShadowCompared',
       (e) => {
-        if (!e.agree)
-          this.keep(
-            e.cameraId,
-            e.frameSha256,
-            () => frameAsJpeg(e.frame),
-            ['shadow-disagreement'],
-            null,
-            null,
-            null,
-          );
+        if (e.agree) return;
+        const decisionId = this.bySha.get(`${e.cameraId}/${e.frameSha256}`) ?? null;
+        if (!decisionId) this.unlinked++;
+        const jpeg = () => frameAsJpeg(e.frame);
+        this.keep(
+          e.cameraId,
+          e.frameSha256,
+          jpeg,
+          ['shadow-disagreement'],
+          decisionId,
+          null,
+          e.activeVersion,
+        );
       },
       this.name,
     );
@@ -195,6 +200,19 @@ export class HardExampleStore implements Service {
   }
 
   private remember(decision: Decision, sha: string): void {
+    const key = `${decision.cameraId}/${sha}`;
+    this.bySha.delete(key);
+    this.bySha.set(key, decision.id);
+    if (this.bySha.size > RECENT) {
+      const oldest = this.bySha.keys().next().value;
+      if (oldest !== undefined) this.bySha.delete(oldest);
+    }
+    if (this.unlinked > 0 && this.statements) {
+      // a disagreement kept before its decision was stored gets the decision now (queued behind its write)
+      this.chain = this.chain.then(() => {
+        if (this.statements?.link.run(decision.id, decision.cameraId, sha).changes) this.unlinked--;
+      });
+    }
     this.recent.set(decision.id, {
       cameraId: decision.cameraId,
       sha,
