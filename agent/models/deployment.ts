@@ -257,9 +257,9 @@ export class ModelDeployment implements Service {
     events.on(
       'OutcomeRecorded',
       ({ decisionId, actual }) => {
+        this.scoresCache = undefined; // any outcome may change a version's score
         const d = this.recent.get(decisionId);
         if (!d || d.version !== this.watch.version) return;
-        this.scoresCache = undefined;
         this.judged(this.watch.scored(d.verdict === actual, this.deps.clock.now()));
       },
       this.name,
