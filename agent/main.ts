@@ -40,9 +40,9 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'bench') return runBench(argv.slice(1));
   // issue 14: dataset export and model validate parse their own options (agent/dataset/dataset-cli.ts)
   if (argv[0] === 'dataset')
-    return runDatasetCli(argv.slice(1), createRootLogger({ pretty: false, stderr: true }));
+    return runDatasetCli(argv.slice(1), createRootLogger({ pretty: false, stderr: true, level: 'warn' }));
   if (argv[0] === 'model' && argv[1] === 'validate') {
-    return runValidateCli(argv.slice(2), createRootLogger({ pretty: false, stderr: true }));
+    return runValidateCli(argv.slice(2), createRootLogger({ pretty: false, stderr: true, level: 'warn' }));
   }
   const { values, positionals } = parseArgs({
     args: argv,

@@ -152,13 +152,11 @@ export function formatReport(r: ValidationReport): string {
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
   const block = (title: string, s: Scored) => {
     const rows = (['OK', 'NG'] as const).map(
-      (a) => `    ${a.padEnd(9)}${VERDICTS.map((p) => String(s.confusion[a][p]).padStart(10)).join('')}`,
+      (a) => `    ${a.padEnd(18)}${VERDICTS.map((p) => String(s.confusion[a][p]).padStart(10)).join('')}`,
     );
     return [
       `${title}: accuracy ${pct(s.score.accuracy)} on ${s.score.outcomes}, NG precision ${pct(s.score.ngPrecision)}, NG recall ${pct(s.score.ngRecall)}`,
-      `    actual \\ verdict${VERDICTS.map((p) => p.padStart(10))
-        .join('')
-        .slice(8)}`,
+      `    ${'actual \\ verdict'.padEnd(18)}${VERDICTS.map((p) => p.padStart(10)).join('')}`,
       ...rows,
     ].join('\n');
   };
