@@ -133,15 +133,15 @@ cameras:
     );
 
     // ground truth per version, in status and metrics
-  const model = (await fetch(`${http.base}/api/status`).then((r) => r.json())) as {
-    models: { accuracy: { active: Record<string, { outcomes: number; accuracy: number }> } }[];
-  };
-  t.equal(model.models[0]?.accuracy.active['1']?.outcomes, 24, 'status: version 1 scored on 24 outcomes');
-  const metrics = await fetch(`${http.base}/metrics`).then((r) => r.text());
-  t.match(metrics, /eva_model_accuracy\{model="washer",version="1",role="active"\} 0\.\d+/);
-  t.match(metrics, /eva_model_outcomes\{model="washer",version="1",role="active"\} 24/);
+    const model = (await fetch(`${http.base}/api/status`).then((r) => r.json())) as {
+      models: { accuracy: { active: Record<string, { outcomes: number; accuracy: number }> } }[];
+    };
+    t.equal(model.models[0]?.accuracy.active['1']?.outcomes, 24, 'status: version 1 scored on 24 outcomes');
+    const metrics = await fetch(`${http.base}/metrics`).then((r) => r.text());
+    t.match(metrics, /eva_model_accuracy\{model="washer",version="1",role="active"\} 0\.\d+/);
+    t.match(metrics, /eva_model_outcomes\{model="washer",version="1",role="active"\} 24/);
 
-  // the export over HTTP streams a valid archive while the agent runs
+    // the export over HTTP streams a valid archive while the agent runs
     const live = await fetch(`${http.base}/api/dataset/export?camera=cam-1`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
