@@ -115,6 +115,7 @@ export async function runDatasetCli(argv: string[], log: Logger): Promise<number
     );
     return EXIT_OK;
   } catch (err) {
+    log.error({ err }, 'dataset export failed');
     rmSync(partial, { force: true });
     process.stderr.write(`dataset export failed: ${describeError(err)}\n`);
     return EXIT_FAILURE;
