@@ -9,7 +9,7 @@ import type { StatusService } from './health/index.js';
 import type { HttpServer } from './http/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { AgentMetrics } from './metrics.js';
-import { type ModelDeployment, ShadowStore } from './models/index.js';
+import { GroundTruth, type ModelDeployment, ShadowStore } from './models/index.js';
 import { type Clock, systemClock } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage, WalCheckpoint } from './store/index.js';
 import {
@@ -24,6 +24,7 @@ import {
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
+import { buildDataset } from './wiring-dataset.js';
 import { buildMonitoring } from './wiring-health.js';
 
 export interface AgentDeps {
@@ -95,7 +96,8 @@ export class Agent {
     );
     const audit = new AuditLog(this.store, () => clock.now());
     const auditQuery = new AuditQuery(this.store, audit);
-    const { models, inboxes } = buildModels(k, new ShadowStore(this.store, child('shadow')));
+    const shadowStore = new ShadowStore(this.store, child('shadow'), events);
+    const { models, inboxes } = buildModels(k, shadowStore, new GroundTruth(this.store));
     this.models = models;
     // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
     const { maxInFlight, backlogShare, backlogRatePerSec } = config.mqtt;
@@ -111,6 +113,7 @@ export class Agent {
     const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
     this.cameras = cameras;
 
+    const { hardExamples, dataset } = buildDataset(k, { store: this.store, storage: this.storage });
     const { link, storage } = this;
     const monitoring = buildMonitoring(k, {
       cameras,
@@ -125,7 +128,7 @@ export class Agent {
     const { monitor, lineStats, problems, history, live, judged } = monitoring;
     this.health = monitoring.health;
     this.http = buildApi(k, {
-      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health },
+      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health, dataset },
       routes: [monitoring.routes],
     });
     const reporter = new HealthReporter(
@@ -143,12 +146,12 @@ export class Agent {
     this.lifecycle = new Lifecycle(
       [
         { name: 'store', services: [this.store, monitor, alertPublisher, problems] },
-        { name: 'storage', services: [storage, lineStats] },
+        { name: 'storage', services: [storage, lineStats, shadowStore] },
         {
           name: 'connect',
           services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
         },
-        { name: 'models', services: [...models.values(), ...inboxes] },
+        { name: 'models', services: [...models.values(), ...inboxes, hardExamples] },
         { name: 'deliver', services: [...publishers, checkpoint] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],

@@ -2,6 +2,7 @@ import { benchCommand } from './bench-cli.js';
 import { checkCommand } from './check.js';
 import type { CliCommand } from './cli/index.js';
 import { configSchemaCommand } from './config-command.js';
+import { datasetExportCommand, modelValidateCommand } from './dataset-commands.js';
 import { modelInspectCommand } from './model-inspect.js';
 import { runCommand } from './run-command.js';
 
@@ -14,5 +15,7 @@ export const COMMANDS: readonly CliCommand[] = [
   checkCommand,
   configSchemaCommand,
   modelInspectCommand,
+  modelValidateCommand,
+  datasetExportCommand,
   benchCommand,
 ];

@@ -53,6 +53,8 @@ export const errorTable = defineErrors({
   MODEL_REJECTED: { code: 'EVA_ERR_MODEL_REJECTED', status: 400, message: asGiven },
   /** A promote or rollback the deployment's state does not allow (already active, not installed, ...). */
   MODEL_DEPLOY: { code: 'EVA_ERR_MODEL_DEPLOY', status: 409, message: asGiven },
+  /** A promotion by hand a candidate's shadow evidence does not support (a promotion gate failed). */
+  MODEL_GATE: { code: 'EVA_ERR_MODEL_GATE', status: 409, message: asGiven },
   MODEL_UNKNOWN: {
     code: 'EVA_ERR_MODEL_UNKNOWN',
     status: 400,
@@ -184,6 +186,8 @@ export const errorTable = defineErrors({
   },
   /** `GET /` on an install whose page was not built (`npm run build` writes dist/web). */
   PAGE_NOT_BUILT: { code: 'EVA_ERR_PAGE_NOT_BUILT', status: 503, message: asGiven },
+  /** A dataset archive (`model validate --dataset`) that cannot be read: not a zip, no manifest, too big. */
+  DATASET_INVALID: { code: 'EVA_ERR_DATASET_INVALID', status: 400, message: asGiven },
   BODY_TOO_LARGE: { code: 'EVA_ERR_BODY_TOO_LARGE', status: 413, message: asGiven },
   MEDIA_TYPE_UNSUPPORTED: { code: 'EVA_ERR_MEDIA_TYPE_UNSUPPORTED', status: 415, message: asGiven },
   /** Any other request fastify refuses before a route sees it (an invalid Content-Length, ...). */

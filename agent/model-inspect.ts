@@ -40,7 +40,7 @@ export async function inspectModel(path: string, json: boolean): Promise<number>
     // the decoded graph is not proof onnxruntime accepts it (unknown ops, bad opset): load it once
     const session = await ort.InferenceSession.create(bytes);
     await session.release();
-    const ultra = readUltralyticsMeta(info.metadata);
+    const ultra = readUltralyticsMeta(info.metadata, info.outputs);
     report = {
       file: path,
       sha256: createHash('sha256').update(bytes).digest('hex'),

@@ -5,10 +5,11 @@ import type { AgentConfig, CameraConfig } from './config/index.js';
 import { type Decision, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
-import { buildHttpApp, HttpServer, type RouteSet } from './http/index.js';
+import { buildHttpApp, type DatasetDeps, HttpServer, type RouteSet } from './http/index.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   DeploymentMetrics,
+  type GroundTruth,
   ModelDeployment,
   ModelInbox,
   rulesJudge,
@@ -37,7 +38,7 @@ export interface Kernel {
 }
 
 /** One ModelDeployment per configured model, and a watched inbox folder where one is configured. */
-export function buildModels(k: Kernel, shadowStore: ShadowStore) {
+export function buildModels(k: Kernel, shadowStore: ShadowStore, groundTruth?: GroundTruth) {
   const { clock, config } = k;
   const metrics = new DeploymentMetrics(k.metrics.registry);
   const models = new Map<string, ModelDeployment>();
@@ -49,13 +50,15 @@ export function buildModels(k: Kernel, shadowStore: ShadowStore) {
       clock,
       versionsDir: versionsDirOf(config.store.path, m),
       shadowStore,
+      groundTruth,
       alerts: k.alerts,
       events: k.events,
     });
     models.set(m.id, deployment);
     if (m.inbox) {
       const log = k.log.child({ module: 'inbox', model: m.id });
-      inboxes.push(new ModelInbox(m.inbox, m.inboxPollMs, (dir) => deployment.install(dir), { clock, log }));
+      const install = (dir: string) => deployment.install(dir, { via: 'inbox' });
+      inboxes.push(new ModelInbox(m.inbox, m.inboxPollMs, install, { clock, log }));
     }
   }
   return { models, inboxes };
@@ -115,6 +118,7 @@ function buildCamera(
     clock,
     metrics,
     log,
+    onSkipped: () => model.frameSkipped(c.id),
   });
 }
 
@@ -131,11 +135,12 @@ export function buildApi(
     health: StatusService;
     /** Routes other parts serve (the technician page). */
     routes?: readonly RouteSet[];
+    dataset?: DatasetDeps;
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
   const requests = new RequestRouter(
-    { ...auditRequestHandlers(audit), ...lineRequestHandlers(parts.cameras, models) },
+    { ...auditRequestHandlers(audit, k.events), ...lineRequestHandlers(parts.cameras, models) },
     k.log.child({ module: 'requests' }),
     {
       journal: audit,
@@ -157,7 +162,9 @@ export function buildApi(
     refused: (name, body, error) => requests.refuse(name, body, 'http', error),
     image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
     token: k.config.health.token,
-    installModel: (model, dir) => byId(models, model, 'model').install(dir),
+    installModel: (model, dir) => byId(models, model, 'model').install(dir, { via: 'http' }),
+    journal: (entry) => requests.journalled(entry),
+    ...(parts.dataset ? { dataset: parts.dataset } : {}),
     log: k.log.child({ module: 'http' }),
     ...(parts.routes ? { routes: parts.routes } : {}),
   });

@@ -73,7 +73,13 @@ export class Camera<R> implements Service {
     private readonly source: FrameSource,
     private readonly handle: ShotHandler<R>,
     private readonly isModelReady: () => boolean,
-    private readonly deps: { clock: Clock; log: Logger; metrics: AgentMetrics },
+    private readonly deps: {
+      clock: Clock;
+      log: Logger;
+      metrics: AgentMetrics;
+      /** A tick skipped because the previous part was still being judged (the model's throughput). */
+      onSkipped?: () => void;
+    },
   ) {
     this.name = `camera:${config.id}`;
     this.captureLog = new RateLimitedLog(deps.log, undefined, deps.clock);
@@ -225,6 +231,7 @@ export class Camera<R> implements Service {
         // queue frames without bound; a folder keeps its file for the next tick, a stream moves on
         this.deps.metrics.framesSkipped.inc({ camera: this.config.id });
         this.skipped += 1;
+        this.deps.onSkipped?.();
         continue;
       }
       let frame: Frame;

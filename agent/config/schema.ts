@@ -44,6 +44,18 @@ const agentSchema = z.strictObject({
   site: siteSchema.optional(),
 });
 
+const hardExamplesSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  // at most this share of store.maxDiskMB, and only what the decisions and their images leave free
+  maxShare: z.number().min(0).max(0.5).default(0.1),
+  // classification: top score minus the next one below this is a close call
+  marginBelow: z.number().min(0).max(1).default(0.2),
+  // classification: normalised entropy of the scores above this (0 sure, 1 no idea)
+  entropyAbove: z.number().min(0).max(1).default(0.8),
+  // anomaly: a score this close to the threshold
+  anomalyWithin: z.number().min(0).max(1).default(0.05),
+});
+
 const storeSchema = z.strictObject({
   path: z.string().min(1).default('./data/agent.db'),
   // extension: when not set, images live beside the database (`<dir of path>/images`, ./data/images for the
@@ -55,6 +67,8 @@ const storeSchema = z.strictObject({
   // extension: room kept back so a full disk can be recovered from (a file released when SQLite needs room
   // to free space, made again after); at most a tenth of maxDiskMB and of the file system; 0 = none
   reserveMB: z.number().min(0).default(8),
+  // extension: frames kept for labelling, the ones the model was least sure about (docs/dataset.md)
+  hardExamples: hardExamplesSchema.default(hardExamplesSchema.parse({})),
 });
 
 const mqttSchema = z.strictObject({
@@ -122,6 +136,32 @@ const autoRollbackSchema = z.strictObject({
   minFrames: z.number().int().positive().default(20),
   maxErrorRateIncrease: z.number().min(0).max(1).default(0.1),
   maxMissRateIncrease: z.number().min(0).max(1).default(0.1),
+  // throughput: triggers skipped because the camera was still busy, as a share of triggers
+  maxSkipRateIncrease: z.number().min(0).max(1).default(0.2),
+  // latency: the new version's p95 above the old p95 times this, and by at least minLatencyIncreaseMs
+  maxLatencyRatio: z.number().min(1).default(3),
+  minLatencyIncreaseMs: z.number().min(0).default(50),
+  // a wrong model, not a failing one: the NG share moved by more than this (and by 3 standard errors)
+  maxNgRateShift: z.number().min(0).max(1).default(0.2),
+  // accuracy on plant outcomes below the old version's by more than this, with minOutcomes each
+  maxAccuracyDrop: z.number().min(0).max(1).default(0.05),
+  minOutcomes: z.number().int().min(1).default(20),
+});
+
+const promotionSchema = z.strictObject({
+  // shadow frames (compared or failed) a candidate needs before a promotion by hand; 0 = no minimum
+  minShadowFrames: z.number().int().min(0).default(0),
+  // agreement with the active version, the shadow's errors counted as disagreement
+  minAgreement: z.number().min(0).max(1).default(0.9),
+  // the shadow's mean time per frame at most this many times the active version's ...
+  maxLatencyRatio: z.number().min(1).default(3),
+  // ... and at most this many ms (none: no absolute limit)
+  maxShadowMs: z.number().positive().optional(),
+  // share of offered frames skipped because the shadow was still busy
+  maxSkippedShare: z.number().min(0).max(1).default(0.5),
+  // accuracy on plant outcomes (same frames, both versions) no worse than the active's less this
+  maxAccuracyDrop: z.number().min(0).max(1).default(0),
+  minOutcomes: z.number().int().min(1).default(20),
 });
 
 const modelSchema = z.strictObject({
@@ -144,6 +184,15 @@ const modelSchema = z.strictObject({
   engineCacheDir: z.string().min(1).optional(),
   // extension: roll back automatically when errors or deadline misses jump after a promotion
   autoRollback: autoRollbackSchema.default(autoRollbackSchema.parse({})),
+  // extension: what a candidate must show in shadow before `model/promote` (unless force: true)
+  promotion: promotionSchema.default(promotionSchema.parse({})),
+  // extension: the version a promotion replaced stays installed (rollback one request away) this long
+  keepPreviousDays: z.number().min(0).default(14),
+  // extension: the shadow's inference time as a share of the active version's, over time
+  shadowBudget: z.number().min(0.05).max(10).default(1),
+  // extension: installs must carry the model file's sha256 in their manifest / at least one golden image
+  requireSha256: z.boolean().default(false),
+  requireGolden: z.boolean().default(false),
 });
 
 const folderSource = z.strictObject({

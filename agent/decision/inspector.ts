@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { CameraShot, Frame } from '../capture/index.js';
 import type { RulesConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import type { Inference } from '../inference/index.js';
+import type { Inference, ModelRef } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock } from '../service.js';
 import { judge } from './rules.js';
@@ -16,7 +16,13 @@ import type { Decision, DecisionDraft, LatencyMs } from './types.js';
  */
 export interface Inferrer {
   readonly labels: readonly string[];
-  infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
+  /**
+   * `took` is told which model version took the frame, before it runs: an ERROR or a fallback verdict then
+   * names the version it was meant for, not `model: null`.
+   */
+  infer(frame: Frame, signal?: AbortSignal, took?: (model: ModelRef) => void): Promise<Inference>;
+  /** The version a frame would go to now (named on ERROR decisions that never reached the model). */
+  current?(): ModelRef | null;
 }
 
 export interface InspectorDeps {
@@ -42,6 +48,8 @@ interface Seen {
   ref?: string | undefined;
   frame?: Frame;
   inference?: Inference;
+  /** the version the frame went to (or would have gone to) */
+  model?: ModelRef;
 }
 
 /** What the inspector saw of a part, handed to the store with the draft (agent/store keeps images from it). */
@@ -82,7 +90,9 @@ export class Inspector {
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
-      const inference = await this.deps.model.infer(frame, cancel.signal);
+      const inference = await this.deps.model.infer(frame, cancel.signal, (model) => {
+        seen.model = model;
+      });
       seen.inference = inference;
       return this.fromInference(shot, frame, inference, startedAt);
     })().catch((err: unknown) => this.errorDraft(shot, seen, err, startedAt));
@@ -171,7 +181,7 @@ export class Inspector {
       verdict: 'ERROR',
       reason: describeError(err),
       degraded: false,
-      model: null,
+      model: this.intended(seen),
       result: null,
       latencyMs: this.latency(startedAt),
       image: null,
@@ -184,11 +194,16 @@ export class Inspector {
       verdict: 'UNCERTAIN',
       reason,
       degraded: true,
-      model: null,
+      model: this.intended(seen),
       result: null,
       latencyMs: this.latency(startedAt),
       image: null,
     };
+  }
+
+  /** The model version a part was meant for: the one that took its frame, else the one frames go to now. */
+  private intended(seen: Seen): ModelRef | null {
+    return seen.model ?? this.deps.model.current?.() ?? null;
   }
 
   private base(shot: CameraShot, seen: Seen) {

@@ -135,6 +135,8 @@ export class Problems implements Service {
           startup: false,
         };
       }
+      // what the model's own deployment says needs a person (a start-up fallback, an automatic rollback)
+      for (const p of m.problems ?? []) yield { ...p, modelId: m.id, startup: false };
     }
     for (const c of now.cameras) yield* this.cameraConditions(c, t);
     if (!now.link.connected) {

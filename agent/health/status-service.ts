@@ -24,7 +24,10 @@ export interface StatusSources {
   clock: Clock;
   metrics: AgentMetrics;
   cameras: ReadonlyMap<string, { snapshot(): CameraStatus }>;
-  models: ReadonlyMap<string, { readonly state: string; snapshot(): DeploymentStatus }>;
+  models: ReadonlyMap<
+    string,
+    { readonly state: string; snapshot(): DeploymentStatus; refreshMetrics?(): void }
+  >;
   storage: Storage;
   link: { snapshot(): LinkStatus; readonly topicRoot: string };
   publishers: Iterable<{ readonly inFlight: number }>;
@@ -190,6 +193,7 @@ export class StatusService {
       if (c.lastFrameAgeMs === null) metrics.cameraLastFrameAge.remove(labels);
       else metrics.cameraLastFrameAge.set(labels, c.lastFrameAgeMs / 1000);
     }
+    for (const m of this.sources.models.values()) m.refreshMetrics?.(); // per-version accuracy gauges
     // alerts come and go: the series of one that cleared must go too, not stay at its last value
     metrics.alertActive.reset();
     for (const a of this.sources.alerts.active()) {

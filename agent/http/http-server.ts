@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { type AgentError, agentError, httpStatusOf } from '../errors.js';
 import type { Readiness } from '../health/index.js';
 import type { Service } from '../service.js';
-import type { ImageKind, ImageLookup } from '../store/index.js';
+import type { ImageKind, ImageLookup, RequestLogEntry } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
+import { type DatasetDeps, registerDatasetRoute } from './dataset-route.js';
 import { answerErrorsWithCodes, sendError } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
@@ -26,6 +27,10 @@ export interface HttpDeps {
   token: string | undefined;
   /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
   installModel?: InstallModel;
+  /** `GET /api/dataset/export` (bearer token); absent = no such route. */
+  dataset?: DatasetDeps;
+  /** Where requests answered outside the request router (the model upload) are logged. */
+  journal?: (entry: RequestLogEntry) => void;
   /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
   log?: Logger;
   /** More routes, registered by their owners (the technician page: agent/page). */
@@ -73,7 +78,11 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   for (const register of deps.routes ?? []) register(app);
 
   if (deps.installModel) {
-    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token));
+    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token), deps.journal);
+  }
+
+  if (deps.dataset) {
+    registerDatasetRoute(app, deps.dataset, (header) => refusalOf(header, deps.token), deps.log);
   }
 
   // requests keep their body as text (an encapsulated parser, so other routes are untouched): malformed

@@ -4,7 +4,8 @@ import { dirname, join, normalize } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { AgentError, ErrorCodes } from '../errors.js';
+import { AgentError, describeError, ErrorCodes } from '../errors.js';
+import type { RequestLogEntry } from '../store/index.js';
 import { sendError } from './http-errors.js';
 
 /** Largest file accepted in a model upload (a model, or one golden image). */
@@ -26,19 +27,35 @@ export function registerModelUpload(
   app: FastifyInstance,
   install: InstallModel,
   refusalOf: (header: string | undefined) => AgentError | undefined,
+  journal?: (entry: RequestLogEntry) => void,
 ): void {
   const invalid = (message: string) => new AgentError(ErrorCodes.UPLOAD_INVALID, message);
+  // every upload reaches the request log as `model/install`, a refused one (401) without its body
+  const log = (receivedAt: number, body: string | null, error?: string) =>
+    journal?.({
+      receivedAt,
+      via: 'http',
+      name: 'model/install',
+      body,
+      status: error === undefined ? 'ok' : 'error',
+      error,
+    });
   void app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 1000 } });
     scope.post('/api/model/install', async (req, reply) => {
+      const receivedAt = Date.now();
       const refusal = refusalOf(req.headers.authorization);
-      if (refusal) return sendError(reply, refusal);
+      if (refusal) {
+        log(receivedAt, null, refusal.message);
+        return sendError(reply, refusal);
+      }
       if (!req.isMultipart()) return sendError(reply, invalid('expected multipart/form-data'));
       const folder = mkdtempSync(join(tmpdir(), 'eva-upload-'));
       try {
         let model: string | undefined;
         let transaction: string | undefined;
         let files = 0;
+        const names: string[] = [];
         for await (const part of req.parts()) {
           if (part.type === 'field') {
             if (part.fieldname === 'model') model = String(part.value);
@@ -57,10 +74,23 @@ export function registerModelUpload(
             return sendError(reply, new AgentError(ErrorCodes.BODY_TOO_LARGE, message));
           }
           files++;
+          if (names.length < 50) names.push(rel);
         }
-        if (!model) return sendError(reply, invalid('field "model" (the model id) is missing'));
-        if (files === 0) return sendError(reply, invalid('no files in the upload'));
-        const data = await install(model, folder);
+        const body = JSON.stringify({ model, files: names, ...(transaction ? { transaction } : {}) });
+        const refuse = (err: AgentError) => {
+          log(receivedAt, body, err.message);
+          return sendError(reply, err);
+        };
+        if (!model) return refuse(invalid('field "model" (the model id) is missing'));
+        if (files === 0) return refuse(invalid('no files in the upload'));
+        let data: unknown;
+        try {
+          data = await install(model, folder);
+        } catch (err) {
+          log(receivedAt, body, describeError(err));
+          throw err;
+        }
+        log(receivedAt, JSON.stringify({ model, files: names, result: data }));
         return { status: 'ok', data, ...(transaction ? { transaction } : {}) };
       } finally {
         rmSync(folder, { recursive: true, force: true });

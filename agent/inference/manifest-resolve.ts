@@ -26,7 +26,7 @@ interface Context {
  * MODEL_MANIFEST error naming the model and the problem, raised before any worker starts.
  */
 export function resolveManifest(raw: RawManifest, onnx: OnnxInfo, ctx: Context): ModelManifest {
-  const meta = readUltralyticsMeta(onnx.metadata);
+  const meta = readUltralyticsMeta(onnx.metadata, onnx.outputs);
   const id = raw.id ?? ctx.defaultId;
   const fail = (problem: string): never => {
     throw new AgentError(ErrorCodes.MODEL_MANIFEST, `model ${id} (${ctx.modelPath}): ${problem}`);
@@ -44,7 +44,7 @@ export function resolveManifest(raw: RawManifest, onnx: OnnxInfo, ctx: Context):
     raw.labels ??
     meta.names ??
     (task === 'anomaly' ? [] : fail('no labels in the manifest or model metadata'));
-  const outputs = resolveOutputs(raw, onnx, task, fail);
+  const outputs = resolveOutputs(raw, onnx, task, fail, meta.legacyYolov5 === true);
   checkOutputs(outputs, onnx, task, labels, meta.end2end, fail);
   const manifest: ModelManifest = {
     schema: 1,
@@ -133,6 +133,7 @@ function resolveOutputs(
   onnx: OnnxInfo,
   task: Task,
   fail: (p: string) => never,
+  legacyYolov5 = false,
 ): OutputSpec[] {
   const names = onnx.outputs.map((o) => o.name);
   if (raw.outputs) {
@@ -143,7 +144,10 @@ function resolveOutputs(
     return raw.outputs;
   }
   const first = names[0] as string;
-  if (task === 'classification') return [{ name: first, role: 'scores', activation: 'none' }];
+  // a YOLOv5-repository classifier gives logits (its predict.py applies softmax); Ultralytics' already did
+  if (task === 'classification') {
+    return [{ name: first, role: 'scores', activation: legacyYolov5 ? 'softmax' : 'none' }];
+  }
   if (task === 'detection') return [{ name: first, role: 'detections', activation: 'none' }];
   const byRole = (['pred_score', 'pred_label', 'anomaly_map', 'pred_mask'] as const)
     .filter((role) => names.includes(role))

@@ -16,6 +16,9 @@ const inputSchema = z
     height: z.number().int().positive().optional(),
     colorOrder: z.enum(['RGB', 'BGR']).default('RGB'),
     resize: z.enum(['stretch', 'letterbox', 'shortside-centercrop']).optional(),
+    // shortside-centercrop: the crop's share of the resized short side (torchvision/timm eval: 0.875,
+    // Resize(256) + CenterCrop(224)); 1 = resize to the crop size (Ultralytics classify)
+    cropPct: z.number().gt(0).max(1).default(1),
     // letterbox fill, each channel (Ultralytics: 114)
     padValue: z.number().int().min(0).max(255).default(114),
     // x' = (x * scale - mean[c]) / std[c]
@@ -111,7 +114,8 @@ export const manifestSchema = z.looseObject({
 });
 
 export type RawManifest = z.output<typeof manifestSchema>;
-export type InputSpec = Required<RawManifest['input']>;
+/** `cropPct` stays optional here, so input specs written before it existed (tests, benches) still fit. */
+export type InputSpec = Required<Omit<RawManifest['input'], 'cropPct'>> & { cropPct?: number | undefined };
 export type OutputSpec = z.output<typeof outputSchema>;
 export type GoldenSpec = z.output<typeof goldenSchema>;
 

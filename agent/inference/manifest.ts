@@ -89,7 +89,7 @@ export function loadManifest(modelPath: string, explicitManifest?: string): Load
     );
   }
   const onnx = readOnnxInfo(bytes, modelPath);
-  if (!raw && !readUltralyticsMeta(onnx.metadata).task) {
+  if (!raw && !readUltralyticsMeta(onnx.metadata, onnx.outputs).task) {
     throw new AgentError(
       ErrorCodes.MODEL_MANIFEST,
       `no manifest.yaml or manifest.json beside ${modelPath}, and the model carries no Ultralytics metadata`,

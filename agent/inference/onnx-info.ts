@@ -137,17 +137,35 @@ export interface UltralyticsMeta {
   unsupportedTask?: string;
   end2end?: boolean;
   description?: string;
+  /** a YOLOv5-repository export (stride and names only): its classifiers give logits, not probabilities */
+  legacyYolov5?: boolean;
 }
 
 const TASKS: Record<string, UltralyticsMeta['task']> = { detect: 'detection', classify: 'classification' };
 
-export function readUltralyticsMeta(metadata: Record<string, string>): UltralyticsMeta {
+/**
+ * `outputs` (the graph's) lets a legacy export be recognised: the YOLOv5 repository's `export.py` writes
+ * only `stride` and `names` (no `task`, no `imgsz`); one 3-D output is then a detector (`[1, N, 5+nc]`),
+ * one 2-D output a classifier (`[1, nc]`, yolov5 classify). Its segmentation export (two outputs) is
+ * named as unsupported.
+ */
+export function readUltralyticsMeta(
+  metadata: Record<string, string>,
+  outputs?: readonly TensorInfo[],
+): UltralyticsMeta {
   const meta: UltralyticsMeta = {};
   if (metadata.names) {
     // {0: 'person', 1: "o'clock"}: integer keys, Python quoted strings
-    const entries = [...metadata.names.matchAll(/(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")/g)];
+    const quoted = `(?:'((?:[^'\\\\]|\\\\.)*)'|"((?:[^"\\\\]|\\\\.)*)")`;
+    const entries = [...metadata.names.matchAll(new RegExp(`(\\d+)\\s*:\\s*${quoted}`, 'g'))];
     const names: string[] = [];
     for (const m of entries) names[Number(m[1])] = (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1');
+    // older YOLOv5 exports wrote a list: ['person', 'bicycle']
+    if (entries.length === 0 && metadata.names.trim().startsWith('[')) {
+      for (const m of metadata.names.matchAll(new RegExp(quoted, 'g'))) {
+        names.push((m[1] ?? m[2] ?? '').replace(/\\(.)/g, '$1'));
+      }
+    }
     if (names.length > 0 && names.every((n) => typeof n === 'string')) meta.names = names;
   }
   if (metadata.imgsz) {
@@ -164,5 +182,12 @@ export function readUltralyticsMeta(metadata: Record<string, string>): Ultralyti
   }
   if (metadata.end2end) meta.end2end = metadata.end2end.trim() === 'True';
   if (metadata.description) meta.description = metadata.description;
+  if (!metadata.task && outputs && meta.names && meta.stride !== undefined) {
+    const rank = outputs[0]?.shape.length;
+    meta.legacyYolov5 = true;
+    if (outputs.length === 1 && rank === 3) meta.task = 'detection';
+    else if (outputs.length === 1 && rank === 2) meta.task = 'classification';
+    else meta.unsupportedTask = `YOLOv5 export with ${outputs.length} outputs (segmentation?)`;
+  }
   return meta;
 }

@@ -52,13 +52,14 @@ export interface ResizePlan {
  * - letterbox: Ultralytics' LetterBox (r = min(H/h, W/w); unpadded size round(w*r) x round(h*r); padding
  *   split round(d/2 -/+ 0.1), so an odd pixel goes to the bottom/right);
  * - shortside-centercrop: torchvision Resize(short side) + CenterCrop (long side truncated, crop offset
- *   round((n - S)/2)), as Ultralytics' classify transforms;
+ *   round((n - S)/2)), as Ultralytics' classify transforms; with `cropPct` the short side goes to
+ *   floor(S / cropPct) first (torchvision's and timm's eval transforms);
  * - stretch: both axes scaled independently.
  */
 export function planResize(
   w: number,
   h: number,
-  input: Pick<InputSpec, 'width' | 'height' | 'resize'>,
+  input: Pick<InputSpec, 'width' | 'height' | 'resize'> & { cropPct?: number | undefined },
 ): ResizePlan {
   const W = input.width;
   const H = input.height;
@@ -82,9 +83,14 @@ export function planResize(
     };
   }
   if (input.resize === 'shortside-centercrop') {
-    const widthLimits = w / h < W / H;
-    const nw = widthLimits ? W : Math.max(W, Math.floor((w * H) / h));
-    const nh = widthLimits ? Math.max(H, Math.floor((h * W) / w)) : H;
+    // cropPct < 1 (torchvision's and timm's eval transforms: Resize(floor(S / crop_pct)) then CenterCrop(S),
+    // 256 -> 224 at 0.875): the short side is resized past the target first
+    const pct = input.cropPct ?? 1;
+    const RW = pct === 1 ? W : Math.floor(W / pct);
+    const RH = pct === 1 ? H : Math.floor(H / pct);
+    const widthLimits = w / h < RW / RH;
+    const nw = widthLimits ? RW : Math.max(RW, Math.floor((w * RH) / h));
+    const nh = widthLimits ? Math.max(RH, Math.floor((h * RW) / w)) : RH;
     const crop = { left: roundHalfEven((nw - W) / 2), top: roundHalfEven((nh - H) / 2) };
     return {
       resizeWidth: nw,

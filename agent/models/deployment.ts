@@ -1,28 +1,27 @@
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import type { Frame } from '../capture/index.js';
 import type { ModelConfig } from '../config/index.js';
 import type { Inferrer } from '../decision/index.js';
-import { AgentError, ErrorCodes } from '../errors.js';
 import type { EventBus } from '../events.js';
 import {
   type Inference,
   loadingStatus,
-  type ModelRunner,
+  type ModelRef,
   type ModelState,
-  type ModelStatus,
   type ProviderFallback,
   type WorkerFaults,
 } from '../inference/index.js';
 import type { Clock, Service } from '../service.js';
-import { HealthWatch, type Outcome } from './health-watch.js';
+import { type DeploymentStatus, statusOf } from './deployment-status.js';
+import type { GroundTruth, VersionScores } from './ground-truth.js';
+import { HealthWatch } from './health-watch.js';
 import type { Judge } from './judge.js';
+import { type Observation, refOf } from './lanes.js';
 import type { DeploymentMetrics } from './metrics.js';
-import type { ShadowReport, ShadowStore } from './shadow.js';
-import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
-import { retire, VersionLoader } from './version-loader.js';
-import { VersionStore } from './versions.js';
+import type { ShadowStore } from './shadow.js';
+import { type ChangeOptions, VersionChanges } from './version-changes.js';
+import type { CanaryScope } from './versions.js';
 
 declare module '../events.js' {
   interface AgentEvents {
@@ -31,6 +30,8 @@ declare module '../events.js' {
   }
 }
 
+export type { DeploymentStatus } from './deployment-status.js';
+
 export interface DeploymentDeps {
   log: Logger;
   clock: Clock;
@@ -38,53 +39,52 @@ export interface DeploymentDeps {
   versionsDir: string;
   shadowStore?: ShadowStore | undefined;
   metrics?: DeploymentMetrics | undefined;
-  /** MODEL_PROVIDER_FALLBACK, MODEL_AUTO_ROLLBACK, ... are raised here. */
+  /** MODEL_PROVIDER_FALLBACK, MODEL_AUTO_ROLLBACK, MODEL_START_FALLBACK are raised here. */
   alerts?: AlertSink;
-  /** `ModelChanged` is told here. */
+  /** `ModelChanged` is told here; `DecisionStored` and `OutcomeRecorded` are listened to. */
   events?: EventBus;
+  /** Plant outcomes per version (status, metrics, promotion gates); absent = not scored. */
+  groundTruth?: GroundTruth | undefined;
   /** Tests only: fault injection per loaded model file. */
   faults?: (modelPath: string) => WorkerFaults | undefined;
 }
 
-export interface DeploymentStatus extends ModelStatus {
-  previousVersion: string | null;
-  installed: string[];
-  shadow: ShadowStatus | null;
-  watchingAfterPromotion: boolean;
-}
+/** Decisions of this model remembered for scoring outcomes against the version under watch. */
+const RECENT_DECISIONS = 5_000;
+/** Per-version scores are recomputed from the store at most this often (status is read every few s). */
+const SCORES_TTL_MS = 10_000;
 
 /**
  * One configured model across its versions: the active version judges the line; a candidate (shadow) runs
- * on the same frames after the active result, off the deadline path, and is only compared; `promote` swaps
- * between two frames (each frame holds the runner it started with, so none sees half a swap); the retired
- * version's workers are drained and ended, which also returns the memory onnxruntime keeps per session.
+ * on the same frames after the active result, off the deadline path, and is only compared; a canary
+ * judges some cameras (or a share of parts) for real; `promote` swaps between two frames (each frame holds
+ * the runner it started with, so none sees half a swap); the retired version's workers are drained and
+ * ended, which also returns the memory onnxruntime keeps per session. After a promotion a watch compares
+ * the new version with the old one (errors, misses, throughput, latency, NG rate, outcomes) and rolls back
+ * on a verdict against it; the watch and the record of versions survive a restart (rollout-book.ts).
  */
 export class ModelDeployment implements Service {
   readonly name: string;
-  private active: ModelRunner | undefined;
-  private shadow: ShadowLane | undefined;
-  private previous: string | null = null;
-  private readonly versions: VersionStore;
-  private readonly loader: VersionLoader;
   private readonly watch: HealthWatch;
-  private busy: Promise<unknown> = Promise.resolve();
+  private readonly changes: VersionChanges;
   private stopped = false;
   private activeLabels: { model: string; version: string; provider: string } | undefined;
+  private readonly recent = new Map<string, { version: string; verdict: string }>();
+  private scoresCache: { at: number; scores: VersionScores } | undefined;
 
   constructor(
     private readonly config: ModelConfig,
     private readonly deps: DeploymentDeps,
   ) {
     this.name = `model:${config.id}`;
-    this.versions = new VersionStore(deps.versionsDir);
-    this.loader = new VersionLoader(config, {
-      log: deps.log,
-      clock: deps.clock,
-      versions: this.versions,
-      onProviderFallback: (e) => this.providerFallback(e),
-      faults: deps.faults,
-    });
     this.watch = new HealthWatch(config.autoRollback);
+    this.changes = new VersionChanges(config, {
+      ...deps,
+      watch: this.watch,
+      publishActive: () => this.publishActive(),
+      scores: () => this.scores(),
+      onProviderFallback: (e) => this.providerFallback(e),
+    });
   }
 
   get id(): string {
@@ -92,76 +92,62 @@ export class ModelDeployment implements Service {
   }
 
   get state(): ModelState {
-    return this.active?.state ?? 'loading';
+    return this.changes.lanes.active?.state ?? 'loading';
   }
 
   get labels(): readonly string[] {
-    return this.active?.labels ?? [];
+    return this.changes.lanes.active?.labels ?? [];
   }
 
   get activeVersion(): string | null {
-    return this.active?.version ?? null;
+    return this.changes.lanes.active?.version ?? null;
   }
 
   snapshot(): DeploymentStatus {
-    const base: ModelStatus = this.active?.snapshot() ?? loadingStatus(this.config.id);
-    return {
-      ...base,
-      previousVersion: this.previous,
-      installed: this.versions.installed(),
-      shadow: this.shadow?.status() ?? null,
-      watchingAfterPromotion: this.watch.active,
-    };
+    const { lanes, book } = this.changes;
+    const base = lanes.active?.snapshot() ?? loadingStatus(this.config.id);
+    return statusOf({
+      base,
+      lanes,
+      book,
+      installed: this.changes.versions.installed(),
+      watch: this.watch,
+      keepPreviousDays: this.config.keepPreviousDays,
+      scores: this.scores(),
+      startFallback: this.changes.startFallback,
+    });
   }
 
-  /** Loads the persisted active version (else the configured one); never throws, like ModelRunner. */
-  async start(signal?: AbortSignal): Promise<void> {
-    const configuredVersion = this.loader.configuredVersion();
-    let record: ReturnType<VersionStore['readActive']>;
-    try {
-      record = this.versions.readActive();
-    } catch (err) {
-      this.deps.log.error({ err }, 'active-version record unreadable; starting the configured version');
-    }
-    if (record && configuredVersion !== null && record.configured !== configuredVersion) {
-      this.deps.log.warn(
-        { recorded: record.active, configured: configuredVersion },
-        'agent.yaml names a different model version than when the active version was recorded; the configured one wins',
-      );
-      record = undefined;
-    }
-    if (record && record.active !== configuredVersion) {
-      const runner = this.loader.runnerFor(record.active);
-      if (runner) {
-        await runner.start(signal);
-        if (signal?.aborted) return void (await runner.stop());
-        if (runner.state === 'ready') {
-          this.active = runner;
-          this.previous = record.previous;
-          this.publishActive();
-          return;
-        }
-        await runner.stop();
-        this.deps.log.error(
-          { version: record.active, error: runner.snapshot().error },
-          'recorded active version does not load; starting the configured version',
-        );
+  /** Sets the per-version accuracy gauges (`/metrics` asks before it renders). */
+  refreshMetrics(): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    const scores = this.scores();
+    if (!scores) return;
+    for (const [role, byVersion] of [
+      ['active', scores.active],
+      ['shadow', scores.shadow],
+    ] as const) {
+      for (const [version, s] of Object.entries(byVersion)) {
+        const labels = { model: this.config.id, version, role };
+        m.outcomes.set(labels, s.outcomes);
+        if (s.accuracy !== null) m.accuracy.set(labels, s.accuracy);
+        if (s.ngPrecision !== null) m.ngPrecision.set(labels, s.ngPrecision);
+        if (s.ngRecall !== null) m.ngRecall.set(labels, s.ngRecall);
       }
     }
-    const runner = this.loader.configured();
-    await runner.start(signal);
-    this.active = runner;
-    this.previous = record?.previous ?? null;
-    this.publishActive();
+  }
+
+  /** Loads the recorded active version (else the configured one, with an alert); never throws. */
+  async start(signal?: AbortSignal): Promise<void> {
+    this.listen();
+    await this.changes.start(signal);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    // an install or promote under way finishes first (serial() takes no more), so no runner it starts is
-    // left with live workers after this
-    await this.busy;
-    this.shadow?.close();
-    await Promise.all([this.active?.stop(), this.shadow?.runner.stop()]);
+    this.deps.events?.removeListeners(this.name);
+    await this.changes.stop();
   }
 
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
@@ -171,165 +157,136 @@ export class ModelDeployment implements Service {
       get labels() {
         return deployment.labels;
       },
-      infer: (frame, signal) => deployment.infer(frame, signal, cameraId, judge),
+      infer: (frame, signal, took) => deployment.infer(frame, signal, cameraId, judge, took),
+      current: () => deployment.current(cameraId),
     };
   }
 
-  async infer(frame: Frame, signal?: AbortSignal, cameraId = '', judge?: Judge): Promise<Inference> {
-    const runner = this.active; // taken once: a promotion during this frame does not touch it
-    if (!runner) throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.config.id} is loading`);
-    const t0 = performance.now();
-    let outcome: Outcome = 'ok';
-    try {
-      const inference = await runner.infer(frame, signal);
-      if (signal?.aborted) outcome = 'miss';
-      // past the deadline the line got the fallback verdict, not this result: nothing to compare against
-      else this.shadow?.offer(cameraId, frame, inference, performance.now() - t0, judge);
-      return inference;
-    } catch (err) {
-      outcome = signal?.aborted ? 'miss' : 'error';
-      throw err;
-    } finally {
-      if (runner === this.active) this.observe(outcome);
-    }
+  /** The version a frame from this camera would go to now; before any loads, the configured one. */
+  current(cameraId = ''): ModelRef | null {
+    const { runner } = this.changes.lanes.pick(cameraId, false);
+    if (runner?.version) return refOf(runner);
+    const version = this.changes.configuredVersion;
+    return version ? { id: this.config.id, version, sha256: '', provider: 'none' } : null;
+  }
+
+  infer(
+    frame: Frame,
+    signal?: AbortSignal,
+    cameraId = '',
+    judge?: Judge,
+    took?: (model: ModelRef) => void,
+  ): Promise<Inference> {
+    return this.changes.lanes.infer(frame, {
+      signal,
+      cameraId,
+      judge,
+      took,
+      observe: (o) => this.observe(o),
+    });
+  }
+
+  /** A trigger of `cameraId` skipped because the camera was still busy: the throughput the watch compares. */
+  frameSkipped(cameraId: string): void {
+    const watched = this.changes.lanes.canary ? this.changes.lanes.skipIsCanary(cameraId) : true;
+    this.judged(this.watch.skipped(this.deps.clock.now(), watched));
+  }
+
+  install(
+    sourceDir: string,
+    opts: ChangeOptions = {},
+  ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
+    return this.changes.install(sourceDir, opts);
+  }
+
+  /** Makes `version` the active one between two frames (or a canary, with `canary`); gates unless `force`. */
+  promote(
+    version: string,
+    opts: ChangeOptions & { canary?: CanaryScope | undefined } = {},
+  ): Promise<Record<string, unknown>> {
+    return this.changes.promote(version, 'promote', opts);
+  }
+
+  /** Back to the version before the current one (or ends a canary). */
+  rollback(opts: ChangeOptions = {}): Promise<Record<string, unknown>> {
+    return this.changes.rollback(opts);
+  }
+
+  /** Removes an installed version that is neither active, shadow, canary nor the kept fallback. */
+  delete(version: string, opts: ChangeOptions = {}): Promise<Record<string, unknown>> {
+    return this.changes.delete(version, opts);
+  }
+
+  private observe(o: Observation): void {
+    const { lanes } = this.changes;
+    // a frame of a version retired meanwhile says nothing about the one judging now
+    if (o.runner !== lanes.active && o.runner !== lanes.canary?.runner) return;
+    this.judged(
+      this.watch.record(o.outcome, this.deps.clock.now(), o.sample, lanes.canary ? o.canary : true),
+    );
+  }
+
+  private judged(reason: string | undefined): void {
+    const ended = this.watch.takeEnded();
+    if (ended) this.changes.watchEnded(ended);
+    if (!reason || this.stopped) return;
+    this.changes
+      .autoRollback(reason)
+      .catch((err: unknown) => this.deps.log.error({ err }, 'automatic rollback failed'));
   }
 
   /**
-   * Copies a version folder (model.onnx, manifest, golden images) in, verifies it (manifest, sha256, ONNX,
-   * warm-up, golden images: VersionLoader.install) and makes it the shadow. Refused with the reason
-   * otherwise; the active version is never touched.
+   * Decisions of this model are remembered (id -> version, verdict) so a plant outcome can be scored
+   * against the version under watch; listeners are cheap (a map write).
    */
-  install(
-    sourceDir: string,
-  ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
-    return this.serial(async () => {
-      const { version, runner } = await this.loader.install(sourceDir, {
-        id: this.active?.manifest?.manifest.id ?? this.config.id,
-        version: this.activeVersion,
-      });
-      const replaced = this.shadow;
-      replaced?.close();
-      this.shadow = new ShadowLane(runner, {
-        model: this.config.id,
-        clock: this.deps.clock,
-        store: this.deps.shadowStore,
-        metrics: this.deps.metrics,
-      });
-      await retire(replaced?.runner);
-      const s = runner.snapshot();
-      this.deps.log.info({ version, provider: s.provider }, 'model version installed; running in shadow');
-      return { model: this.config.id, version, sha256: s.sha256 ?? '', provider: s.provider };
-    });
-  }
-
-  /** Makes `version` the active one between two frames; the version it replaces becomes `previous`. */
-  promote(version: string, why = 'promote'): Promise<Record<string, unknown>> {
-    return this.serial(async () => {
-      const old = this.active;
-      if (old?.version === version) {
-        throw new AgentError(
-          ErrorCodes.MODEL_DEPLOY,
-          `model ${this.config.id}: version ${version} is already active`,
-        );
-      }
-      let candidate: ModelRunner;
-      let report: ShadowReport | null = null;
-      if (this.shadow?.version === version && this.shadow.runner.state === 'ready') {
-        candidate = this.shadow.runner;
-        report = this.shadow.close();
-        this.shadow = undefined;
-      } else {
-        const fresh = this.loader.runnerFor(version);
-        if (!fresh) {
-          throw new AgentError(
-            ErrorCodes.MODEL_DEPLOY,
-            `model ${this.config.id}: version ${version} is not installed (installed: ${[this.loader.configuredVersion(), ...this.versions.installed()].join(', ')})`,
-          );
+  private listen(): void {
+    const events = this.deps.events;
+    if (!events) return;
+    events.on(
+      'DecisionStored',
+      ({ decision }) => {
+        if (decision.model?.id !== this.config.id || !this.watch.active) return;
+        this.recent.set(decision.id, { version: decision.model.version, verdict: decision.verdict });
+        if (this.recent.size > RECENT_DECISIONS) {
+          const oldest = this.recent.keys().next().value;
+          if (oldest !== undefined) this.recent.delete(oldest);
         }
-        await fresh.start();
-        if (fresh.state !== 'ready') {
-          const reason = fresh.snapshot().error;
-          await fresh.stop();
-          throw new AgentError(
-            ErrorCodes.MODEL_DEPLOY,
-            `model ${this.config.id}: version ${version} does not load: ${reason}`,
-          );
-        }
-        candidate = fresh;
-      }
-      // the swap itself: one assignment, between two frames
-      this.active = candidate;
-      this.previous = old?.version ?? null;
-      this.watch.promoted(this.deps.clock.now());
-      try {
-        this.versions.writeActive({
-          active: version,
-          previous: this.previous,
-          configured: this.loader.configuredVersion() ?? '',
-          at: this.deps.clock.now(),
-        });
-        this.deps.log.warn({ version, previous: this.previous, why }, 'model version switched');
-        this.publishActive();
-        this.deps.metrics?.swaps.inc({ model: this.config.id, why });
-        if (why !== 'auto-rollback') {
-          this.deps.alerts?.raise({
-            code: 'MODEL_AUTO_ROLLBACK',
-            severity: 'critical',
-            modelId: this.config.id,
-            message: `model ${this.config.id}: version ${version} promoted by hand`,
-            active: false,
-          });
-        }
-      } finally {
-        // the swap has happened even if recording it failed (disk full): the old version's workers still end
-        await retire(old);
-      }
-      return {
-        model: this.config.id,
-        version,
-        previous: this.previous,
-        provider: candidate.snapshot().provider,
-        ...(report ? { shadow: report } : {}),
-      };
-    });
-  }
-
-  /** Back to the version before the current one. */
-  rollback(why = 'rollback'): Promise<Record<string, unknown>> {
-    const previous = this.previous;
-    if (!previous) {
-      return Promise.reject(
-        new AgentError(
-          ErrorCodes.MODEL_DEPLOY,
-          `model ${this.config.id}: no previous version to roll back to`,
-        ),
-      );
-    }
-    return this.promote(previous, why);
-  }
-
-  private observe(outcome: Outcome): void {
-    const reason = this.watch.record(outcome, this.deps.clock.now());
-    if (!reason || this.stopped) return;
-    const bad = this.activeVersion;
-    this.deps.log.error({ version: bad, reason }, 'automatic rollback');
-    this.deps.alerts?.raise({
-      code: 'MODEL_AUTO_ROLLBACK',
-      severity: 'critical',
-      modelId: this.config.id,
-      message: `model ${this.config.id}: version ${bad} rolled back to ${this.previous}: ${reason}`,
-      active: true,
-    });
-    this.rollback('auto-rollback').catch((err: unknown) =>
-      this.deps.log.error({ err }, 'automatic rollback failed'),
+      },
+      this.name,
     );
+    events.on(
+      'OutcomeRecorded',
+      ({ decisionId, actual }) => {
+        this.scoresCache = undefined; // any outcome may change a version's score
+        const d = this.recent.get(decisionId);
+        if (!d || d.version !== this.watch.version) return;
+        this.judged(this.watch.scored(d.verdict === actual, this.deps.clock.now()));
+      },
+      this.name,
+    );
+  }
+
+  private scores(): VersionScores | undefined {
+    const gt = this.deps.groundTruth;
+    if (!gt) return undefined;
+    const now = this.deps.clock.now();
+    if (this.scoresCache && now - this.scoresCache.at < SCORES_TTL_MS) return this.scoresCache.scores;
+    try {
+      const scores = gt.scores(this.config.id);
+      this.scoresCache = { at: now, scores };
+      return scores;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'per-version scores could not be read');
+      return undefined;
+    }
   }
 
   /** `eva_model_active_info`: exactly one series per model, the active version on its provider. */
   private publishActive(): void {
-    const s = this.active?.snapshot();
+    const s = this.changes.lanes.active?.snapshot();
     if (!s) return;
     const { version, state, provider } = s;
+    this.scoresCache = undefined;
     this.deps.events?.emit('ModelChanged', { modelId: this.config.id, version, state, provider });
     const m = this.deps.metrics;
     if (!m) return;
@@ -340,7 +297,7 @@ export class ModelDeployment implements Service {
 
   private providerFallback(e: ProviderFallback): void {
     this.deps.metrics?.fallbacks.inc({ model: e.model, from: e.from, to: e.to });
-    if (this.active?.version === e.version) this.publishActive();
+    if (this.activeVersion === e.version) this.publishActive();
     this.deps.alerts?.raise({
       code: 'MODEL_PROVIDER_FALLBACK',
       severity: 'warning',
@@ -348,19 +305,5 @@ export class ModelDeployment implements Service {
       message: `model ${e.model} version ${e.version}: provider ${e.from} failed at run time (${e.reason}); now on ${e.to}`,
       active: true,
     });
-  }
-
-  /** Install, promote and rollback one at a time per model. */
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    // refused once stopping, also when queued before stop() and reached after it
-    const run = () =>
-      this.stopped
-        ? Promise.reject(
-            new AgentError(ErrorCodes.MODEL_DEPLOY, `model ${this.config.id}: the agent is stopping`),
-          )
-        : work();
-    const next = this.busy.then(run, run);
-    this.busy = next.catch(() => undefined);
-    return next;
   }
 }

@@ -6,6 +6,10 @@ export class DeploymentMetrics {
   readonly shadow: Counter<'model' | 'version' | 'result'>;
   readonly swaps: Counter<'model' | 'why'>;
   readonly fallbacks: Counter<'model' | 'from' | 'to'>;
+  readonly accuracy: Gauge<'model' | 'version' | 'role'>;
+  readonly ngPrecision: Gauge<'model' | 'version' | 'role'>;
+  readonly ngRecall: Gauge<'model' | 'version' | 'role'>;
+  readonly outcomes: Gauge<'model' | 'version' | 'role'>;
 
   constructor(registry: Registry) {
     this.active = new Gauge({
@@ -32,5 +36,17 @@ export class DeploymentMetrics {
       labelNames: ['model', 'from', 'to'],
       registers: [registry],
     });
+    const perVersion = (name: string, help: string) =>
+      new Gauge({ name, help, labelNames: ['model', 'version', 'role'], registers: [registry] });
+    this.accuracy = perVersion(
+      'eva_model_accuracy',
+      'Right verdicts over plant outcomes, per version; role active (its decisions) or shadow (its shadow results)',
+    );
+    this.ngPrecision = perVersion('eva_model_ng_precision', 'NG verdicts that plant outcomes confirmed NG');
+    this.ngRecall = perVersion(
+      'eva_model_ng_recall',
+      'NG parts (by plant outcomes) that the version called NG',
+    );
+    this.outcomes = perVersion('eva_model_outcomes', 'Plant outcomes scored against the version');
   }
 }

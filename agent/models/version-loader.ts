@@ -57,8 +57,9 @@ export class VersionLoader {
   async install(
     sourceDir: string,
     active: { id: string; version: string | null },
+    integrity: { requireSha256?: boolean; requireGolden?: boolean } = {},
   ): Promise<{ version: string; runner: ModelRunner }> {
-    const version = this.vet(sourceDir, active);
+    const version = this.vet(sourceDir, active, integrity);
     const folder = this.deps.versions.folder(version);
     cpSync(sourceDir, folder, { recursive: true });
     const runner = this.newRunner(join(folder, 'model.onnx'));
@@ -76,24 +77,39 @@ export class VersionLoader {
   }
 
   /** Checks an upload before anything is copied; its version. */
-  private vet(sourceDir: string, active: { id: string; version: string | null }): string {
+  private vet(
+    sourceDir: string,
+    active: { id: string; version: string | null },
+    integrity: { requireSha256?: boolean; requireGolden?: boolean },
+  ): string {
+    const unchanged = `active version ${active.version} unchanged`;
     const modelFile = join(sourceDir, 'model.onnx');
     if (!existsSync(modelFile)) {
+      // a listing is bounded: an upload of thousands of files does not make an error of that size
+      const files = readdirSync(sourceDir);
+      const shown =
+        files.slice(0, 20).join(', ') + (files.length > 20 ? `, ... (${files.length} in all)` : '');
       throw new AgentError(
         ErrorCodes.MODEL_REJECTED,
-        `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
+        `model ${this.config.id}: no model.onnx in the upload (${shown}); ${unchanged}`,
       );
     }
     let version: string;
     try {
       const m = loadManifest(modelFile).manifest;
       if (m.id !== active.id) throw new Error(`manifest id "${m.id}" is not this model's ("${active.id}")`);
+      if (integrity.requireSha256 && !m.sha256) {
+        throw new Error('its manifest gives no sha256 of model.onnx (models[].requireSha256)');
+      }
+      if (integrity.requireGolden && m.golden.length === 0) {
+        throw new Error('its manifest names no golden images (models[].requireGolden)');
+      }
       version = m.version;
       VersionStore.checkVersion(version);
     } catch (err) {
       throw new AgentError(
         ErrorCodes.MODEL_REJECTED,
-        `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${active.version} unchanged`,
+        `model ${this.config.id}: upload refused: ${describeError(err)}; ${unchanged}`,
         {
           cause: err,
         },
@@ -106,7 +122,7 @@ export class VersionLoader {
     ) {
       throw new AgentError(
         ErrorCodes.MODEL_REJECTED,
-        `model ${this.config.id}: version ${version} is already installed; give the new one a new version`,
+        `model ${this.config.id}: version ${version} is already installed; give the new one a new version; ${unchanged}`,
       );
     }
     return version;

@@ -139,6 +139,30 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX IF EXISTS decisions_part;
   CREATE INDEX requests_received ON requests (received_at);
   `,
+  // 6: model rollout (docs/model-updates.md): a shadow result names the frame it judged (its sha256, as the
+  // decision's image.sha256) and the decision it was compared with, so plant outcomes score the shadow
+  // version too; hard examples kept for labelling (docs/dataset.md), each with why it was kept
+  `
+  ALTER TABLE shadow_results ADD COLUMN frame_sha256 TEXT;
+  ALTER TABLE shadow_results ADD COLUMN decision_id TEXT;
+  CREATE INDEX shadow_results_frame ON shadow_results (camera, frame_sha256) WHERE frame_sha256 IS NOT NULL;
+  CREATE INDEX shadow_results_decision ON shadow_results (decision_id) WHERE decision_id IS NOT NULL;
+
+  CREATE TABLE hard_examples (
+    id            INTEGER PRIMARY KEY,
+    camera_id     TEXT    NOT NULL,
+    decision_id   TEXT,
+    frame_sha256  TEXT    NOT NULL,
+    bytes         INTEGER NOT NULL,
+    reasons       TEXT    NOT NULL,
+    score         REAL,
+    model_version TEXT,
+    at            INTEGER NOT NULL,
+    UNIQUE (camera_id, frame_sha256)
+  );
+  CREATE INDEX hard_examples_camera_at ON hard_examples (camera_id, at);
+  CREATE INDEX hard_examples_decision ON hard_examples (decision_id) WHERE decision_id IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -25,8 +25,8 @@ declare module '../events.js' {
     /**
      * A decision is durable in the store (its outbox rows too): publishers may send it now. `evidence` is
      * the frame it judged and the model's output (the anomaly map too), when there was a frame: read-only,
-     * for listeners that show it (the technician page keeps a reference to the newest; it never encodes on
-     * this turn).
+     * for listeners that show it or keep frames of their own (the technician page keeps a reference to the
+     * newest; dataset/HardExamples copies what it keeps); they never encode on this turn.
      */
     DecisionStored: { decision: Decision; evidence?: Evidence };
   }

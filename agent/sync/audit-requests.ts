@@ -1,6 +1,19 @@
 import { agentError } from '../errors.js';
+import type { EventBus } from '../events.js';
 import type { AuditLog } from '../store/index.js';
 import type { RequestHandlers } from './requests.js';
+
+declare module '../events.js' {
+  interface AgentEvents {
+    /**
+     * Ground truth arrived for a decision (a new `outcome`, not a repeated one): the model watch scores the
+     * version that judged it, the hard-example store keeps a corrected frame.
+     */
+    OutcomeRecorded: { decisionId: string; actual: 'OK' | 'NG' };
+    /** A person's verdict for a decision (a new `override`). */
+    OverrideRecorded: { decisionId: string; verdict: 'OK' | 'NG' | 'UNCERTAIN' };
+  }
+}
 
 /**
  * `outcome` and `override` (CONTRACT section 3): ground truth and people's verdicts, written beside the
@@ -8,11 +21,15 @@ import type { RequestHandlers } from './requests.js';
  * nothing. The response says whether the row is new or an identical one was already there (`duplicate`),
  * so a redelivered or retried request is visibly not counted twice.
  */
-export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'outcome' | 'override'> {
+export function auditRequestHandlers(
+  audit: AuditLog,
+  events?: EventBus,
+): Pick<RequestHandlers, 'outcome' | 'override'> {
   return {
     outcome: async ({ decisionId, actual, source }) => {
       const o = audit.addOutcome(decisionId, actual, source);
       if (!o) throw agentError('DECISION_UNKNOWN', decisionId);
+      if (!o.duplicate) events?.emit('OutcomeRecorded', { decisionId, actual: o.actual });
       return {
         outcomeId: o.id,
         decisionId,
@@ -25,6 +42,7 @@ export function auditRequestHandlers(audit: AuditLog): Pick<RequestHandlers, 'ou
     override: async ({ decisionId, verdict, user, reason }) => {
       const o = audit.addOverride(decisionId, verdict, user, reason);
       if (!o) throw agentError('DECISION_UNKNOWN', decisionId);
+      if (!o.duplicate) events?.emit('OverrideRecorded', { decisionId, verdict: o.verdict });
       return {
         overrideId: o.id,
         decisionId,

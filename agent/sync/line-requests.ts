@@ -7,10 +7,20 @@ export interface RequestableCamera {
   setEnabled(enabled: boolean): void;
 }
 
+/** Who asked, and whether a refusal is overridden; the deployment writes both into its rollout record. */
+export interface ModelChangeOptions {
+  force?: boolean | undefined;
+  via?: string | undefined;
+}
+
 /** A model as requests reach it (models' ModelDeployment). */
 export interface RequestableModel {
-  promote(version: string): Promise<unknown>;
-  rollback(): Promise<unknown>;
+  promote(
+    version: string,
+    opts?: ModelChangeOptions & { canary?: { cameras?: string[] | undefined; share?: number | undefined } },
+  ): Promise<unknown>;
+  rollback(opts?: ModelChangeOptions): Promise<unknown>;
+  delete?(version: string, opts?: ModelChangeOptions): Promise<unknown>;
 }
 
 /**
@@ -20,7 +30,7 @@ export interface RequestableModel {
 export function lineRequestHandlers(
   cameras: ReadonlyMap<string, RequestableCamera>,
   models: ReadonlyMap<string, RequestableModel>,
-): Pick<RequestHandlers, 'trigger' | 'camera/enable' | 'model/promote' | 'model/rollback'> {
+): Pick<RequestHandlers, 'trigger' | 'camera/enable' | 'model/promote' | 'model/rollback' | 'model/delete'> {
   return {
     trigger: async ({ camera, partId }) => {
       const decision = await byId(cameras, camera, 'camera').trigger(partId);
@@ -30,8 +40,14 @@ export function lineRequestHandlers(
       byId(cameras, camera, 'camera').setEnabled(enabled);
       return { camera, enabled };
     },
-    'model/promote': ({ model, version }) => byId(models, model, 'model').promote(version),
-    'model/rollback': ({ model }) => byId(models, model, 'model').rollback(),
+    'model/promote': ({ model, version, force, canary }, { via }) =>
+      byId(models, model, 'model').promote(version, { force, via, ...(canary ? { canary } : {}) }),
+    'model/rollback': ({ model }, { via }) => byId(models, model, 'model').rollback({ via }),
+    'model/delete': async ({ model, version, force }, { via }) => {
+      const m = byId(models, model, 'model');
+      if (!m.delete) throw agentError('MODEL_UNKNOWN', { model, known: [] });
+      return m.delete(version, { force, via });
+    },
   };
 }
 

@@ -59,13 +59,34 @@ export const requestSchemas = {
     transaction,
     model: z.string().min(1),
     version: z.union([z.string().min(1), z.number()]).transform(String),
+    // promote although a gate failed or the version was rejected; written to the rollout record
+    force: z.boolean().optional(),
+    // judge only these cameras, or this share of parts, for real before taking the whole line
+    canary: z
+      .strictObject({
+        cameras: z.array(z.string().min(1)).min(1).max(100).optional(),
+        share: z.number().gt(0).max(1).optional(),
+      })
+      .optional(),
   }),
   'model/rollback': z.strictObject({ transaction, model: z.string().min(1) }),
+  'model/delete': z.strictObject({
+    transaction,
+    model: z.string().min(1),
+    version: z.union([z.string().min(1), z.number()]).transform(String),
+    force: z.boolean().optional(),
+  }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
 export type RequestArgs<N extends RequestName> = Omit<z.output<(typeof requestSchemas)[N]>, 'transaction'>;
-export type RequestHandlers = { [N in RequestName]: (args: RequestArgs<N>) => Promise<unknown> };
+/** Who sent a request: handlers that change the model record it (the rollout record says who asked). */
+export interface RequestContext {
+  via: RequestVia;
+}
+export type RequestHandlers = {
+  [N in RequestName]: (args: RequestArgs<N>, context: RequestContext) => Promise<unknown>;
+};
 
 /** Where every request received is written down (the store's AuditLog). */
 export interface RequestJournal {
@@ -106,7 +127,7 @@ export class RequestRouter {
   /** A request whose body is already parsed. */
   async handle(name: string, body: unknown, via: RequestVia = 'internal'): Promise<RequestResponse> {
     const receivedAt = this.now();
-    const response = await this.dispatch(name, body);
+    const response = await this.dispatch(name, body, via);
     this.record({
       receivedAt,
       via,
@@ -127,7 +148,7 @@ export class RequestRouter {
     if ('error' in parsed) response = errorResponse(agentError('REQUEST_MALFORMED', parsed.error));
     else if (depthOf(parsed.value, MAX_REQUEST_DEPTH) > MAX_REQUEST_DEPTH) {
       response = errorResponse(agentError('REQUEST_TOO_DEEP', MAX_REQUEST_DEPTH));
-    } else response = await this.dispatch(name, parsed.value);
+    } else response = await this.dispatch(name, parsed.value, via);
     this.record({ receivedAt, via, name, body: text, status: response.status, error: response.error });
     return response;
   }
@@ -141,6 +162,14 @@ export class RequestRouter {
     const response = errorResponse(why);
     this.record({ receivedAt: this.now(), via, name, body: null, status: 'error', error: response.error });
     return response;
+  }
+
+  /**
+   * A request answered elsewhere (the multipart model upload, `model/install`): written to the same log,
+   * under the same limit on error entries.
+   */
+  journalled(entry: RequestLogEntry): void {
+    this.record(entry);
   }
 
   /**
@@ -167,7 +196,7 @@ export class RequestRouter {
     });
   }
 
-  private async dispatch(name: string, body: unknown): Promise<RequestResponse> {
+  private async dispatch(name: string, body: unknown, via: RequestVia): Promise<RequestResponse> {
     const tx = pickTransaction(body);
     const fail = (err: AgentError): RequestResponse => errorResponse(err, tx);
     if (!Object.hasOwn(requestSchemas, name)) {
@@ -183,8 +212,11 @@ export class RequestRouter {
     }
     const { transaction: _tx, ...args } = parsed.data as { transaction?: unknown } & Record<string, unknown>;
     try {
-      const handler = this.handlers[name as RequestName] as (a: unknown) => Promise<unknown>;
-      const data = await handler(args);
+      const handler = this.handlers[name as RequestName] as (
+        a: unknown,
+        c: RequestContext,
+      ) => Promise<unknown>;
+      const data = await handler(args, { via });
       return {
         status: 'ok',
         ...(data !== undefined ? { data } : {}),

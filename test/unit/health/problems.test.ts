@@ -56,9 +56,18 @@ function model(over: Partial<DeploymentStatus> = {}): DeploymentStatus {
     labels: ['ok'],
     error: null,
     previousVersion: null,
+    previousKeptUntil: null,
+    promotedAt: null,
     installed: [],
     shadow: null,
+    canary: null,
     watchingAfterPromotion: false,
+    watch: null,
+    rejected: {},
+    knownGood: [],
+    accuracy: null,
+    history: [],
+    problems: [],
     ...over,
   };
 }
