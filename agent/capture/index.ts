@@ -11,10 +11,18 @@ import { WatchedSource } from './watchdog.js';
 
 export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
 export { connectionReporter } from './connection-report.js';
+export { decodeFrame } from './decode-frame.js';
 export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
 export type { ConnectionState, Frame, FrameCounters, FrameSource, WatchdogStatus } from './frame.js';
 export { HttpSnapshotSource } from './http-source.js';
+export {
+  DECODABLE_FORMATS,
+  encodedFrameProblem,
+  type ImageFormat,
+  MAX_ENCODED_FRAME_PIXELS,
+  sniffImage,
+} from './image-check.js';
 export { MjpegSource } from './mjpeg-source.js';
 export { SyntheticSource } from './synthetic-source.js';
 export { WatchedSource } from './watchdog.js';

@@ -1,9 +1,7 @@
-import sharp, { type Sharp } from 'sharp';
-import type { Frame } from '../capture/index.js';
+import sharp from 'sharp';
+import { decodeFrame, type Frame } from '../capture/index.js';
 import type { TaskResult } from '../inference/index.js';
 
-/** Same guard as preprocessing: a frame above this many pixels is never decoded (image bombs). */
-const MAX_INPUT_PIXELS = 40_000_000;
 /** Stored frames are for people reviewing a part: quality 85 keeps scratches visible at a third of q100. */
 const JPEG_QUALITY = 85;
 
@@ -28,15 +26,6 @@ export function isJpeg(data: Buffer): boolean {
   return data.length > 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff;
 }
 
-function open(frame: Frame): Sharp {
-  return frame.kind === 'raw'
-    ? sharp(frame.data, {
-        raw: { width: frame.width, height: frame.height, channels: frame.channels },
-        limitInputPixels: MAX_INPUT_PIXELS,
-      })
-    : sharp(frame.data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
-}
-
 /**
  * The frame as a JPEG: a JPEG frame is returned as is (no work, no quality loss, the sha256 is the
  * camera's own bytes); raw pixels and other formats (PNG, BMP, TIFF from a folder camera) are encoded,
@@ -44,7 +33,10 @@ function open(frame: Frame): Sharp {
  */
 export async function frameJpeg(frame: Frame): Promise<Buffer> {
   if (frame.kind === 'encoded' && isJpeg(frame.data)) return frame.data;
-  return open(frame).rotate().removeAlpha().jpeg({ quality: JPEG_QUALITY }).toBuffer();
+  // the same guard as preprocessing (capture's decodeFrame): format allow-list, pixel limit
+  return decodeFrame(frame, (image) =>
+    image.rotate().removeAlpha().jpeg({ quality: JPEG_QUALITY }).toBuffer(),
+  );
 }
 
 /** Detection boxes and labels drawn over the frame (source pixels, as the result gives them). */
@@ -52,27 +44,29 @@ export async function annotatedJpeg(
   frame: Frame,
   result: Extract<TaskResult, { task: 'detection' }>,
 ): Promise<Buffer> {
-  const image = open(frame).rotate();
-  const meta = frame.kind === 'raw' ? { width: frame.width, height: frame.height } : await image.metadata();
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  const stroke = Math.max(2, Math.round(Math.min(width, height) / 300));
-  const font = Math.max(12, stroke * 6);
-  const shapes = result.detections.map((d) => {
-    const [x1, y1, x2, y2] = d.box;
-    const text = escapeXml(`${d.label} ${d.score.toFixed(2)}`);
-    const ty = y1 > font + 4 ? y1 - 4 : y1 + font + 2;
-    return `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}"
+  return decodeFrame(frame, async (opened) => {
+    const image = opened.rotate();
+    const meta = frame.kind === 'raw' ? { width: frame.width, height: frame.height } : await image.metadata();
+    const width = meta.width ?? 0;
+    const height = meta.height ?? 0;
+    const stroke = Math.max(2, Math.round(Math.min(width, height) / 300));
+    const font = Math.max(12, stroke * 6);
+    const shapes = result.detections.map((d) => {
+      const [x1, y1, x2, y2] = d.box;
+      const text = escapeXml(`${d.label} ${d.score.toFixed(2)}`);
+      const ty = y1 > font + 4 ? y1 - 4 : y1 + font + 2;
+      return `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}"
       fill="none" stroke="#ff2020" stroke-width="${stroke}"/>
       <text x="${x1 + 2}" y="${ty}" font-family="sans-serif" font-size="${font}" fill="#ff2020"
       stroke="#000" stroke-width="0.5">${text}</text>`;
+    });
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
+    return image
+      .removeAlpha()
+      .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+      .jpeg({ quality: JPEG_QUALITY })
+      .toBuffer();
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
-  return image
-    .removeAlpha()
-    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
-    .jpeg({ quality: JPEG_QUALITY })
-    .toBuffer();
 }
 
 /**
