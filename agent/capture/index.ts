@@ -14,7 +14,14 @@ export { connectionReporter } from './connection-report.js';
 export { decodeFrame } from './decode-frame.js';
 export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
-export type { ConnectionState, Frame, FrameCounters, FrameSource, WatchdogStatus } from './frame.js';
+export type {
+  ConnectionState,
+  Frame,
+  FrameCounters,
+  FrameSource,
+  SkippedFiles,
+  WatchdogStatus,
+} from './frame.js';
 export { HttpSnapshotSource } from './http-source.js';
 export {
   DECODABLE_FORMATS,
@@ -50,7 +57,12 @@ export function createSource(config: SourceConfig, deps: SourceDeps): FrameSourc
     });
   switch (config.type) {
     case 'folder':
-      return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided);
+      return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided, {
+        settleMs: config.settleMs,
+        incompleteMs: config.incompleteMs,
+        maxBytes: config.maxFileMB * 1024 * 1024,
+        log,
+      });
     case 'synthetic':
       return new SyntheticSource(config.width, config.height, config.fps, clock);
     case 'http': {

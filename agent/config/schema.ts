@@ -26,6 +26,12 @@ export const MQTT_PUBLISH_TIMEOUT_MS = 10_000;
 /** Reconnect backoff bounds (exponential, jittered). */
 export const MQTT_RECONNECT_MIN_MS = 1_000;
 export const MQTT_RECONNECT_MAX_MS = 30_000;
+/** A folder camera's file is taken once unchanged this long: an FTP upload that pauses is not judged half-done. */
+export const FOLDER_SETTLE_MS = 1_000;
+/** A JPEG/PNG without its end marker (or an empty file) is judged as it is (ERROR) once unchanged this long. */
+export const FOLDER_INCOMPLETE_MS = 30_000;
+/** A folder camera never reads a file larger than this (a 40 Mpx JPEG is ~20 MB; a 16-bit TIFF more). */
+export const FOLDER_MAX_FILE_MB = 64;
 /** Sparkplug DDATA at QoS 1 keeps "marked sent only on PUBACK"; 0 is the spec's QoS (docs/sparkplug.md). */
 export const SPARKPLUG_DDATA_QOS = 1;
 
@@ -136,6 +142,14 @@ const folderSource = z.strictObject({
   loop: z.boolean().default(false),
   // extension: how often the folder is scanned for new files
   pollMs: z.number().int().positive().default(250),
+  // extension: a file is judged once its size and mtime held still this long (and, for JPEG and PNG, its
+  // end marker is there): a half-written upload is never judged (docs/capture.md)
+  settleMs: z.number().int().min(0).default(FOLDER_SETTLE_MS),
+  // extension: a JPEG/PNG still without its end marker, or an empty file, is judged as it is (ERROR) once
+  // unchanged this long
+  incompleteMs: z.number().int().min(1_000).default(FOLDER_INCOMPLETE_MS),
+  // extension: a larger file is not read; its part is ERROR
+  maxFileMB: z.number().positive().max(1024).default(FOLDER_MAX_FILE_MB),
 });
 
 const syntheticSource = z.strictObject({

@@ -79,6 +79,9 @@ export class Inspector {
       }
       seen.capturedAt = frame.capturedAt;
       seen.ref = frame.ref;
+      // a frame the source could not use (a file that is not an image, truncated, too large): ERROR with
+      // the source's reason, its reference kept (a restart does not judge it again), no image, no decoder
+      if (frame.problem) throw new AgentError(ErrorCodes.CAMERA_SOURCE, frame.problem);
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });

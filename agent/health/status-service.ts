@@ -144,6 +144,17 @@ export class StatusService {
         });
       }
     }
+    for (const c of now.cameras) {
+      if (c.skippedFiles && c.skippedFiles.count > 0) {
+        const n = c.skippedFiles.count;
+        out.push({
+          code: 'CAMERA_FILES_SKIPPED',
+          severity: 'warning',
+          cameraId: c.id,
+          message: `${n} ${n === 1 ? 'entry' : 'entries'} in the camera's folder not judged (latest: ${c.skippedFiles.last})`,
+        });
+      }
+    }
     if (!now.link.connected) {
       const why = now.link.lastError ? `: ${now.link.lastError}` : '';
       out.push({

@@ -115,3 +115,29 @@ t.test('mutated frames: each one a verdict or a coded decode error, nothing else
   t.equal(outcomes.judged + outcomes.refused, 60, JSON.stringify(outcomes));
   t.ok(outcomes.refused > 0, 'some mutations are refused');
 });
+
+t.test('a file the folder source refused is ERROR with its reason and keeps its reference', async (t) => {
+  const model = await washer(t);
+  const { store } = tempStore();
+  t.teardown(() => store.close());
+  const inspect = new Inspector({
+    cameraId: 'cam-1',
+    deadlineMs: 5_000,
+    rules: { minScore: 0.5, uncertainBelow: 0.2, ngClasses: ['scratch', 'dent'] },
+    model,
+    record: (d) => store.record(d),
+    clock: systemClock,
+    log: quietLog,
+    metrics: new AgentMetrics(false),
+  });
+  const refused: Frame = {
+    ...frame(svgEntityBomb(3), 'bomb.jpg'),
+    ref: 'file:bomb.jpg|320|1000',
+    problem: 'bomb.jpg: not a JPEG, PNG or TIFF image (starts with "<?xml")',
+  };
+  const d = await inspect.inspect({ triggeredAt: Date.now(), frame: Promise.resolve(refused) });
+  t.equal(d.verdict, 'ERROR');
+  t.equal(d.reason, refused.problem);
+  t.equal(d.image, null, 'nothing decoded, nothing stored');
+  t.ok(store.hasSourceRef('cam-1', 'file:bomb.jpg|320|1000'), 'a restart does not judge the file again');
+});
