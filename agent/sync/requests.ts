@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { AgentError, agentError, describeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import {
+  AgentError,
+  agentError,
+  boundedMessage,
+  describeError,
+  type ErrorCode,
+  ErrorCodes,
+} from '../errors.js';
 import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
 import { describeIssues } from './request-issues.js';
@@ -15,7 +22,9 @@ export type RequestResponse =
   | { status: 'ok'; data?: unknown; transaction?: string | number; error?: undefined; code?: undefined }
   | { status: 'error'; code: ErrorCode; error: string; transaction?: string | number };
 
-const transaction = z.union([z.string(), z.number()]).optional();
+/** A transaction comes back with the response: a longer one is refused, never echoed. */
+export const MAX_TRANSACTION_CHARS = 200;
+const transaction = z.union([z.string().max(MAX_TRANSACTION_CHARS), z.number()]).optional();
 
 /**
  * A request is a flat object (an argument may hold one more level at most): anything nested deeper than this
@@ -171,9 +180,7 @@ export class RequestRouter {
     const tx = pickTransaction(body);
     const fail = (err: AgentError): RequestResponse => errorResponse(err, tx);
     if (!Object.hasOwn(requestSchemas, name)) {
-      return fail(
-        agentError('REQUEST_UNKNOWN', { name: echoName(name), known: Object.keys(requestSchemas) }),
-      );
+      return fail(agentError('REQUEST_UNKNOWN', { name, known: Object.keys(requestSchemas) }));
     }
     const schema = requestSchemas[name as RequestName];
     const parsed = schema.safeParse(body);
@@ -235,7 +242,7 @@ function errorResponse(err: AgentError, tx?: string | number): RequestResponse {
   return {
     status: 'error',
     code: err.code,
-    error: err.message,
+    error: boundedMessage(err.message),
     ...(tx !== undefined ? { transaction: tx } : {}),
   };
 }
@@ -281,7 +288,7 @@ function stringify(body: unknown): string | null {
 function pickTransaction(body: unknown): string | number | undefined {
   if (body && typeof body === 'object' && 'transaction' in body) {
     const tx = (body as { transaction: unknown }).transaction;
-    if (typeof tx === 'string' || typeof tx === 'number') return tx;
+    if (typeof tx === 'number' || (typeof tx === 'string' && tx.length <= MAX_TRANSACTION_CHARS)) return tx;
   }
   return undefined;
 }
