@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
 import { Camera, connectionReporter, createSource } from './capture/index.js';
@@ -131,6 +132,7 @@ export function buildApi(
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
+  const http = k.config.health;
   const requests = new RequestRouter(
     { ...auditRequestHandlers(audit), ...lineRequestHandlers(parts.cameras, models) },
     k.log.child({ module: 'requests' }),
@@ -154,7 +156,16 @@ export function buildApi(
     refused: (name, body, error) => requests.refuse(name, body, 'http', error),
     image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
     token: k.config.health.token,
-    installModel: (model, dir) => byId(models, model, 'model').install(dir),
+    installModel: (model, dir, files) => byId(models, model, 'model').install(dir, files),
+    // uploads are staged beside the store, on the disk installed versions are copied to, not in a tmpfs
+    uploadDir: join(dirname(k.config.store.path), 'uploads'),
+    limits: {
+      maxConnections: http.maxConnections,
+      headersTimeoutMs: http.headersTimeoutMs,
+      requestTimeoutMs: http.requestTimeoutMs,
+      keepAliveTimeoutMs: http.keepAliveTimeoutMs,
+      maxUploadBytes: http.maxUploadMB * 1024 * 1024,
+    },
     log: k.log.child({ module: 'http' }),
   });
   return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));

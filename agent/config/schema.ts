@@ -32,6 +32,13 @@ export const FOLDER_SETTLE_MS = 1_000;
 export const FOLDER_INCOMPLETE_MS = 30_000;
 /** A folder camera never reads a file larger than this (a 40 Mpx JPEG is ~20 MB; a 16-bit TIFF more). */
 export const FOLDER_MAX_FILE_MB = 64;
+/** HTTP limits (docs/security.md): sockets at once, and how long a client may take to send its request. */
+export const HTTP_MAX_CONNECTIONS = 64;
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 300_000;
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** The largest file a model upload may carry (a model, or one golden image). */
+export const HTTP_MAX_UPLOAD_MB = 1024;
 /** Sparkplug DDATA at QoS 1 keeps "marked sent only on PUBACK"; 0 is the spec's QoS (docs/sparkplug.md). */
 export const SPARKPLUG_DDATA_QOS = 1;
 
@@ -96,13 +103,29 @@ const mqttSchema = z.strictObject({
   reconnectMaxMs: z.number().int().positive().default(MQTT_RECONNECT_MAX_MS),
 });
 
-const healthSchema = z.strictObject({
-  listen: z
-    .string()
-    .regex(/^[^\s:]*:\d{1,5}$/, 'must be HOST:PORT, e.g. 0.0.0.0:8080')
-    .default('0.0.0.0:8080'),
-  token: z.string().min(1).optional(),
-});
+const healthSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^[^\s:]*:\d{1,5}$/, 'must be HOST:PORT, e.g. 0.0.0.0:8080')
+      .default('0.0.0.0:8080'),
+    token: z.string().min(1).optional(),
+    // extension: at most this many sockets at once; more are closed at once (slow-loris, docs/security.md)
+    maxConnections: z.number().int().min(1).max(10_000).default(HTTP_MAX_CONNECTIONS),
+    // extension: a connection that has not sent its request's headers within this is closed
+    headersTimeoutMs: z.number().int().min(1_000).default(HTTP_HEADERS_TIMEOUT_MS),
+    // extension: a request (body included: a model upload) not received within this is answered 408 and closed
+    requestTimeoutMs: z.number().int().min(1_000).default(HTTP_REQUEST_TIMEOUT_MS),
+    // extension: an idle kept-alive connection is closed after this
+    keepAliveTimeoutMs: z.number().int().min(100).default(HTTP_KEEP_ALIVE_TIMEOUT_MS),
+    // extension: the largest file a model upload may carry (POST /api/model/install), in MiB
+    maxUploadMB: z.number().positive().max(65_536).default(HTTP_MAX_UPLOAD_MB),
+  })
+  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, {
+    message:
+      'headersTimeoutMs must not be longer than requestTimeoutMs (the headers are part of the request)',
+    path: ['headersTimeoutMs'],
+  });
 
 const providerSchema = z.enum(['tensorrt', 'cuda', 'cpu']);
 

@@ -21,7 +21,7 @@ import type { Judge } from './judge.js';
 import type { DeploymentMetrics } from './metrics.js';
 import type { ShadowReport, ShadowStore } from './shadow.js';
 import { ShadowLane, type ShadowStatus } from './shadow-lane.js';
-import { retire, VersionLoader } from './version-loader.js';
+import { retire, type UploadedHashes, VersionLoader } from './version-loader.js';
 import { VersionStore } from './versions.js';
 
 declare module '../events.js' {
@@ -201,12 +201,14 @@ export class ModelDeployment implements Service {
    */
   install(
     sourceDir: string,
+    uploaded?: UploadedHashes,
   ): Promise<{ model: string; version: string; sha256: string; provider: string | null }> {
     return this.serial(async () => {
-      const { version, runner } = await this.loader.install(sourceDir, {
-        id: this.active?.manifest?.manifest.id ?? this.config.id,
-        version: this.activeVersion,
-      });
+      const { version, runner } = await this.loader.install(
+        sourceDir,
+        { id: this.active?.manifest?.manifest.id ?? this.config.id, version: this.activeVersion },
+        uploaded,
+      );
       const replaced = this.shadow;
       replaced?.close();
       this.shadow = new ShadowLane(runner, {

@@ -3,9 +3,33 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import { loadManifest, ModelRunner, type ProviderFallback, type WorkerFaults } from '../inference/index.js';
+import {
+  findManifest,
+  loadManifest,
+  ModelRunner,
+  onnxLayoutProblem,
+  type ProviderFallback,
+  parseManifest,
+  readRawManifest,
+  type WorkerFaults,
+} from '../inference/index.js';
 import type { Clock } from '../service.js';
 import { VersionStore } from './versions.js';
+
+/** sha256 of an upload's files as they were received (model-upload.ts), by their path in the folder. */
+export type UploadedHashes = Readonly<Record<string, { sha256: string }>>;
+
+/** The sha256 an upload's manifest states for its model, if it states one and can be read. */
+function statedSha256(dir: string): string | undefined {
+  const path = findManifest(join(dir, 'model.onnx'));
+  if (!path) return undefined;
+  try {
+    const raw = parseManifest(readRawManifest(path), path);
+    return raw.sha256;
+  } catch {
+    return undefined; // an unreadable manifest is refused with its reason by loadManifest below
+  }
+}
 
 export interface VersionLoaderDeps {
   log: Logger;
@@ -57,14 +81,23 @@ export class VersionLoader {
   async install(
     sourceDir: string,
     active: { id: string; version: string | null },
+    uploaded?: UploadedHashes,
   ): Promise<{ version: string; runner: ModelRunner }> {
-    const version = this.vet(sourceDir, active);
+    const version = await this.vet(sourceDir, active, uploaded?.['model.onnx']);
     const folder = this.deps.versions.folder(version);
     cpSync(sourceDir, folder, { recursive: true });
     const runner = this.newRunner(join(folder, 'model.onnx'));
     await runner.start();
-    if (runner.state !== 'ready') {
-      const reason = runner.snapshot().error ?? 'did not load';
+    const loaded = runner.snapshot();
+    const streamed = uploaded?.['model.onnx']?.sha256;
+    // the file loaded is the file received: the hash taken while it streamed in must be the one loaded
+    const reason =
+      runner.state !== 'ready'
+        ? (loaded.error ?? 'did not load')
+        : streamed && loaded.sha256 !== streamed
+          ? `model.onnx changed after it was received (sha256 ${streamed.slice(0, 12)}… received, ${loaded.sha256?.slice(0, 12)}… loaded)`
+          : undefined;
+    if (reason) {
       await runner.stop();
       rmSync(folder, { recursive: true, force: true });
       throw new AgentError(
@@ -75,13 +108,35 @@ export class VersionLoader {
     return { version, runner };
   }
 
-  /** Checks an upload before anything is copied; its version. */
-  private vet(sourceDir: string, active: { id: string; version: string | null }): string {
+  /**
+   * Checks an upload before anything is copied; its version. The model file's layout is checked first,
+   * reading a few bytes (onnxLayoutProblem), so a large file that is no model is refused before anything
+   * reads it whole; a manifest that states a sha256 is held to the hash taken while the file was received.
+   */
+  private async vet(
+    sourceDir: string,
+    active: { id: string; version: string | null },
+    received: { sha256: string } | undefined,
+  ): Promise<string> {
     const modelFile = join(sourceDir, 'model.onnx');
     if (!existsSync(modelFile)) {
       throw new AgentError(
         ErrorCodes.MODEL_REJECTED,
-        `no model.onnx in the upload (${readdirSync(sourceDir).join(', ')})`,
+        `no model.onnx in the upload (${readdirSync(sourceDir).slice(0, 20).join(', ')})`,
+      );
+    }
+    const refuse = (why: string, cause?: unknown) =>
+      new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `model ${this.config.id}: upload refused: ${why}; active version ${active.version} unchanged`,
+        { cause },
+      );
+    const layout = await onnxLayoutProblem(modelFile);
+    if (layout) throw refuse(`model.onnx is not an ONNX model: ${layout}`);
+    const stated = statedSha256(sourceDir);
+    if (stated && received && stated !== received.sha256) {
+      throw refuse(
+        `model.onnx does not match its manifest: sha256 ${received.sha256.slice(0, 12)}… received, ${stated.slice(0, 12)}… expected`,
       );
     }
     let version: string;
@@ -91,13 +146,7 @@ export class VersionLoader {
       version = m.version;
       VersionStore.checkVersion(version);
     } catch (err) {
-      throw new AgentError(
-        ErrorCodes.MODEL_REJECTED,
-        `model ${this.config.id}: upload refused: ${describeError(err)}; active version ${active.version} unchanged`,
-        {
-          cause: err,
-        },
-      );
+      throw refuse(describeError(err), err);
     }
     if (
       version === active.version ||
