@@ -23,6 +23,11 @@ export const BACKLOG_SHARE = 0.5;
 export const BACKLOG_RATE_PER_SEC = 0;
 /** How long a QoS 1 publish waits for its PUBACK before it counts as failed. */
 export const MQTT_PUBLISH_TIMEOUT_MS = 10_000;
+/**
+ * MQTT keepalive: the broker is pinged after this long without a packet from it, and a session that has heard
+ * nothing for 1.5 times this is given up (a paused broker is noticed within 23 s, not never).
+ */
+export const MQTT_KEEPALIVE_S = 15;
 /** Reconnect backoff bounds (exponential, jittered). */
 export const MQTT_RECONNECT_MIN_MS = 1_000;
 export const MQTT_RECONNECT_MAX_MS = 30_000;
@@ -98,6 +103,8 @@ const mqttSchema = z.strictObject({
   // extension: backlog decisions sent per second at most (0 = unlimited), so a long outage's backlog does
   // not saturate a thin uplink
   backlogRatePerSec: z.number().min(0).default(BACKLOG_RATE_PER_SEC),
+  // extension: keepalive in seconds; a broker silent for 1.5 times this is taken as gone (docs/delivery.md)
+  keepaliveS: z.number().int().min(1).max(3_600).default(MQTT_KEEPALIVE_S),
   // extension: reconnect backoff bounds (exponential, jittered)
   reconnectMinMs: z.number().int().positive().default(MQTT_RECONNECT_MIN_MS),
   reconnectMaxMs: z.number().int().positive().default(MQTT_RECONNECT_MAX_MS),
