@@ -28,6 +28,8 @@ export const MQTT_PUBLISH_TIMEOUT_MS = 10_000;
  * nothing for 1.5 times this is given up (a paused broker is noticed within 23 s, not never).
  */
 export const MQTT_KEEPALIVE_S = 15;
+/** How often the running model's file is checked for a change on disk (stat; hashed only when it changed). */
+export const MODEL_FILE_CHECK_MS = 30_000;
 /** Reconnect backoff bounds (exponential, jittered). */
 export const MQTT_RECONNECT_MIN_MS = 1_000;
 export const MQTT_RECONNECT_MAX_MS = 30_000;
@@ -160,6 +162,8 @@ const modelSchema = z.strictObject({
   inbox: z.string().min(1).optional(),
   // extension: how often the inbox is scanned; a folder is installed once unchanged for one scan
   inboxPollMs: z.number().int().min(100).default(2_000),
+  // extension: how often the running version's file is checked for a change on disk (MODEL_FILE_CHANGED)
+  fileCheckMs: z.number().int().min(1_000).default(MODEL_FILE_CHECK_MS),
   // extension: TensorRT engine cache (EP-context dumps); none = rebuilt at every load
   engineCacheDir: z.string().min(1).optional(),
   // extension: roll back automatically when errors or deadline misses jump after a promotion

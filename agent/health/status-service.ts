@@ -125,6 +125,9 @@ export class StatusService {
   }): Problem[] {
     const out: Problem[] = [];
     for (const m of now.models) {
+      if (m.file.changed) {
+        out.push({ code: 'MODEL_FILE_CHANGED', severity: 'warning', modelId: m.id, message: m.file.changed });
+      }
       if (m.state === 'failed') {
         out.push({
           code: 'MODEL_FAILED',

@@ -16,6 +16,7 @@ import {
   type WorkerFaults,
 } from '../inference/index.js';
 import type { Clock, Service } from '../service.js';
+import { type ModelFileStatus, ModelFileWatch } from './file-watch.js';
 import { HealthWatch, type Outcome } from './health-watch.js';
 import type { Judge } from './judge.js';
 import type { DeploymentMetrics } from './metrics.js';
@@ -47,6 +48,8 @@ export interface DeploymentDeps {
 }
 
 export interface DeploymentStatus extends ModelStatus {
+  /** The running version's file on disk: `changed` says why it is not the one loaded (MODEL_FILE_CHANGED). */
+  file: ModelFileStatus;
   previousVersion: string | null;
   installed: string[];
   shadow: ShadowStatus | null;
@@ -67,6 +70,7 @@ export class ModelDeployment implements Service {
   private readonly versions: VersionStore;
   private readonly loader: VersionLoader;
   private readonly watch: HealthWatch;
+  private readonly fileWatch: ModelFileWatch;
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private activeLabels: { model: string; version: string; provider: string } | undefined;
@@ -85,6 +89,13 @@ export class ModelDeployment implements Service {
       faults: deps.faults,
     });
     this.watch = new HealthWatch(config.autoRollback);
+    this.fileWatch = new ModelFileWatch({
+      modelId: config.id,
+      everyMs: config.fileCheckMs,
+      clock: deps.clock,
+      log: deps.log,
+      alerts: deps.alerts,
+    });
   }
 
   get id(): string {
@@ -107,6 +118,7 @@ export class ModelDeployment implements Service {
     const base: ModelStatus = this.active?.snapshot() ?? loadingStatus(this.config.id);
     return {
       ...base,
+      file: this.fileWatch.snapshot(),
       previousVersion: this.previous,
       installed: this.versions.installed(),
       shadow: this.shadow?.status() ?? null,
@@ -114,8 +126,13 @@ export class ModelDeployment implements Service {
     };
   }
 
-  /** Loads the persisted active version (else the configured one); never throws, like ModelRunner. */
+  /** Loads the persisted active version (else the configured one) and watches its file; never throws. */
   async start(signal?: AbortSignal): Promise<void> {
+    await this.load(signal);
+    if (!this.stopped) this.fileWatch.start();
+  }
+
+  private async load(signal?: AbortSignal): Promise<void> {
     const configuredVersion = this.loader.configuredVersion();
     let record: ReturnType<VersionStore['readActive']>;
     try {
@@ -157,6 +174,7 @@ export class ModelDeployment implements Service {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.fileWatch.stop();
     // an install or promote under way finishes first (serial() takes no more), so no runner it starts is
     // left with live workers after this
     await this.busy;
@@ -331,6 +349,7 @@ export class ModelDeployment implements Service {
   private publishActive(): void {
     const s = this.active?.snapshot();
     if (!s) return;
+    this.fileWatch.follow(this.active?.manifest?.modelPath, s.sha256);
     const { version, state, provider } = s;
     this.deps.events?.emit('ModelChanged', { modelId: this.config.id, version, state, provider });
     const m = this.deps.metrics;
