@@ -49,9 +49,16 @@ interface FileInfo extends Seen {
 interface Candidate extends Seen {
   /** When this size and mtime were first seen. */
   since: number;
+  /** When a file of this name was first seen, whatever its size since. */
+  firstSeen: number;
 }
 
 type ReadResult = { data: Buffer; problem: string | undefined } | 'changed';
+
+/** Oldest first, by mtime, then by name (what a camera writing `0001.jpg`, `0002.jpg`, ... means). */
+function byAge(a: FileInfo, b: FileInfo): number {
+  return a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name);
+}
 
 /** A file's identity for "already judged": a camera reusing a name for a new picture is a new frame. */
 function fileRef(f: FileInfo): string {
@@ -62,7 +69,8 @@ function fileRef(f: FileInfo): string {
  * Image files in a folder, as a smart camera's FTP upload drops them, each judged once, oldest first. A file
  * is taken only when it is done: its size and mtime held still for `settleMs` and, for JPEG and PNG, its end
  * marker is there (a half-written upload that pauses has none), or it stayed unfinished for `incompleteMs`
- * (then it is judged ERROR with the reason, never dropped). A file is known by name, size and mtime, so a
+ * (then it is judged ERROR with the reason, never dropped); files written after an unfinished one wait for
+ * it, so parts are judged in the order they were written. A file is known by name, size and mtime, so a
  * picture written again under the same name is judged again; after a restart the store says which were.
  * Only regular files are read, never followed or blocked on: symlinks, FIFOs and devices are reported
  * (`skipped()`, a log line each) and left alone. A file that is not a JPEG, PNG or TIFF, or is larger than
@@ -154,6 +162,7 @@ export class FolderSource implements FrameSource {
     const now = this.clock.now();
     const next = new Map<string, Candidate>();
     const ready: FileInfo[] = [];
+    const unfinished: FileInfo[] = [];
     const present = new Set<string>();
     for (const f of files) {
       const ref = fileRef(f);
@@ -165,23 +174,31 @@ export class FolderSource implements FrameSource {
         continue;
       }
       const before = this.candidates.get(f.name);
-      if (!before || before.size !== f.size || before.mtimeMs !== f.mtimeMs) {
-        next.set(f.name, { size: f.size, mtimeMs: f.mtimeMs, since: now });
+      const changed = !before || before.size !== f.size || before.mtimeMs !== f.mtimeMs;
+      const c: Candidate = changed
+        ? { size: f.size, mtimeMs: f.mtimeMs, since: now, firstSeen: before?.firstSeen ?? now }
+        : before;
+      next.set(f.name, c);
+      const still = now - c.since;
+      const done = changed || still < this.settleMs ? undefined : await this.finished(f, still);
+      if (done === true) {
+        ready.push(f);
         continue;
       }
-      next.set(f.name, before);
-      const still = now - before.since;
-      if (still < this.settleMs) continue;
-      const done = await this.finished(f, still);
-      if (done === true) ready.push(f);
-      else if (done) odd.set(f.name, done);
+      if (done) odd.set(f.name, done);
+      // still being written, or waiting for its end: it holds back files written after it, for a while
+      if (this.incompleteMs > 0 && now - c.firstSeen < this.incompleteMs + this.settleMs) unfinished.push(f);
     }
     // a file that left the folder (or was written again) is forgotten: the set stays the folder's size
     for (const ref of this.taken) if (!present.has(ref)) this.taken.delete(ref);
     this.candidates = next;
     this.noteSkipped(odd);
-    ready.sort((a, b) => a.mtimeMs - b.mtimeMs || a.name.localeCompare(b.name));
-    this.pending.push(...ready);
+    // files are judged in the order they were written: one still waiting for the rest of its upload holds
+    // back those written after it (for incompleteMs at most), so a camera's parts are never judged out of
+    // order (a folder camera's decisions are matched to parts by their order)
+    ready.sort(byAge);
+    const oldestUnfinished = unfinished.sort(byAge)[0];
+    this.pending.push(...(oldestUnfinished ? ready.filter((f) => byAge(f, oldestUnfinished) < 0) : ready));
   }
 
   /**

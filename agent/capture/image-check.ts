@@ -135,7 +135,7 @@ export function encodedFrameProblem(
   if (data.length === 0) return 'empty image (0 bytes)';
   const info = sniffImage(data);
   if (!info || !accept.includes(info.format)) {
-    return `not a ${listFormats(accept)} image (starts with ${describeStart(data)})`;
+    return `unsupported image format: not a ${listFormats(accept)} image (starts with ${describeStart(data)})`;
   }
   if (!hasImageEnd(data, info)) {
     const end = info.format === 'jpeg' ? 'end-of-image marker' : 'IEND chunk';

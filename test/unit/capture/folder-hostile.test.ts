@@ -114,9 +114,12 @@ t.test('files that are not frames become problems, never decoder input', async (
   const byName = new Map(s.frames.map((f) => [f.name, f]));
   t.match(
     byName.get('1-bomb.jpg')?.problem,
-    /^1-bomb\.jpg: not a JPEG, PNG or TIFF image \(starts with "<\?xml/,
+    /^1-bomb\.jpg: unsupported image format: not a JPEG, PNG or TIFF image \(starts with "<\?xml/,
   );
-  t.match(byName.get('3-text.png')?.problem, /not a JPEG, PNG or TIFF image \(starts with "<html>login/);
+  t.match(
+    byName.get('3-text.png')?.problem,
+    /unsupported image format: not a JPEG, PNG or TIFF image \(starts with "<html>login/,
+  );
   t.match(
     byName.get('4-big.jpg')?.problem,
     /^4-big\.jpg: file of [\d.]+ KiB is over the 16\.0 KiB limit \(source\.maxFileMB\): not read$/,
@@ -137,10 +140,10 @@ t.test('symlinks, FIFOs and empty files are reported, never followed or blocked 
   symlinkSync(outside, join(dir, 'link.jpg'));
   const fifo = spawnSync('mkfifo', [join(dir, 'pipe.jpg')]);
   t.equal(fifo.status, 0, 'mkfifo');
-  writeFileSync(join(dir, 'empty.jpg'), '');
-  stamp(join(dir, 'empty.jpg'), 4_000);
   writeFileSync(join(dir, 'good.jpg'), goodJpeg(6));
-  stamp(join(dir, 'good.jpg'), 4_001);
+  stamp(join(dir, 'good.jpg'), 4_000);
+  writeFileSync(join(dir, 'empty.jpg'), '');
+  stamp(join(dir, 'empty.jpg'), 4_001);
   const s = source(dir);
   await s.until(1);
   t.same(
@@ -168,3 +171,39 @@ t.test('an upload that never finishes is judged as it is after incompleteMs, wit
   await s.until(1);
   t.match(s.frames[0]?.problem, /^stuck\.jpg: truncated JPEG \(\d+ bytes, no end-of-image marker\)$/);
 });
+
+t.test(
+  'parts are judged in the order they were written: an unfinished upload holds the later ones back',
+  async (t) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, '0001.jpg'), cutJpeg(goodJpeg(1)));
+    stamp(join(dir, '0001.jpg'), 6_000);
+    writeFileSync(join(dir, '0002.jpg'), goodJpeg(2));
+    stamp(join(dir, '0002.jpg'), 6_001);
+    const s = source(dir);
+    await s.pass(5_000);
+    t.equal(s.frames.length, 0, '0002 waits while 0001 may still be completed');
+    appendFileSync(join(dir, '0001.jpg'), goodJpeg(1).subarray(cutJpeg(goodJpeg(1)).length));
+    stamp(join(dir, '0001.jpg'), 6_000.5);
+    await s.until(2);
+    t.same(
+      s.frames.map((f) => f.name),
+      ['0001.jpg', '0002.jpg'],
+      'in order, once the first is complete',
+    );
+
+    // an upload that never completes holds the next part back for incompleteMs, then both are judged, in order
+    writeFileSync(join(dir, '0003.jpg'), cutJpeg(goodJpeg(3)));
+    stamp(join(dir, '0003.jpg'), 6_010);
+    writeFileSync(join(dir, '0004.jpg'), goodJpeg(4));
+    stamp(join(dir, '0004.jpg'), 6_011);
+    await s.until(4, FOLDER_INCOMPLETE_MS + 5_000);
+    t.same(
+      s.frames.slice(2).map((f) => [f.name, f.problem !== undefined]),
+      [
+        ['0003.jpg', true],
+        ['0004.jpg', false],
+      ],
+    );
+  },
+);
