@@ -22,6 +22,12 @@ export type RequestResponse =
   | { status: 'ok'; data?: unknown; transaction?: string | number; error?: undefined; code?: undefined }
   | { status: 'error'; code: ErrorCode; error: string; transaction?: string | number };
 
+/**
+ * A request over MQTT larger than this is refused unread, as over HTTP (fastify's bodyLimit): requests are
+ * small flat objects, and the broker may pass messages of up to 256 MB (mosquitto's default limit).
+ */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
 /** A transaction comes back with the response: a longer one is refused, never echoed. */
 export const MAX_TRANSACTION_CHARS = 200;
 const transaction = z.union([z.string().max(MAX_TRANSACTION_CHARS), z.number()]).optional();
@@ -166,10 +172,13 @@ export class RequestRouter {
       if (!topic.startsWith(prefix)) return;
       if (payload.length === 0) return;
       const name = topic.slice(prefix.length);
-      const text = payload.toString('utf8');
+      const tooLarge = payload.length > MAX_REQUEST_BYTES;
+      const text = tooLarge ? '' : payload.toString('utf8');
       const answered = meta.retain
         ? Promise.resolve(this.refuse(name, text, 'mqtt', agentError('REQUEST_RETAINED')))
-        : this.handleText(name, text, 'mqtt');
+        : tooLarge
+          ? Promise.resolve(this.refuse(name, '', 'mqtt', tooLargeError(payload.length)))
+          : this.handleText(name, text, 'mqtt');
       answered
         .then((response) => this.respond(link, name, response))
         .catch((err: unknown) => this.log.error({ err, request: echoName(name) }, 'request not answered'));
@@ -245,6 +254,13 @@ function errorResponse(err: AgentError, tx?: string | number): RequestResponse {
     error: boundedMessage(err.message),
     ...(tx !== undefined ? { transaction: tx } : {}),
   };
+}
+
+function tooLargeError(bytes: number): AgentError {
+  return new AgentError(
+    ErrorCodes.BODY_TOO_LARGE,
+    `a request of ${bytes} bytes is over the ${MAX_REQUEST_BYTES}-byte limit; nothing was read`,
+  );
 }
 
 function echoName(name: string): string {
