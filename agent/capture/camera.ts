@@ -35,7 +35,7 @@ export interface CameraStatus {
   /** Stream sources only: the watchdog's view (good / degraded / down). */
   connection: { state: ConnectionState; reason: string; streamFps: number } | null;
   /** Folder sources only: entries found but not judged now (symlinks, FIFOs, empty or unfinished files). */
-  skippedFiles: SkippedFiles | null;
+  skippedFiles?: SkippedFiles;
   lastError: string | null;
 }
 
@@ -158,7 +158,7 @@ export class Camera<R> implements Service {
       reconnectsLastHour: watch?.reconnectsLastHour ?? 0,
       stallsLastHour: watch?.stallsLastHour ?? 0,
       connection: watch ? { state: watch.state, reason: watch.reason, streamFps: watch.fps } : null,
-      skippedFiles: this.source.skipped?.() ?? null,
+      ...(this.source.skipped ? { skippedFiles: this.source.skipped() } : {}),
       lastError: this.lastError,
     };
   }

@@ -154,15 +154,12 @@ export class MqttConnection {
     // mqtt.js may never call back if the connection drops mid-flight: our own timeout (on the injected
     // clock) bounds the wait; an ack arriving later is ignored and the outbox sends the decision again
     const what = opts.qos ? 'PUBACK' : 'write';
-    return clockTimeout(sent, timeoutMs, this.deps.clock, () => {
-      // no ack and nothing else from the broker all that time either: a broker that stopped answering (paused,
-      // a half-open TCP link) is given up now, not only when the keepalive runs out
-      const silentMs = this.deps.clock.now() - this.lastHeardAt;
-      if (this.client === client && this.status.connected && silentMs >= timeoutMs) {
-        this.giveUp(client, `no ${what} and no packet from the broker for ${Math.round(silentMs / 1000)} s`);
-      }
-      return new AgentError(ErrorCodes.MQTT_PUBLISH_TIMEOUT, `no ${what} within ${timeoutMs} ms on ${topic}`);
-    });
+    return clockTimeout(
+      sent,
+      timeoutMs,
+      this.deps.clock,
+      () => new AgentError(ErrorCodes.MQTT_PUBLISH_TIMEOUT, `no ${what} within ${timeoutMs} ms on ${topic}`),
+    );
   }
 
   /** Subscribes on this session; `done` is not called when the SUBACK comes for a session already gone. */
