@@ -23,6 +23,26 @@ export interface ErrorSpec {
   readonly message: (...params: never[]) => string;
 }
 
+/**
+ * How much of a value a client sent an error message quotes: enough to recognise it, never all of it (a
+ * 10 MB camera id must not give a 10 MB response, log line or request-log row).
+ */
+export const MAX_QUOTE_CHARS = 64;
+
+/** `"cam-9"`, or `"aaaa..." (10485760 characters)` for a value longer than `max`. */
+export function quote(value: string, max = MAX_QUOTE_CHARS): string {
+  return value.length > max ? `"${value.slice(0, max)}..." (${value.length} characters)` : `"${value}"`;
+}
+
+/** The longest error message a response or an HTTP error body carries; the rest is cut, and says so. */
+export const MAX_RESPONSE_MESSAGE_CHARS = 2_000;
+
+/** `message`, cut to MAX_RESPONSE_MESSAGE_CHARS: every error that reaches a client is bounded in size. */
+export function boundedMessage(message: string): string {
+  if (message.length <= MAX_RESPONSE_MESSAGE_CHARS) return message;
+  return `${message.slice(0, MAX_RESPONSE_MESSAGE_CHARS)}... [${message.length - MAX_RESPONSE_MESSAGE_CHARS} more characters]`;
+}
+
 /** The template of errors whose thrower writes the whole message (fastify's `'%s'`). */
 const asGiven = (message: string): string => message;
 
@@ -59,7 +79,7 @@ export const errorTable = defineErrors({
     code: 'EVA_ERR_MODEL_UNKNOWN',
     status: 400,
     message: ({ model, known }: { model: string; known: readonly string[] }) =>
-      `unknown model "${model}"; known: ${known.join(', ')}`,
+      `unknown model ${quote(model)}; known: ${known.join(', ')}`,
   },
   INFERENCE_FAILED: { code: 'EVA_ERR_INFERENCE_FAILED', status: 500, message: asGiven },
   WORKER_DIED: { code: 'EVA_ERR_WORKER_DIED', status: 500, message: asGiven },
@@ -80,7 +100,7 @@ export const errorTable = defineErrors({
     code: 'EVA_ERR_CAMERA_UNKNOWN',
     status: 400,
     message: ({ camera, known }: { camera: string; known: readonly string[] }) =>
-      `unknown camera "${camera}"; known: ${known.join(', ')}`,
+      `unknown camera ${quote(camera)}; known: ${known.join(', ')}`,
   },
 
   // the line's PLC (Modbus TCP), upstream like a camera
@@ -118,7 +138,7 @@ export const errorTable = defineErrors({
     code: 'EVA_ERR_REQUEST_UNKNOWN',
     status: 404,
     message: ({ name, known }: { name: string; known: readonly string[] }) =>
-      `unknown request "${name}"; known: ${known.join(', ')}`,
+      `unknown request ${quote(name)}; known: ${known.join(', ')}`,
   },
   REQUEST_INVALID: {
     code: 'EVA_ERR_REQUEST_INVALID',
@@ -136,7 +156,7 @@ export const errorTable = defineErrors({
   DECISION_UNKNOWN: {
     code: 'EVA_ERR_DECISION_UNKNOWN',
     status: 400,
-    message: (decisionId: string) => `unknown decision "${decisionId}": nothing recorded`,
+    message: (decisionId: string) => `unknown decision ${quote(decisionId)}: nothing recorded`,
   },
   UNAUTHORISED: { code: 'EVA_ERR_UNAUTHORISED', status: 401, message: () => 'missing or wrong bearer token' },
   TOKEN_NOT_CONFIGURED: {
@@ -154,7 +174,7 @@ export const errorTable = defineErrors({
   DECISION_NOT_FOUND: {
     code: 'EVA_ERR_DECISION_NOT_FOUND',
     status: 404,
-    message: (id: string) => `no decision ${id}`,
+    message: (id: string) => `no decision ${id.length > MAX_QUOTE_CHARS ? quote(id) : id}`,
   },
   IMAGE_NOT_FOUND: {
     code: 'EVA_ERR_IMAGE_NOT_FOUND',

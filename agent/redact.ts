@@ -18,3 +18,17 @@ export function redactUrl(raw: string): string {
     return '(unparseable url)';
   }
 }
+
+/** A URL inside free text: a scheme, `://`, then up to the next blank or quote, less a closing `:,.;)`. */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]*[^\s"'<>:,.;)]/gi;
+
+/**
+ * Every URL in a line of someone else's text (ffmpeg's stderr repeats its input URL in its errors) masked
+ * as redactUrl does, so user info and secret query values never reach a log line, a status or an alert.
+ */
+export function redactUrlsIn(text: string): string {
+  return text.replace(URL_IN_TEXT, (url) => {
+    const masked = redactUrl(url);
+    return masked === '(unparseable url)' ? url.replace(/\/\/[^/@\s]*@/, '//***@') : masked;
+  });
+}

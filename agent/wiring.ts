@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
 import { Camera, connectionReporter, createSource } from './capture/index.js';
@@ -139,6 +140,7 @@ export function buildApi(
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
+  const http = k.config.health;
   const requests = new RequestRouter(
     { ...auditRequestHandlers(audit, k.events), ...lineRequestHandlers(parts.cameras, models) },
     k.log.child({ module: 'requests' }),
@@ -162,9 +164,18 @@ export function buildApi(
     refused: (name, body, error) => requests.refuse(name, body, 'http', error),
     image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
     token: k.config.health.token,
-    installModel: (model, dir) => byId(models, model, 'model').install(dir, { via: 'http' }),
+    installModel: (model, dir, files) => byId(models, model, 'model').install(dir, { via: 'http', files }),
     journal: (entry) => requests.journalled(entry),
     ...(parts.dataset ? { dataset: parts.dataset } : {}),
+    // uploads are staged beside the store, on the disk installed versions are copied to, not in a tmpfs
+    uploadDir: join(dirname(k.config.store.path), 'uploads'),
+    limits: {
+      maxConnections: http.maxConnections,
+      headersTimeoutMs: http.headersTimeoutMs,
+      requestTimeoutMs: http.requestTimeoutMs,
+      keepAliveTimeoutMs: http.keepAliveTimeoutMs,
+      maxUploadBytes: http.maxUploadMB * 1024 * 1024,
+    },
     log: k.log.child({ module: 'http' }),
     ...(parts.routes ? { routes: parts.routes } : {}),
   });

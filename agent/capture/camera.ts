@@ -4,7 +4,7 @@ import { agentError, describeError } from '../errors.js';
 import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
-import type { ConnectionState, Frame, FrameSource } from './frame.js';
+import type { ConnectionState, Frame, FrameSource, SkippedFiles } from './frame.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
 /** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
@@ -36,6 +36,8 @@ export interface CameraStatus {
   stallsLastHour: number;
   /** Stream sources only: the watchdog's view (good / degraded / down). */
   connection: { state: ConnectionState; reason: string; streamFps: number } | null;
+  /** Folder sources only: entries found but not judged now (symlinks, FIFOs, empty or unfinished files). */
+  skippedFiles?: SkippedFiles;
   lastError: string | null;
 }
 
@@ -190,6 +192,7 @@ export class Camera<R> implements Service {
       reconnectsLastHour: watch?.reconnectsLastHour ?? 0,
       stallsLastHour: watch?.stallsLastHour ?? 0,
       connection: watch ? { state: watch.state, reason: watch.reason, streamFps: watch.fps } : null,
+      ...(this.source.skipped ? { skippedFiles: this.source.skipped() } : {}),
       lastError: this.lastError,
     };
   }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { FFMPEG_PATH } from '../config/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { redactUrlsIn } from '../redact.js';
 import { type Clock, systemClock } from '../service.js';
 import {
   type FfmpegInput,
@@ -160,8 +161,9 @@ export class FfmpegSource implements WatchableSource {
   }
 
   private onStderrLine(raw: string): void {
-    // ffmpeg repeats the input URL in its errors: user info in it must not reach a log line
-    const line = raw.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1***@');
+    // ffmpeg repeats the input URL in its errors: user info and secrets in its query must not reach a log
+    // line, the status or an alert
+    const line = redactUrlsIn(raw);
     this.stderrRing.push(line);
     if (this.stderrRing.length > STDERR_LINES) this.stderrRing.shift();
     if (this.stream) return;

@@ -1,6 +1,6 @@
 /** One captured image: still encoded (a file, a snapshot) or raw pixels (decoded video). */
 export type Frame =
-  | { kind: 'encoded'; data: Buffer; capturedAt: number; name?: string; ref?: string }
+  | { kind: 'encoded'; data: Buffer; capturedAt: number; name?: string; ref?: string; problem?: string }
   | {
       kind: 'raw';
       data: Buffer;
@@ -10,10 +10,13 @@ export type Frame =
       capturedAt: number;
       name?: string;
       ref?: string;
+      problem?: string;
     };
 
 // `ref` identifies a frame that could come round again (a file: name, size, mtime), so a restart does not
-// inspect it twice; stream frames have none.
+// inspect it twice; stream frames have none. `problem` says why a frame the source did get (a file in the
+// folder: not an image, truncated, too large) cannot be judged: the part is recorded as ERROR with that
+// reason, never skipped, and never handed to a decoder.
 
 /** A camera, seen from the pipeline: frames on demand. */
 export interface FrameSource {
@@ -22,9 +25,17 @@ export interface FrameSource {
   open?(): void;
   /** Connection health of a watched stream source. */
   snapshot?(): WatchdogStatus;
+  /** Entries a folder source found but will not read (symlinks, FIFOs, devices): how many, and the latest. */
+  skipped?(): SkippedFiles;
   /** Resolves with the next frame captured after the call; rejects when the signal aborts. */
   next(signal: AbortSignal): Promise<Frame>;
   close(): Promise<void>;
+}
+
+export interface SkippedFiles {
+  count: number;
+  /** `name: why` of the latest one, or null when there are none now. */
+  last: string | null;
 }
 
 // The health a stream source reports (`snapshot()`): part of the FrameSource contract, so it lives here,

@@ -11,10 +11,25 @@ import { WatchedSource } from './watchdog.js';
 
 export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
 export { connectionReporter } from './connection-report.js';
+export { decodeFrame, openGuarded } from './decode-frame.js';
 export { FfmpegSource } from './ffmpeg-source.js';
 export { FolderSource } from './folder-source.js';
-export type { ConnectionState, Frame, FrameCounters, FrameSource, WatchdogStatus } from './frame.js';
+export type {
+  ConnectionState,
+  Frame,
+  FrameCounters,
+  FrameSource,
+  SkippedFiles,
+  WatchdogStatus,
+} from './frame.js';
 export { HttpSnapshotSource } from './http-source.js';
+export {
+  DECODABLE_FORMATS,
+  encodedFrameProblem,
+  type ImageFormat,
+  MAX_ENCODED_FRAME_PIXELS,
+  sniffImage,
+} from './image-check.js';
 export { MjpegSource } from './mjpeg-source.js';
 export { SyntheticSource } from './synthetic-source.js';
 export { WatchedSource } from './watchdog.js';
@@ -49,7 +64,12 @@ export function createSource(config: SourceConfig, deps: SourceDeps): FrameSourc
         });
   switch (config.type) {
     case 'folder':
-      return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided);
+      return new FolderSource(config.path, config.loop, config.pollMs, clock, deps.alreadyDecided, {
+        settleMs: config.settleMs,
+        incompleteMs: config.incompleteMs,
+        maxBytes: config.maxFileMB * 1024 * 1024,
+        log,
+      });
     case 'synthetic':
       return new SyntheticSource(config.width, config.height, config.fps, clock);
     case 'http': {

@@ -23,9 +23,29 @@ export const BACKLOG_SHARE = 0.5;
 export const BACKLOG_RATE_PER_SEC = 0;
 /** How long a QoS 1 publish waits for its PUBACK before it counts as failed. */
 export const MQTT_PUBLISH_TIMEOUT_MS = 10_000;
+/**
+ * MQTT keepalive: the broker is pinged after this long without a packet from it, and a session that has heard
+ * nothing for 1.5 times this is given up (a paused broker is noticed within 23 s, not never).
+ */
+export const MQTT_KEEPALIVE_S = 15;
+/** How often the running model's file is checked for a change on disk (stat; hashed only when it changed). */
+export const MODEL_FILE_CHECK_MS = 30_000;
 /** Reconnect backoff bounds (exponential, jittered). */
 export const MQTT_RECONNECT_MIN_MS = 1_000;
 export const MQTT_RECONNECT_MAX_MS = 30_000;
+/** A folder camera's file is taken once unchanged this long: an FTP upload that pauses is not judged half-done. */
+export const FOLDER_SETTLE_MS = 1_000;
+/** A JPEG/PNG without its end marker (or an empty file) is judged as it is (ERROR) once unchanged this long. */
+export const FOLDER_INCOMPLETE_MS = 30_000;
+/** A folder camera never reads a file larger than this (a 40 Mpx JPEG is ~20 MB; a 16-bit TIFF more). */
+export const FOLDER_MAX_FILE_MB = 64;
+/** HTTP limits (docs/security.md): sockets at once, and how long a client may take to send its request. */
+export const HTTP_MAX_CONNECTIONS = 64;
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 300_000;
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** The largest file a model upload may carry (a model, or one golden image). */
+export const HTTP_MAX_UPLOAD_MB = 1024;
 /** Sparkplug DDATA at QoS 1 keeps "marked sent only on PUBACK"; 0 is the spec's QoS (docs/sparkplug.md). */
 export const SPARKPLUG_DDATA_QOS = 1;
 
@@ -115,18 +135,36 @@ const mqttSchema = z.strictObject({
   // extension: backlog decisions sent per second at most (0 = unlimited), so a long outage's backlog does
   // not saturate a thin uplink
   backlogRatePerSec: z.number().min(0).default(BACKLOG_RATE_PER_SEC),
+  // extension: keepalive in seconds; a broker silent for 1.5 times this is taken as gone (docs/delivery.md)
+  keepaliveS: z.number().int().min(1).max(3_600).default(MQTT_KEEPALIVE_S),
   // extension: reconnect backoff bounds (exponential, jittered)
   reconnectMinMs: z.number().int().positive().default(MQTT_RECONNECT_MIN_MS),
   reconnectMaxMs: z.number().int().positive().default(MQTT_RECONNECT_MAX_MS),
 });
 
-const healthSchema = z.strictObject({
-  listen: z
-    .string()
-    .regex(/^[^\s:]*:\d{1,5}$/, 'must be HOST:PORT, e.g. 0.0.0.0:8080')
-    .default('0.0.0.0:8080'),
-  token: z.string().min(1).optional(),
-});
+const healthSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^[^\s:]*:\d{1,5}$/, 'must be HOST:PORT, e.g. 0.0.0.0:8080')
+      .default('0.0.0.0:8080'),
+    token: z.string().min(1).optional(),
+    // extension: at most this many sockets at once; more are closed at once (slow-loris, docs/security.md)
+    maxConnections: z.number().int().min(1).max(10_000).default(HTTP_MAX_CONNECTIONS),
+    // extension: a connection that has not sent its request's headers within this is closed
+    headersTimeoutMs: z.number().int().min(1_000).default(HTTP_HEADERS_TIMEOUT_MS),
+    // extension: a request (body included: a model upload) not received within this is answered 408 and closed
+    requestTimeoutMs: z.number().int().min(1_000).default(HTTP_REQUEST_TIMEOUT_MS),
+    // extension: an idle kept-alive connection is closed after this
+    keepAliveTimeoutMs: z.number().int().min(100).default(HTTP_KEEP_ALIVE_TIMEOUT_MS),
+    // extension: the largest file a model upload may carry (POST /api/model/install), in MiB
+    maxUploadMB: z.number().positive().max(65_536).default(HTTP_MAX_UPLOAD_MB),
+  })
+  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, {
+    message:
+      'headersTimeoutMs must not be longer than requestTimeoutMs (the headers are part of the request)',
+    path: ['headersTimeoutMs'],
+  });
 
 const providerSchema = z.enum(['tensorrt', 'cuda', 'cpu']);
 
@@ -180,6 +218,8 @@ const modelSchema = z.strictObject({
   inbox: z.string().min(1).optional(),
   // extension: how often the inbox is scanned; a folder is installed once unchanged for one scan
   inboxPollMs: z.number().int().min(100).default(2_000),
+  // extension: how often the running version's file is checked for a change on disk (MODEL_FILE_CHANGED)
+  fileCheckMs: z.number().int().min(1_000).default(MODEL_FILE_CHECK_MS),
   // extension: TensorRT engine cache (EP-context dumps); none = rebuilt at every load
   engineCacheDir: z.string().min(1).optional(),
   // extension: roll back automatically when errors or deadline misses jump after a promotion
@@ -201,6 +241,14 @@ const folderSource = z.strictObject({
   loop: z.boolean().default(false),
   // extension: how often the folder is scanned for new files
   pollMs: z.number().int().positive().default(250),
+  // extension: a file is judged once its size and mtime held still this long (and, for JPEG and PNG, its
+  // end marker is there): a half-written upload is never judged (docs/capture.md)
+  settleMs: z.number().int().min(0).default(FOLDER_SETTLE_MS),
+  // extension: a JPEG/PNG still without its end marker, or an empty file, is judged as it is (ERROR) once
+  // unchanged this long
+  incompleteMs: z.number().int().min(1_000).default(FOLDER_INCOMPLETE_MS),
+  // extension: a larger file is not read; its part is ERROR
+  maxFileMB: z.number().positive().max(1024).default(FOLDER_MAX_FILE_MB),
 });
 
 const syntheticSource = z.strictObject({

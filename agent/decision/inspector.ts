@@ -87,6 +87,11 @@ export class Inspector {
       }
       seen.capturedAt = frame.capturedAt;
       seen.ref = frame.ref;
+      // a frame the source could not use (a file that is not an image, truncated, too large): ERROR with
+      // the source's reason, its reference kept (a restart does not judge it again), no image, no decoder
+      if (frame.problem) {
+        throw new AgentError(ErrorCodes.FRAME_DECODE, `frame could not be decoded: ${frame.problem}`);
+      }
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });

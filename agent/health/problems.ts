@@ -137,6 +137,27 @@ export class Problems implements Service {
       }
       // what the model's own deployment says needs a person (a start-up fallback, an automatic rollback)
       for (const p of m.problems ?? []) yield { ...p, modelId: m.id, startup: false };
+      if (m.file?.changed) {
+        yield {
+          code: 'MODEL_FILE_CHANGED',
+          severity: 'warning',
+          modelId: m.id,
+          message: m.file.changed,
+          startup: false,
+        };
+      }
+    }
+    for (const c of now.cameras) {
+      if (c.skippedFiles && c.skippedFiles.count > 0) {
+        const n = c.skippedFiles.count;
+        yield {
+          code: 'CAMERA_FILES_SKIPPED',
+          severity: 'warning',
+          cameraId: c.id,
+          message: `${n} ${n === 1 ? 'entry' : 'entries'} in the camera's folder not judged (latest: ${c.skippedFiles.last})`,
+          startup: false,
+        };
+      }
     }
     for (const c of now.cameras) yield* this.cameraConditions(c, t);
     if (!now.link.connected) {

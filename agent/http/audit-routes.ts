@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Verdict } from '../decision/index.js';
-import { agentError } from '../errors.js';
+import { agentError, quote } from '../errors.js';
 import type { AuditedDecision, AuditFilter, AuditPage, LoggedRequest } from '../store/index.js';
 import { sendError } from './http-errors.js';
 import { QueryReader } from './query-reader.js';
@@ -80,7 +80,7 @@ export function parseAuditQuery(
   const verdictText = q.one('verdict');
   const verdict = VERDICTS.find((v) => v === verdictText?.toUpperCase());
   if (verdictText !== undefined && !verdict) {
-    q.errors.push(`verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdictText)}`);
+    q.errors.push(`verdict must be one of ${VERDICTS.join(', ')}, got ${quote(verdictText)}`);
   }
   const epochMs = 'a time in epoch milliseconds (UTC), e.g. 1763890000123';
   const from = q.integer('from', 0, Number.MAX_SAFE_INTEGER, epochMs);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   AgentError,
   agentError,
+  boundedMessage,
   describeError,
   type ErrorCode,
   ErrorCodes,
@@ -20,7 +21,7 @@ export interface ErrorBody {
 const MAX_URL_ECHO = 200;
 
 export function errorBody(err: AgentError): ErrorBody {
-  return { status: 'error', code: err.code, error: err.message };
+  return { status: 'error', code: err.code, error: boundedMessage(err.message) };
 }
 
 /** Answers with the error's body, under the HTTP status of its code. */

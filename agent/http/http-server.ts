@@ -1,7 +1,14 @@
-import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { type AgentError, agentError, httpStatusOf } from '../errors.js';
+import {
+  HTTP_HEADERS_TIMEOUT_MS,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  HTTP_MAX_CONNECTIONS,
+  HTTP_MAX_UPLOAD_MB,
+  HTTP_REQUEST_TIMEOUT_MS,
+} from '../config/index.js';
+import { AgentError, agentError, ErrorCodes, httpStatusOf, quote } from '../errors.js';
 import type { Readiness } from '../health/index.js';
 import type { Service } from '../service.js';
 import type { ImageKind, ImageLookup, RequestLogEntry } from '../store/index.js';
@@ -35,6 +42,32 @@ export interface HttpDeps {
   log?: Logger;
   /** More routes, registered by their owners (the technician page: agent/page). */
   routes?: readonly RouteSet[];
+  /** Connection, time and upload limits (health.* in agent.yaml); absent ones take the config defaults. */
+  limits?: Partial<HttpLimits>;
+  /** Where model uploads are staged (default: the OS's tmpdir). */
+  uploadDir?: string;
+}
+
+/** What one client may take of the server: sockets, time to send a request, bytes of an upload. */
+export interface HttpLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxUploadBytes: number;
+}
+
+/** The request bodies the JSON requests take (the upload route has its own limit). */
+const BODY_LIMIT = 1024 * 1024;
+
+function limitsOf(given: Partial<HttpLimits> = {}): HttpLimits {
+  return {
+    maxConnections: given.maxConnections ?? HTTP_MAX_CONNECTIONS,
+    headersTimeoutMs: given.headersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: given.requestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: given.keepAliveTimeoutMs ?? HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    maxUploadBytes: given.maxUploadBytes ?? HTTP_MAX_UPLOAD_MB * 1024 * 1024,
+  };
 }
 
 /** Routes another part registers on the app (read-only ones: state changes go through `POST /api/<name>`). */
@@ -46,7 +79,19 @@ export type RouteSet = (app: FastifyInstance) => void;
  * `{status: "error", code, error}` under the HTTP status of its code (agent/errors.ts).
  */
 export function buildHttpApp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const limits = limitsOf(deps.limits);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      // how often Node looks for requests past those timeouts: well within the shortest one
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(limits.headersTimeoutMs / 4)),
+    },
+  });
+  guardSockets(app, limits);
   answerErrorsWithCodes(app, deps.log);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -78,7 +123,12 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   for (const register of deps.routes ?? []) register(app);
 
   if (deps.installModel) {
-    registerModelUpload(app, deps.installModel, (header) => refusalOf(header, deps.token), deps.journal);
+    registerModelUpload(app, deps.installModel, {
+      refusalOf: (header) => refusalOf(header, deps.token),
+      maxFileBytes: limits.maxUploadBytes,
+      ...(deps.uploadDir ? { uploadDir: deps.uploadDir } : {}),
+      ...(deps.journal ? { journal: deps.journal } : {}),
+    });
   }
 
   if (deps.dataset) {
@@ -90,27 +140,70 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    // the token first, before any byte of the body is read or its Content-Type parsed: whoever has no token
+    // gets 401 whatever they send, and an unparsable Content-Type from a caller with one is answered 415 in
+    // the request shape and written to the request log (fastify would refuse it before any hook saw it)
+    scope.addHook('onRequest', async (req: FastifyRequest<{ Params: { '*': string } }>, reply) => {
+      const name = req.params['*'] ?? '';
+      const refusal = refusalOf(req.headers.authorization, deps.token) ?? mediaTypeRefusal(req);
+      if (refusal) return answer(reply, deps.refused(name, '', refusal));
+      return undefined;
+    });
     scope.post<{ Params: { '*': string }; Body: string | undefined }>('/api/*', async (req, reply) => {
       const name = req.params['*'];
       const text = typeof req.body === 'string' ? req.body : '';
-      const refusal = refusalOf(req.headers.authorization, deps.token);
-      const response = refusal ? deps.refused(name, text, refusal) : await deps.request(name, text);
-      return reply.code(response.status === 'ok' ? 200 : httpStatusOf(response.code)).send(response);
+      return answer(reply, await deps.request(name, text));
     });
   });
 
   return app;
 }
 
-/** Why a state-changing call is refused (401), or undefined when its bearer token is the configured one. */
-function refusalOf(header: string | undefined, token: string | undefined): AgentError | undefined {
+function answer(reply: FastifyReply, response: RequestResponse): FastifyReply {
+  return reply.code(response.status === 'ok' ? 200 : httpStatusOf(response.code)).send(response);
+}
+
+/**
+ * Sockets are a bounded resource: at most `maxConnections` at once (Node drops the rest as they come), and a
+ * connection must start its request within `headersTimeoutMs` (Node itself times out headers that trickle
+ * in, but not a socket that sends nothing at all). While a request is handled its socket has no idle
+ * timeout (a model install may take minutes to answer); Node's keep-alive timeout covers it afterwards.
+ */
+function guardSockets(app: FastifyInstance, limits: HttpLimits): void {
+  const server = app.server;
+  server.maxConnections = limits.maxConnections;
+  server.on('connection', (socket) => {
+    socket.setTimeout(limits.headersTimeoutMs);
+    socket.on('timeout', () => socket.destroy());
+  });
+  server.on('request', (req) => req.socket.setTimeout(0));
+}
+
+/** A request body's Content-Type that cannot be parsed (fastify answers it 415 before any route). */
+function mediaTypeRefusal(req: FastifyRequest): AgentError | undefined {
+  const header = req.headers['content-type'];
+  if (header === undefined || req.mediaType !== undefined) return undefined;
+  return new AgentError(
+    ErrorCodes.MEDIA_TYPE_UNSUPPORTED,
+    `Content-Type ${quote(header)} cannot be parsed; send application/json (or none)`,
+  );
+}
+
+/**
+ * Why a state-changing call is refused (401), or undefined when its bearer token is the configured one. The
+ * token is compared as SHA-256 digests with timingSafeEqual: equal lengths whatever was sent, so neither the
+ * token's length nor how much of it a guess got right shows in the time the answer takes.
+ */
+export function refusalOf(header: string | undefined, token: string | undefined): AgentError | undefined {
   if (!token) return agentError('TOKEN_NOT_CONFIGURED');
   if (!header?.startsWith('Bearer ')) return agentError('UNAUTHORISED');
-  const given = Buffer.from(header.slice('Bearer '.length));
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected)
+  return timingSafeEqual(digest(header.slice('Bearer '.length)), digest(token))
     ? undefined
     : agentError('UNAUTHORISED');
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /** Listens on `health.listen`; stop closes it, bounded by the service stop timeout. */

@@ -1,3 +1,8 @@
+import { quote } from '../errors.js';
+
+/** How many unknown parameter names an error lists. */
+const MAX_NAMES_LISTED = 5;
+
 /**
  * Reads a query string's values one by one and collects every problem, so a 400 lists them all at once.
  * Names not asked for are reported too: a typo'd filter silently ignored returns the wrong rows.
@@ -12,9 +17,10 @@ export class QueryReader {
   ) {
     const unknown = Object.keys(query).filter((k) => !known.includes(k));
     if (unknown.length) {
-      this.errors.push(
-        `unknown ${what} ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${known.join(', ')}`,
-      );
+      // named by their start, at most a few: the error never echoes a query string back in full
+      const listed = unknown.slice(0, MAX_NAMES_LISTED).map((k) => quote(k));
+      const more = unknown.length > MAX_NAMES_LISTED ? ` and ${unknown.length - MAX_NAMES_LISTED} more` : '';
+      this.errors.push(`unknown ${what} ${listed.join(', ')}${more}; known: ${known.join(', ')}`);
     }
   }
 
@@ -47,7 +53,7 @@ export class QueryReader {
     if (value === undefined) return undefined;
     const n = /^-?[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
-      this.errors.push(`${key} must be ${what}, got ${JSON.stringify(value)}`);
+      this.errors.push(`${key} must be ${what}, got ${quote(value)}`);
       return undefined;
     }
     return n;

@@ -4,7 +4,13 @@ export { type Detection, decodeDetection, nms } from './detection.js';
 export { type DetectionFormat, detectionLayout } from './detection-layout.js';
 export { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
 export { goldenFailure } from './golden.js';
-export { type LoadedManifest, loadManifest } from './manifest.js';
+export {
+  findManifest,
+  type LoadedManifest,
+  loadManifest,
+  parseManifest,
+  readRawManifest,
+} from './manifest.js';
 export { type ModelManifest, manifestSchema, type Task } from './manifest-schema.js';
 export {
   type Inference,
@@ -17,6 +23,7 @@ export {
   type RunnerOptions,
 } from './model-runner.js';
 export { type OnnxInfo, type Precision, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
+export { onnxLayoutProblem } from './onnx-structure.js';
 export {
   type Geometry,
   MAX_INPUT_PIXELS,

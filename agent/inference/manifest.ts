@@ -32,7 +32,8 @@ export function findManifest(modelPath: string, explicit?: string): string | nul
   return null;
 }
 
-function readRaw(manifestPath: string): unknown {
+/** The manifest file's content, parsed as YAML or JSON (not yet validated). */
+export function readRawManifest(manifestPath: string): unknown {
   try {
     const text = readTextLimited(manifestPath, READ_LIMITS.manifest, 'manifest');
     return manifestPath.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
@@ -64,7 +65,7 @@ export function parseManifest(raw: unknown, where: string): RawManifest {
  */
 export function loadManifest(modelPath: string, explicitManifest?: string): LoadedManifest {
   const manifestPath = findManifest(modelPath, explicitManifest);
-  const raw = manifestPath ? parseManifest(readRaw(manifestPath), manifestPath) : undefined;
+  const raw = manifestPath ? parseManifest(readRawManifest(manifestPath), manifestPath) : undefined;
   let bytes: Buffer;
   try {
     // bounded: a path at a device (/dev/urandom) or a huge file is refused before a byte is read

@@ -264,6 +264,7 @@ export class ModelRunner implements Service {
           providers: remaining,
           intraOpThreads: this.config.intraOpThreads,
           engineCacheFile: this.engineCacheFile(loaded),
+          expectSha256: loaded.sha256,
           faults: this.options.faults,
         });
         attempts.push(...chosen.attempts.slice(0, -1));

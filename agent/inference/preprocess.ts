@@ -1,11 +1,10 @@
-import sharp from 'sharp';
-import type { Frame } from '../capture/index.js';
+import { decodeFrame, type Frame, MAX_ENCODED_FRAME_PIXELS } from '../capture/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { toFloat16Array } from './float16.js';
 import type { InputSpec } from './manifest-schema.js';
 
 /** Frames above this many pixels are refused before decoding (image bombs); 8K is 33 Mpx. */
-export const MAX_INPUT_PIXELS = 40_000_000;
+export const MAX_INPUT_PIXELS = MAX_ENCODED_FRAME_PIXELS;
 
 export interface Tensor {
   data: Float32Array | Uint8Array | Uint16Array;
@@ -114,20 +113,27 @@ export function planResize(
 }
 
 /**
+ * A frame must be at least this share of the model's input on each side: a smaller one would be upscaled
+ * more than 4x, so the model judges pixels the camera never saw (a 1x1 image was judged "NG 0.94").
+ */
+export const MIN_SOURCE_FRACTION = 0.25;
+
+/** The smallest frame a model with this input judges (MIN_SOURCE_FRACTION of each side, at least 1). */
+export function minSourceSize(input: Pick<InputSpec, 'width' | 'height'>): { width: number; height: number } {
+  return {
+    width: Math.max(1, Math.ceil(input.width * MIN_SOURCE_FRACTION)),
+    height: Math.max(1, Math.ceil(input.height * MIN_SOURCE_FRACTION)),
+  };
+}
+
+/**
  * Decodes a frame and turns it into the model's input tensor, as the manifest says. Decoding and resizing
- * run on libuv's pool (sharp is asynchronous), so they overlap with inference in the workers.
+ * run on libuv's pool (sharp is asynchronous), so they overlap with inference in the workers. The frame goes
+ * through capture's `decodeFrame` (format allow-list, pixel limit, truncated frames refused); one smaller
+ * than `minSourceSize` is refused before its pixels are decoded. Every refusal is EVA_ERR_FRAME_DECODE.
  */
 export async function preprocess(frame: Frame, input: InputSpec): Promise<Preprocessed> {
-  let pixels: Buffer;
-  let plan: ResizePlan;
-  try {
-    const image =
-      frame.kind === 'raw'
-        ? sharp(frame.data, {
-            raw: { width: frame.width, height: frame.height, channels: frame.channels },
-            limitInputPixels: MAX_INPUT_PIXELS,
-          })
-        : sharp(frame.data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
+  const { pixels, plan } = await decodeFrame(frame, async (image) => {
     let w: number;
     let h: number;
     if (frame.kind === 'raw') {
@@ -139,7 +145,14 @@ export async function preprocess(frame: Frame, input: InputSpec): Promise<Prepro
       w = meta.autoOrient?.width ?? meta.width ?? 0;
       h = meta.autoOrient?.height ?? meta.height ?? 0;
     }
-    plan = planResize(w, h, input);
+    const min = minSourceSize(input);
+    if (w < min.width || h < min.height) {
+      throw new AgentError(
+        ErrorCodes.FRAME_DECODE,
+        `frame of ${w}x${h} is too small for model input ${input.width}x${input.height} (at least ${min.width}x${min.height})`,
+      );
+    }
+    const plan = planResize(w, h, input);
     let pipeline = image
       .rotate() // honour EXIF orientation, as a person viewing the file would
       .removeAlpha()
@@ -157,12 +170,8 @@ export async function preprocess(frame: Frame, input: InputSpec): Promise<Prepro
     } else if (plan.crop) {
       pipeline = pipeline.extract({ ...plan.crop, width: input.width, height: input.height });
     }
-    pixels = await pipeline.raw().toBuffer();
-  } catch (err) {
-    throw new AgentError(ErrorCodes.FRAME_DECODE, `frame could not be decoded: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+    return { pixels: await pipeline.raw().toBuffer(), plan };
+  });
   if (pixels.length !== input.width * input.height * 3) {
     throw new AgentError(ErrorCodes.FRAME_DECODE, `frame decoded to ${pixels.length} bytes, expected RGB`);
   }

@@ -24,6 +24,11 @@ export interface LoadRequest {
   intraOpThreads: number;
   /** Where TensorRT's EP-context model is dumped and later loaded from (engine cache); none = no cache. */
   engineCacheFile?: string | undefined;
+  /**
+   * The sha256 the model file had when it was verified: a worker loading it later (a replacement after a
+   * crash, a provider fallback) refuses a file that changed since, instead of running another model.
+   */
+  expectSha256?: string | undefined;
   faults?: WorkerFaults | undefined;
 }
 

@@ -2,7 +2,8 @@
  * One onnxruntime session in its own thread: `session.run` blocks the thread that calls it for the whole
  * inference, so it must never run on the main thread where MQTT, HTTP and capture live.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
@@ -49,9 +50,31 @@ async function create(req: LoadRequest, provider: string): Promise<ort.Inference
   });
 }
 
+/** The file's sha256, streamed (never held whole), or the read error's message. */
+function sha256Of(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
 async function load(req: LoadRequest): Promise<void> {
   faults = req.faults;
   const attempts: ProviderAttempt[] = [];
+  if (req.expectSha256) {
+    const found = await sha256Of(req.modelPath).catch((err: unknown) => `unreadable: ${String(err)}`);
+    if (found !== req.expectSha256) {
+      const error = `model file ${req.modelPath} changed on disk since it was verified (sha256 ${found.slice(0, 12)}…, expected ${req.expectSha256.slice(0, 12)}…): not loaded`;
+      send({
+        type: 'load-failed',
+        attempts: [{ provider: req.providers[0] ?? 'cpu', stage: 'load', error }],
+      });
+      return;
+    }
+  }
   for (const provider of req.providers) {
     try {
       session = await create(req, provider);

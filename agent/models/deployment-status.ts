@@ -1,4 +1,5 @@
 import type { ModelStatus } from '../inference/index.js';
+import type { ModelFileStatus } from './file-watch.js';
 import type { Score, VersionScores } from './ground-truth.js';
 import type { HealthWatch, WatchStatus } from './health-watch.js';
 import { type Lanes, refOf } from './lanes.js';
@@ -14,6 +15,8 @@ export interface ModelProblem {
 }
 
 export interface DeploymentStatus extends ModelStatus {
+  /** The running version's file on disk: `changed` says why it is not the one loaded (MODEL_FILE_CHANGED). */
+  file: ModelFileStatus;
   previousVersion: string | null;
   /** The previous version is kept (rollback one request away) until then; null without a promotion. */
   previousKeptUntil: number | null;
@@ -34,6 +37,7 @@ export interface DeploymentStatus extends ModelStatus {
 const DAY_MS = 86_400_000;
 
 export function statusOf(parts: {
+  file: ModelFileStatus;
   base: ModelStatus;
   lanes: Lanes;
   book: RolloutBook;
@@ -49,6 +53,7 @@ export function statusOf(parts: {
   const canary = lanes.canary;
   return {
     ...parts.base,
+    file: parts.file,
     previousVersion: previous,
     previousKeptUntil: promotedAt !== null && previous ? promotedAt + parts.keepPreviousDays * DAY_MS : null,
     promotedAt,

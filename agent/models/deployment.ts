@@ -14,6 +14,7 @@ import {
 } from '../inference/index.js';
 import type { Clock, Service } from '../service.js';
 import { type DeploymentStatus, statusOf } from './deployment-status.js';
+import { ModelFileWatch } from './file-watch.js';
 import type { GroundTruth, VersionScores } from './ground-truth.js';
 import { HealthWatch } from './health-watch.js';
 import type { Judge } from './judge.js';
@@ -67,6 +68,8 @@ export class ModelDeployment implements Service {
   readonly name: string;
   private readonly watch: HealthWatch;
   private readonly changes: VersionChanges;
+  /** The running version's file on disk (MODEL_FILE_CHANGED when it is not the one loaded). */
+  private readonly fileWatch: ModelFileWatch;
   private stopped = false;
   private activeLabels: { model: string; version: string; provider: string } | undefined;
   private readonly recent = new Map<string, { version: string; verdict: string }>();
@@ -84,6 +87,13 @@ export class ModelDeployment implements Service {
       publishActive: () => this.publishActive(),
       scores: () => this.scores(),
       onProviderFallback: (e) => this.providerFallback(e),
+    });
+    this.fileWatch = new ModelFileWatch({
+      modelId: config.id,
+      everyMs: config.fileCheckMs,
+      clock: deps.clock,
+      log: deps.log,
+      alerts: deps.alerts,
     });
   }
 
@@ -107,6 +117,7 @@ export class ModelDeployment implements Service {
     const { lanes, book } = this.changes;
     const base = lanes.active?.snapshot() ?? loadingStatus(this.config.id);
     return statusOf({
+      file: this.fileWatch.snapshot(),
       base,
       lanes,
       book,
@@ -142,10 +153,12 @@ export class ModelDeployment implements Service {
   async start(signal?: AbortSignal): Promise<void> {
     this.listen();
     await this.changes.start(signal);
+    if (!this.stopped) this.fileWatch.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.fileWatch.stop();
     this.deps.events?.removeListeners(this.name);
     await this.changes.stop();
   }
@@ -285,6 +298,7 @@ export class ModelDeployment implements Service {
   private publishActive(): void {
     const s = this.changes.lanes.active?.snapshot();
     if (!s) return;
+    this.fileWatch.follow(this.changes.lanes.active?.manifest?.modelPath, s.sha256);
     const { version, state, provider } = s;
     this.scoresCache = undefined;
     this.deps.events?.emit('ModelChanged', { modelId: this.config.id, version, state, provider });

@@ -27,6 +27,7 @@ export class VersionChanges extends VersionsCore {
         sourceDir,
         { id: active?.manifest?.manifest.id ?? this.config.id, version: active?.version ?? null },
         { requireSha256: this.config.requireSha256, requireGolden: this.config.requireGolden },
+        opts.files,
       );
       const replaced = this.lanes.shadow;
       replaced?.close();

@@ -3,9 +3,32 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
-import { loadManifest, ModelRunner, type ProviderFallback, type WorkerFaults } from '../inference/index.js';
+import {
+  findManifest,
+  loadManifest,
+  ModelRunner,
+  onnxLayoutProblem,
+  type ProviderFallback,
+  parseManifest,
+  readRawManifest,
+  type WorkerFaults,
+} from '../inference/index.js';
 import type { Clock } from '../service.js';
 import { VersionStore } from './versions.js';
+
+/** sha256 of an upload's files as they were received (http/model-upload.ts), by their path in the folder. */
+export type UploadedHashes = Readonly<Record<string, { sha256: string }>>;
+
+/** The sha256 an upload's manifest states for its model, if it states one and can be read. */
+function statedSha256(dir: string): string | undefined {
+  const path = findManifest(join(dir, 'model.onnx'));
+  if (!path) return undefined;
+  try {
+    return parseManifest(readRawManifest(path), path).sha256;
+  } catch {
+    return undefined; // an unreadable manifest is refused with its reason by loadManifest in vet()
+  }
+}
 
 export interface VersionLoaderDeps {
   log: Logger;
@@ -58,14 +81,23 @@ export class VersionLoader {
     sourceDir: string,
     active: { id: string; version: string | null },
     integrity: { requireSha256?: boolean; requireGolden?: boolean } = {},
+    uploaded?: UploadedHashes,
   ): Promise<{ version: string; runner: ModelRunner }> {
-    const version = this.vet(sourceDir, active, integrity);
+    const version = await this.vet(sourceDir, active, integrity, uploaded?.['model.onnx']);
     const folder = this.deps.versions.folder(version);
     cpSync(sourceDir, folder, { recursive: true });
     const runner = this.newRunner(join(folder, 'model.onnx'));
     await runner.start();
-    if (runner.state !== 'ready') {
-      const reason = runner.snapshot().error ?? 'did not load';
+    const loaded = runner.snapshot();
+    const streamed = uploaded?.['model.onnx']?.sha256;
+    // the file loaded is the file received: the hash taken while it streamed in must be the one loaded
+    const reason =
+      runner.state !== 'ready'
+        ? (loaded.error ?? 'did not load')
+        : streamed && loaded.sha256 !== streamed
+          ? `model.onnx changed after it was received (sha256 ${streamed.slice(0, 12)}… received, ${loaded.sha256?.slice(0, 12)}… loaded)`
+          : undefined;
+    if (reason) {
       await runner.stop();
       rmSync(folder, { recursive: true, force: true });
       throw new AgentError(
@@ -76,12 +108,17 @@ export class VersionLoader {
     return { version, runner };
   }
 
-  /** Checks an upload before anything is copied; its version. */
-  private vet(
+  /**
+   * Checks an upload before anything is copied; its version. The model file's layout is checked first,
+   * reading a few bytes (onnxLayoutProblem), so a large file that is no model is refused before anything
+   * reads it whole; a manifest that states a sha256 is held to the hash taken while the file was received.
+   */
+  private async vet(
     sourceDir: string,
     active: { id: string; version: string | null },
     integrity: { requireSha256?: boolean; requireGolden?: boolean },
-  ): string {
+    received: { sha256: string } | undefined,
+  ): Promise<string> {
     const unchanged = `active version ${active.version} unchanged`;
     const modelFile = join(sourceDir, 'model.onnx');
     if (!existsSync(modelFile)) {
@@ -92,6 +129,19 @@ export class VersionLoader {
       throw new AgentError(
         ErrorCodes.MODEL_REJECTED,
         `model ${this.config.id}: no model.onnx in the upload (${shown}); ${unchanged}`,
+      );
+    }
+    const refuse = (why: string) =>
+      new AgentError(
+        ErrorCodes.MODEL_REJECTED,
+        `model ${this.config.id}: upload refused: ${why}; ${unchanged}`,
+      );
+    const layout = await onnxLayoutProblem(modelFile);
+    if (layout) throw refuse(`model.onnx is not an ONNX model: ${layout}`);
+    const stated = statedSha256(sourceDir);
+    if (stated && received && stated !== received.sha256) {
+      throw refuse(
+        `model.onnx does not match its manifest: sha256 ${received.sha256.slice(0, 12)}… received, ${stated.slice(0, 12)}… expected`,
       );
     }
     let version: string;

@@ -12,6 +12,7 @@ import { Lanes } from './lanes.js';
 import type { DeploymentMetrics } from './metrics.js';
 import { RolloutBook } from './rollout-book.js';
 import type { ShadowReport, ShadowStore } from './shadow.js';
+import type { UploadedHashes } from './version-loader.js';
 import { retire, VersionLoader } from './version-loader.js';
 import { type HistoryEntry, VersionStore, type WatchRecord } from './versions.js';
 
@@ -20,6 +21,8 @@ export interface ChangeOptions {
   force?: boolean | undefined;
   /** mqtt, http (the token holder), inbox, internal */
   via?: string | undefined;
+  /** An upload's files as they were hashed while received: the version is held to them. */
+  files?: UploadedHashes | undefined;
 }
 
 export interface ChangesDeps {

@@ -1,9 +1,7 @@
 import sharp, { type Sharp } from 'sharp';
-import type { Frame } from '../capture/index.js';
+import { decodeFrame, type Frame, openGuarded } from '../capture/index.js';
 import type { TaskResult } from '../inference/index.js';
 
-/** Same guard as preprocessing: a frame above this many pixels is never decoded (image bombs). */
-const MAX_INPUT_PIXELS = 40_000_000;
 /** Stored frames are for people reviewing a part: quality 85 keeps scratches visible at a third of q100. */
 const JPEG_QUALITY = 85;
 
@@ -28,19 +26,12 @@ export function isJpeg(data: Buffer): boolean {
   return data.length > 3 && data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff;
 }
 
-/** A frame opened for sharp (raw pixels or an encoded file), under the same pixel limit as preprocessing. */
+/** A frame opened for sharp (raw pixels or an encoded file), under the same guard as preprocessing. */
 export function openFrame(frame: Frame): Sharp {
-  return open(frame);
+  return openGuarded(frame);
 }
 
-function open(frame: Frame): Sharp {
-  return frame.kind === 'raw'
-    ? sharp(frame.data, {
-        raw: { width: frame.width, height: frame.height, channels: frame.channels },
-        limitInputPixels: MAX_INPUT_PIXELS,
-      })
-    : sharp(frame.data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' });
-}
+const open = openFrame;
 
 /**
  * The frame as a JPEG: a JPEG frame is returned as is (no work, no quality loss, the sha256 is the
@@ -49,7 +40,10 @@ function open(frame: Frame): Sharp {
  */
 export async function frameJpeg(frame: Frame): Promise<Buffer> {
   if (frame.kind === 'encoded' && isJpeg(frame.data)) return frame.data;
-  return open(frame).rotate().removeAlpha().jpeg({ quality: JPEG_QUALITY }).toBuffer();
+  // the same guard as preprocessing (capture's decodeFrame): format allow-list, pixel limit
+  return decodeFrame(frame, (image) =>
+    image.rotate().removeAlpha().jpeg({ quality: JPEG_QUALITY }).toBuffer(),
+  );
 }
 
 /** Detection boxes and labels drawn over the frame (source pixels, as the result gives them). */

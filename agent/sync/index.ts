@@ -15,6 +15,7 @@ export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
 export {
+  MAX_REQUEST_BYTES,
   type RequestArgs,
   type RequestHandlers,
   type RequestJournal,

@@ -73,6 +73,9 @@ export class MqttConnection {
   private client: MqttClient | undefined;
   private attempt = 0;
   private retryTimer: TimerHandle | undefined;
+  private liveTimer: TimerHandle | undefined;
+  /** When the current session last received anything from the broker (a PUBACK, a PINGRESP, a message). */
+  private lastHeardAt = 0;
   private closing = false;
   private status: MqttConnectionStatus;
   private readonly upListeners = new Set<Listener>();
@@ -209,8 +212,13 @@ export class MqttConnection {
     }
     const client = mqtt.connect(this.options.url, options);
     this.client = client;
+    client.on('packetreceive', () => {
+      if (this.client === client) this.lastHeardAt = this.deps.clock.now();
+    });
     client.on('connect', () => {
       this.attempt = 0;
+      this.lastHeardAt = this.deps.clock.now();
+      this.watchLiveness(client);
       this.status = {
         ...this.status,
         connected: true,
@@ -237,6 +245,36 @@ export class MqttConnection {
     client.on('close', () => this.abandon(client));
   }
 
+  /**
+   * MQTT keepalive on the injected clock: mqtt.js pings a broker it has heard nothing from for `keepaliveS`
+   * (on its own timers); a session that has heard nothing, not even a PINGRESP, for 1.5 x keepaliveS is
+   * dead (a paused or vanished broker whose TCP connection stays open: `connected` would stay true forever)
+   * and is given up, as the MQTT spec has the broker do with a silent client.
+   */
+  private watchLiveness(client: MqttClient): void {
+    const limitMs = this.options.keepaliveS * 1_500;
+    const everyMs = Math.max(100, this.options.keepaliveS * 250);
+    const check = () => {
+      this.liveTimer = undefined;
+      if (this.client !== client || !this.status.connected) return;
+      const silentMs = this.deps.clock.now() - this.lastHeardAt;
+      if (silentMs > limitMs) {
+        const why = `no packet from the broker for ${Math.round(silentMs / 1000)} s (keepalive ${this.options.keepaliveS} s)`;
+        this.giveUp(client, why);
+        return;
+      }
+      this.liveTimer = this.deps.clock.setTimeout(check, everyMs);
+    };
+    this.liveTimer = this.deps.clock.setTimeout(check, everyMs);
+  }
+
+  /** A session that stopped answering: said why, dropped, and a fresh attempt scheduled. */
+  private giveUp(client: MqttClient, why: string): void {
+    this.status.lastError = `${why}: connection dropped`;
+    this.deps.log.warn({ url: this.status.url }, `${this.options.label}: ${why}; dropping the connection`);
+    this.abandon(client);
+  }
+
   /** This client is gone or unusable: forget it (a late SUBACK from it is ignored) and try again later. */
   private abandon(client: MqttClient): void {
     if (this.client !== client) return;
@@ -248,6 +286,10 @@ export class MqttConnection {
   }
 
   private markDown(): void {
+    if (this.liveTimer !== undefined) {
+      this.deps.clock.clearTimeout(this.liveTimer);
+      this.liveTimer = undefined;
+    }
     if (!this.status.connected) return;
     this.status = { ...this.status, connected: false, connectedSince: null };
     this.deps.metrics?.mqttConnected.set(0);

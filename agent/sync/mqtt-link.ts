@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AgentConfig } from '../config/index.js';
+import { type AgentConfig, MQTT_KEEPALIVE_S } from '../config/index.js';
 import type { EventBus } from '../events.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
@@ -22,6 +22,10 @@ export type LinkStatus = MqttConnectionStatus;
 type Listener = () => void;
 type MessageListener = (topic: string, payload: Buffer, meta: MessageMeta) => void;
 
+/** agent.yaml's `mqtt` block; `keepaliveS` may be left out by code that builds one (the config's default). */
+export type MqttLinkConfig = Omit<AgentConfig['mqtt'], 'keepaliveS'> &
+  Partial<Pick<AgentConfig['mqtt'], 'keepaliveS'>>;
+
 /** The stopped status on a clean stop, and the disconnect after it, get this long each. */
 const STOP_MS = 2_000;
 
@@ -35,7 +39,7 @@ export class MqttLink implements Service {
   private readonly connection: MqttConnection;
 
   constructor(
-    config: AgentConfig['mqtt'],
+    config: MqttLinkConfig,
     private readonly agentId: string,
     readonly topicRoot: string,
     private readonly deps: {
@@ -55,7 +59,7 @@ export class MqttLink implements Service {
         ca: config.ca,
         cert: config.cert,
         key: config.key,
-        keepaliveS: 30,
+        keepaliveS: config.keepaliveS ?? MQTT_KEEPALIVE_S,
         connectTimeoutMs: 10_000,
         reconnectMinMs: config.reconnectMinMs,
         reconnectMaxMs: config.reconnectMaxMs,

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { quote } from '../errors.js';
 
 /**
  * Turns schema issues into one line a plant engineer can act on: which field, what was expected, what came.
@@ -25,7 +26,7 @@ function describeIssue(issue: z.core.$ZodIssue, body: unknown, allowed: readonly
     case 'invalid_value':
       return `${field} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${preview(received)}`;
     case 'unrecognized_keys':
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (allowed: ${allowed.join(', ')})`;
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${quoteKeys(issue.keys)} (allowed: ${allowed.join(', ')})`;
     case 'too_small':
       if (issue.origin === 'string') {
         return Number(issue.minimum) <= 1
@@ -43,6 +44,16 @@ function describeIssue(issue: z.core.$ZodIssue, body: unknown, allowed: readonly
       return `${path ? field : 'the request body'}: ${issue.message}`;
   }
 }
+
+/** At most MAX_KEYS_LISTED names, each quoted by its start: 100,000 unknown keys make one short line. */
+function quoteKeys(keys: readonly string[]): string {
+  const listed = keys.slice(0, MAX_KEYS_LISTED).map((k) => quote(k, PREVIEW_CHARS));
+  const more = keys.length - listed.length;
+  return more > 0 ? `${listed.join(', ')} and ${more} more` : listed.join(', ');
+}
+
+/** How many unknown field names an error lists. */
+const MAX_KEYS_LISTED = 5;
 
 function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
   let value = body;

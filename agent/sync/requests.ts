@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { AgentError, agentError, describeError, type ErrorCode, ErrorCodes } from '../errors.js';
+import {
+  AgentError,
+  agentError,
+  boundedMessage,
+  describeError,
+  type ErrorCode,
+  ErrorCodes,
+} from '../errors.js';
 import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
 import { describeIssues } from './request-issues.js';
@@ -15,7 +22,15 @@ export type RequestResponse =
   | { status: 'ok'; data?: unknown; transaction?: string | number; error?: undefined; code?: undefined }
   | { status: 'error'; code: ErrorCode; error: string; transaction?: string | number };
 
-const transaction = z.union([z.string(), z.number()]).optional();
+/**
+ * A request over MQTT larger than this is refused unread, as over HTTP (fastify's bodyLimit): requests are
+ * small flat objects, and the broker may pass messages of up to 256 MB (mosquitto's default limit).
+ */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** A transaction comes back with the response: a longer one is refused, never echoed. */
+export const MAX_TRANSACTION_CHARS = 200;
+const transaction = z.union([z.string().max(MAX_TRANSACTION_CHARS), z.number()]).optional();
 
 /**
  * A request is a flat object (an argument may hold one more level at most): anything nested deeper than this
@@ -186,10 +201,13 @@ export class RequestRouter {
       if (!topic.startsWith(prefix)) return;
       if (payload.length === 0) return;
       const name = topic.slice(prefix.length);
-      const text = payload.toString('utf8');
+      const tooLarge = payload.length > MAX_REQUEST_BYTES;
+      const text = tooLarge ? '' : payload.toString('utf8');
       const answered = meta.retain
         ? Promise.resolve(this.refuse(name, text, 'mqtt', agentError('REQUEST_RETAINED')))
-        : this.handleText(name, text, 'mqtt');
+        : tooLarge
+          ? Promise.resolve(this.refuse(name, '', 'mqtt', tooLargeError(payload.length)))
+          : this.handleText(name, text, 'mqtt');
       answered
         .then((response) => this.respond(link, name, response))
         .catch((err: unknown) => this.log.error({ err, request: echoName(name) }, 'request not answered'));
@@ -200,9 +218,7 @@ export class RequestRouter {
     const tx = pickTransaction(body);
     const fail = (err: AgentError): RequestResponse => errorResponse(err, tx);
     if (!Object.hasOwn(requestSchemas, name)) {
-      return fail(
-        agentError('REQUEST_UNKNOWN', { name: echoName(name), known: Object.keys(requestSchemas) }),
-      );
+      return fail(agentError('REQUEST_UNKNOWN', { name, known: Object.keys(requestSchemas) }));
     }
     const schema = requestSchemas[name as RequestName];
     const parsed = schema.safeParse(body);
@@ -267,9 +283,16 @@ function errorResponse(err: AgentError, tx?: string | number): RequestResponse {
   return {
     status: 'error',
     code: err.code,
-    error: err.message,
+    error: boundedMessage(err.message),
     ...(tx !== undefined ? { transaction: tx } : {}),
   };
+}
+
+function tooLargeError(bytes: number): AgentError {
+  return new AgentError(
+    ErrorCodes.BODY_TOO_LARGE,
+    `a request of ${bytes} bytes is over the ${MAX_REQUEST_BYTES}-byte limit; nothing was read`,
+  );
 }
 
 function echoName(name: string): string {
@@ -313,7 +336,7 @@ function stringify(body: unknown): string | null {
 function pickTransaction(body: unknown): string | number | undefined {
   if (body && typeof body === 'object' && 'transaction' in body) {
     const tx = (body as { transaction: unknown }).transaction;
-    if (typeof tx === 'string' || typeof tx === 'number') return tx;
+    if (typeof tx === 'number' || (typeof tx === 'string' && tx.length <= MAX_TRANSACTION_CHARS)) return tx;
   }
   return undefined;
 }

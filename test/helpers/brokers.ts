@@ -11,6 +11,9 @@ export interface TestBroker {
   port: number;
   url: string;
   stop(): Promise<void>;
+  /** mosquitto only: SIGSTOP / SIGCONT the broker (a paused broker keeps its TCP connections open). */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Debian's mosquitto on a loopback port of its own; `port` may be given to restart on the same one. */
@@ -60,8 +63,11 @@ export async function runMosquitto(
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();
         proc.once('exit', () => resolve());
+        proc.kill('SIGCONT'); // a paused broker cannot act on SIGTERM
         proc.kill('SIGTERM');
       }),
+    pause: () => proc.kill('SIGSTOP'),
+    resume: () => proc.kill('SIGCONT'),
   };
 }
 

@@ -1,7 +1,7 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import type { ModelConfig } from '../../agent/config/index.js';
+import { MODEL_FILE_CHECK_MS, type ModelConfig } from '../../agent/config/index.js';
 import { REPO, SAMPLES, SLOW_MODEL, tempDir } from './agent-process.js';
 
 const WASHER_DIR = join(REPO, 'models/washer');
@@ -46,6 +46,7 @@ export function washerConfig(over: Partial<ModelConfig> = {}): ModelConfig {
     workers: 1,
     intraOpThreads: 1,
     inboxPollMs: 1_000,
+    fileCheckMs: MODEL_FILE_CHECK_MS,
     autoRollback: {
       enabled: true,
       windowMs: 60_000,

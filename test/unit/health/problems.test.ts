@@ -55,6 +55,7 @@ function model(over: Partial<DeploymentStatus> = {}): DeploymentStatus {
     providerAttempts: [],
     labels: ['ok'],
     error: null,
+    file: { path: null, changed: null, checkedAt: null },
     previousVersion: null,
     previousKeptUntil: null,
     promotedAt: null,
