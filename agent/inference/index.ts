@@ -4,6 +4,15 @@ export { type Detection, decodeDetection, nms } from './detection.js';
 export { type DetectionFormat, detectionLayout } from './detection-layout.js';
 export { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
 export { goldenFailure } from './golden.js';
+export {
+  CLIP_BRIGHT,
+  CLIP_DARK,
+  type ImageStats,
+  imageStatsOf,
+  type Region,
+  type StatsInput,
+  THUMB_MAX_SIDE,
+} from './image-stats.js';
 export { type LoadedManifest, loadManifest } from './manifest.js';
 export { type ModelManifest, manifestSchema, type Task } from './manifest-schema.js';
 export {
@@ -18,6 +27,7 @@ export {
 } from './model-runner.js';
 export { type OnnxInfo, type Precision, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
 export {
+  contentRegion,
   type Geometry,
   MAX_INPUT_PIXELS,
   planResize,
