@@ -25,6 +25,7 @@ const WAL_TRUNCATE_BYTES = 1024 * 1024;
 
 export type DropKind =
   | 'image_synced'
+  | 'drift_report'
   | 'decision_synced'
   | 'image_unsynced'
   | 'image_not_stored_disk_full'
@@ -55,6 +56,7 @@ export interface DiskBudgetDeps {
 /**
  * Keeps db + WAL + images under `store.maxDiskMB`. Drop order, oldest first within each step:
  *   a) images of synced decisions (every channel delivered);
+ *   a') drift window reports beyond each camera's newest DRIFT_REPORTS_KEPT;
  *   b) synced decision rows (sooner than retention would have);
  *   c) never an undelivered decision: a critical DISK_FULL alert, images of undelivered decisions dropped
  *      and no new images stored, while verdicts keep being recorded.
@@ -65,6 +67,7 @@ export class DiskBudget implements Service {
   readonly name = 'disk-budget';
   readonly drops: Record<DropKind, number> = {
     image_synced: 0,
+    drift_report: 0,
     decision_synced: 0,
     image_unsynced: 0,
     image_not_stored_disk_full: 0,
@@ -159,6 +162,11 @@ export class DiskBudget implements Service {
       this.count('image_synced', synced.images);
       return true;
     }
+    const reports = pruner.dropOldDriftReports();
+    if (reports > 0) {
+      this.count('drift_report', reports);
+      return true;
+    }
     const rows = pruner.dropSyncedDecisions();
     if (rows.decisions > 0) {
       this.count('decision_synced', rows.decisions);
@@ -202,6 +210,13 @@ export class DiskBudget implements Service {
         const r = pruner.dropSyncedImages();
         if (r.images === 0) break;
         this.count('image_synced', r.images);
+        await nextTurn();
+        u = this.usage();
+      }
+      while (u.totalBytes > target) {
+        const n = pruner.dropOldDriftReports();
+        if (n === 0) break;
+        this.count('drift_report', n);
         await nextTurn();
         u = this.usage();
       }

@@ -4,7 +4,7 @@ import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { TaskResult } from '../inference/index.js';
+import type { ImageStats, TaskResult } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionStore } from './decision-store.js';
@@ -16,8 +16,11 @@ import { RetentionSweep } from './retention.js';
 
 declare module '../events.js' {
   interface AgentEvents {
-    /** A decision is durable in the store (its outbox rows too): publishers may send it now. */
-    DecisionStored: { decision: Decision };
+    /**
+     * A decision is durable in the store (its outbox rows too): publishers may send it now. `imageStats`:
+     * what the judged frame looked like to the model (none for ERROR and deadline fallbacks), for drift.
+     */
+    DecisionStored: { decision: Decision; imageStats?: ImageStats };
   }
 }
 
@@ -143,7 +146,8 @@ export class Storage implements Service {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision });
+    const imageStats = evidence?.inference?.imageStats;
+    this.deps.events.emit('DecisionStored', { decision, ...(imageStats ? { imageStats } : {}) });
     return decision;
   }
 
