@@ -1,0 +1,184 @@
+import { type Bins, binCount, scoresOf } from './bins.js';
+import type { DistributionTest } from './catalogue.js';
+import { gammaUpperQuantile, multinomialDraw } from './math.js';
+
+/**
+ * Thresholds are calibrated, not guessed (docs/drift.md, "Calibration"). For each statistic and test:
+ *
+ * 1. The no-drift distribution of the score at the configured window size is simulated: a reference of the
+ *    baseline's size and a window are drawn from the baseline's own histogram (a value beyond the
+ *    baseline's extremes has the probability 1/(N+2) on each side it truly has), and the window is scored
+ *    against the reference, BOOTSTRAP_DRAWS times. A gamma distribution is fitted to those scores (PSI is
+ *    a scaled chi-square, a gamma; KS and Wasserstein have lighter tails, so the fit errs on the safe side).
+ * 2. The baseline is cut into consecutive windows of the configured size and each is scored against the
+ *    rest. Real lines vary more from one stretch to the next than independent frames would (lighting
+ *    cycles, batches); the ratio of those scores to the simulated ones (at least 1) widens the threshold.
+ * 3. At run time the threshold is the fitted gamma's upper quantile at the per-test level the false-alarm
+ *    budget allows (budgetFor), rescaled to the window's actual size.
+ */
+
+/** Simulated windows per statistic: enough for a gamma's mean and variance to within a few per cent. */
+export const BOOTSTRAP_DRAWS = 1000;
+/** Simulated windows for the leave-one-window-out comparison (only its mean is used). */
+const LOO_DRAWS = 300;
+/** Consecutive baseline windows needed before their spread is trusted to widen thresholds. */
+export const MIN_WINDOWS_FOR_SPREAD = 3;
+
+export interface TestCalibration {
+  /** gamma fitted to the simulated scores at (baseline size, configured window) */
+  shape: number;
+  scale: number;
+  /** >= 1: how much more the baseline's own windows differ than independent frames would */
+  spread: number;
+}
+
+export type StatCalibration = Record<DistributionTest, TestCalibration>;
+
+const TESTS: readonly DistributionTest[] = ['psi', 'ks', 'wasserstein'];
+
+/** Scores of `draws` simulated no-drift windows of `winN` against references of `refN`. */
+export function simulateScores(
+  bins: Bins,
+  refN: number,
+  winN: number,
+  draws: number,
+  random: () => number,
+  scale: number,
+): Record<DistributionTest, Float64Array> {
+  const count = binCount(bins.edges);
+  const refProbs = bins.counts.map((c, b) => (b === 0 || b === count - 1 ? 0 : c));
+  // the window may fall outside the baseline's range, as new values do: 1/(N+2) per side
+  const winProbs = bins.counts.map((c, b) => (b === 0 || b === count - 1 ? 1 : c));
+  const ref = new Float64Array(count);
+  const win = new Float64Array(count);
+  const out = {
+    psi: new Float64Array(draws),
+    ks: new Float64Array(draws),
+    wasserstein: new Float64Array(draws),
+  };
+  for (let i = 0; i < draws; i++) {
+    multinomialDraw(refN, refProbs, random, ref);
+    multinomialDraw(winN, winProbs, random, win);
+    const s = scoresOf(ref, refN, win, winN, bins.points, scale);
+    out.psi[i] = s.psi;
+    out.ks[i] = s.ks;
+    out.wasserstein[i] = s.wasserstein;
+  }
+  return out;
+}
+
+/** A gamma distribution with the sample's mean and variance (method of moments). */
+export function fitGamma(samples: Float64Array): { shape: number; scale: number } {
+  let sum = 0;
+  for (const v of samples) sum += v;
+  const mean = sum / samples.length;
+  let ss = 0;
+  for (const v of samples) ss += (v - mean) ** 2;
+  const variance = ss / Math.max(1, samples.length - 1);
+  if (!(mean > 0) || !(variance > 0)) return { shape: 1, scale: Math.max(mean, 1e-9) };
+  return { shape: (mean * mean) / variance, scale: variance / mean };
+}
+
+/**
+ * The calibration of one statistic: `sequence` is each baseline value's bin, in the order the frames came
+ * (commissioning files by name, live decisions by time), for the window-to-window comparison.
+ */
+export function calibrateStatistic(
+  bins: Bins,
+  sequence: Uint8Array,
+  window: number,
+  random: () => number,
+  scale: number,
+): StatCalibration {
+  const n = sequence.length;
+  const simulated = simulateScores(bins, n, window, BOOTSTRAP_DRAWS, random, scale);
+  const spread = windowSpread(bins, sequence, window, random, scale);
+  const out = {} as StatCalibration;
+  for (const test of TESTS) out[test] = { ...fitGamma(simulated[test]), spread: spread[test] };
+  return out;
+}
+
+function windowSpread(
+  bins: Bins,
+  sequence: Uint8Array,
+  window: number,
+  random: () => number,
+  scale: number,
+): Record<DistributionTest, number> {
+  const windows = Math.floor(sequence.length / window);
+  const none = { psi: 1, ks: 1, wasserstein: 1 };
+  if (windows < MIN_WINDOWS_FOR_SPREAD) return none;
+  const count = binCount(bins.edges);
+  const observed = { psi: 0, ks: 0, wasserstein: 0 };
+  const win = new Float64Array(count);
+  const rest = new Float64Array(count);
+  for (let w = 0; w < windows; w++) {
+    win.fill(0);
+    for (let i = w * window; i < (w + 1) * window; i++) {
+      const b = sequence[i] as number;
+      win[b] = (win[b] as number) + 1;
+    }
+    for (let b = 0; b < count; b++) rest[b] = (bins.counts[b] as number) - (win[b] as number);
+    const s = scoresOf(rest, sequence.length - window, win, window, bins.points, scale);
+    for (const test of TESTS) observed[test] += s[test] / windows;
+  }
+  const simulated = simulateScores(bins, sequence.length - window, window, LOO_DRAWS, random, scale);
+  const out = { ...none };
+  for (const test of TESTS) {
+    let mean = 0;
+    for (const v of simulated[test]) mean += v / simulated[test].length;
+    out[test] = mean > 0 ? Math.max(1, observed[test] / mean) : 1;
+  }
+  return out;
+}
+
+/**
+ * The threshold of `test` for a window of `n` decisions at the per-test false-alarm probability `p`. The
+ * fitted gamma is for windows of `calibratedWindow` against `baselineN`; PSI grows as (1/n + 1/N) with
+ * smaller samples, KS and Wasserstein as its square root.
+ */
+export function distributionThreshold(
+  cal: TestCalibration,
+  test: DistributionTest,
+  baselineN: number,
+  calibratedWindow: number,
+  n: number,
+  p: number,
+): number {
+  const ratio = (1 / n + 1 / baselineN) / (1 / calibratedWindow + 1 / baselineN);
+  const factor = test === 'psi' ? ratio : Math.sqrt(ratio);
+  return cal.scale * factor * cal.spread * gammaUpperQuantile(cal.shape, p);
+}
+
+export interface Budget {
+  /** windows in one `falseAlarmEvery` at the measured window length */
+  windowsPerPeriod: number;
+  /** the probability each distribution test may breach in one window */
+  pDistribution: number;
+  /** the in-control average run length (windows) each EWMA or CUSUM chart needs */
+  chartArl: number;
+}
+
+/**
+ * Splits the false-alarm budget (one alarm per `falseAlarmEvery` on a stable line) over the tests:
+ * half to the distribution tests (PSI, KS, Wasserstein, chi-square, p-chart), half to the EWMA and CUSUM
+ * charts. A distribution test's breaches are independent from one window to the next on a stable line,
+ * and an alert needs two in a row, so with per-window breach probability q for all of them together the
+ * alarm rate is at most q^2 per window: q = sqrt(A/2), shared equally (Bonferroni) by the `distribution`
+ * tests. A chart's state carries over between windows (two breaches in a row are nearly one), so each of
+ * the `charts` gets an average run length of 2 * charts / A windows, A being one alarm per period.
+ */
+export function budgetFor(
+  falseAlarmEveryMs: number,
+  windowMs: number,
+  distribution: number,
+  charts: number,
+): Budget {
+  const windowsPerPeriod = Math.max(1, falseAlarmEveryMs / Math.max(1, windowMs));
+  const alarmsPerWindow = 1 / windowsPerPeriod;
+  return {
+    windowsPerPeriod,
+    pDistribution: Math.sqrt(alarmsPerWindow / 2) / Math.max(1, distribution),
+    chartArl: (2 * Math.max(1, charts)) / alarmsPerWindow,
+  };
+}
