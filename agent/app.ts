@@ -24,6 +24,7 @@ import {
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
+import { buildDrift } from './wiring-drift.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -92,7 +93,7 @@ export class Agent {
       { ...config.store, imagesDir },
       { clock, metrics, alerts, events, log: child('storage') },
     );
-    const audit = new AuditLog(this.store, () => clock.now());
+    const audit = new AuditLog(this.store, () => clock.now(), events);
     const auditQuery = new AuditQuery(this.store, audit);
     const { models, inboxes } = buildModels(k, new ShadowStore(this.store, child('shadow')));
     this.models = models;
@@ -107,16 +108,19 @@ export class Agent {
           { clock, metrics, events, log: child('outbox', { channel: channel.name }) },
         ),
     );
-    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
+    const drift = buildDrift(k, { store: this.store, link: this.link, sparkplug });
+    const gate = (cameraId: string) => drift?.monitor.gate(cameraId);
+    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage, gate });
     this.cameras = cameras;
 
     const monitor = new SystemMonitor(config.store.path, child('system'), clock);
     const { link, storage } = this;
     this.health = new StatusService({
       ...{ agentId: config.agent.id, clock, metrics, cameras, models },
-      ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor },
+      ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor, drift: drift?.monitor },
     });
-    this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
+    const api = { audit, auditQuery, storage, cameras, models, link, drift: drift?.monitor };
+    this.http = buildApi(k, { ...api, health: this.health });
     const reporter = new HealthReporter(
       link,
       () => this.health.status(),
@@ -131,11 +135,15 @@ export class Agent {
     // says `stopped`); the line last, so no part is judged before what records and delivers it is up
     this.lifecycle = new Lifecycle(
       [
-        { name: 'store', services: [this.store, monitor, alertPublisher] },
+        {
+          name: 'store',
+          services: [this.store, monitor, alertPublisher, ...(drift ? [drift.publisher] : [])],
+        },
         { name: 'storage', services: [storage] },
         { name: 'connect', services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter] },
         { name: 'models', services: [...models.values(), ...inboxes] },
-        { name: 'deliver', services: [...publishers, checkpoint] },
+        // drift listens before the line starts, so it sees every decision
+        { name: 'deliver', services: [...publishers, checkpoint, ...(drift ? [drift.monitor] : [])] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],
       log,
@@ -144,9 +152,6 @@ export class Agent {
 
   /** Starts every stage in order; returns early, without error, when `signal` aborts (a stop while starting). */
   async start(signal: AbortSignal = new AbortController().signal): Promise<void> {
-    if (this.config.drift) {
-      this.log.warn('drift reporting is not available in this version; drift settings are ignored');
-    }
     await this.lifecycle.start(signal);
     if (signal.aborted) return;
     const lastSeq = this.store.lastSeq();

@@ -10,6 +10,7 @@ import { Agent } from './app.js';
 import { runBench } from './bench-cli.js';
 import { runCheck } from './check.js';
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config/index.js';
+import { runBaselineCli } from './drift/index.js';
 import { describeError } from './errors.js';
 import { createRootLogger } from './logger.js';
 import { inspectModel } from './model-inspect.js';
@@ -28,6 +29,8 @@ Usage:
   edge-agent model inspect FILE.onnx [--json]
   edge-agent bench --model A.onnx [--model B.onnx ...] [--runs 200] [--workers N] [--providers cpu]
                    [--image FILE] [--json]      compare model variants' speed on this machine
+  edge-agent baseline build [-c FILE] --camera ID --from DIR [--json]
+                                            build a drift baseline from commissioning images
   edge-agent --version
 
 -c defaults to $EDGE_AGENT_CONFIG, else ./agent.yaml.`;
@@ -35,6 +38,8 @@ Usage:
 async function main(argv: string[]): Promise<number> {
   // bench has options of its own (repeated --model), so it parses its arguments itself
   if (argv[0] === 'bench') return runBench(argv.slice(1));
+  // drift's own command (agent/drift/baseline-cli.ts), with its own options
+  if (argv[0] === 'baseline') return runBaselineCli(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
 import { Camera, connectionReporter, createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
-import { type Decision, Inspector } from './decision/index.js';
+import { type Decision, type FrameGate, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
 import { buildHttpApp, HttpServer } from './http/index.js';
@@ -21,8 +21,10 @@ import type { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index
 import {
   auditRequestHandlers,
   byId,
+  driftRequestHandlers,
   lineRequestHandlers,
   type MqttLink,
+  type RequestableDrift,
   RequestRouter,
 } from './sync/index.js';
 
@@ -61,11 +63,16 @@ export function buildModels(k: Kernel, shadowStore: ShadowStore) {
   return { models, inboxes };
 }
 
+interface LineParts {
+  models: ReadonlyMap<string, ModelDeployment>;
+  store: DecisionStore;
+  storage: Storage;
+  /** The fitness gate of a camera's inspector (drift.gate: true), none otherwise. */
+  gate?: (cameraId: string) => FrameGate | undefined;
+}
+
 /** Each camera with its source and inspector, and the PLC that triggers it where one is configured. */
-export function buildLine(
-  k: Kernel,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-) {
+export function buildLine(k: Kernel, parts: LineParts) {
   const cameras = new Map<string, Camera<Decision>>();
   const plcs = new Map<string, ModbusPlc>();
   for (const c of k.config.cameras) {
@@ -82,11 +89,7 @@ export function buildLine(
   return { cameras, plcs };
 }
 
-function buildCamera(
-  k: Kernel,
-  c: CameraConfig,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-): Camera<Decision> {
+function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decision> {
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
@@ -99,6 +102,7 @@ function buildCamera(
       rulesJudge(c.rules, () => model.labels),
     ),
     record: (draft, evidence) => parts.storage.record(draft, evidence),
+    gate: parts.gate?.(c.id),
     clock,
     log,
     metrics,
@@ -128,11 +132,17 @@ export function buildApi(
     models: ReadonlyMap<string, ModelDeployment>;
     link: MqttLink;
     health: StatusService;
+    /** Drift monitoring (`drift/baseline`, `GET /api/drift`); none when agent.yaml has no `drift`. */
+    drift?: (RequestableDrift & { api(query: { camera?: string; limit?: number }): unknown }) | undefined;
   },
 ): HttpServer {
-  const { audit, auditQuery, health, models } = parts;
+  const { audit, auditQuery, health, models, drift } = parts;
   const requests = new RequestRouter(
-    { ...auditRequestHandlers(audit), ...lineRequestHandlers(parts.cameras, models) },
+    {
+      ...auditRequestHandlers(audit),
+      ...lineRequestHandlers(parts.cameras, models),
+      ...driftRequestHandlers(drift),
+    },
     k.log.child({ module: 'requests' }),
     {
       journal: audit,
@@ -155,6 +165,7 @@ export function buildApi(
     image: (id, kind) => parts.storage.image(auditQuery.detail(id), kind),
     token: k.config.health.token,
     installModel: (model, dir) => byId(models, model, 'model').install(dir),
+    drift: (query) => (drift ? drift.api(query) : { enabled: false, cameras: [] }),
     log: k.log.child({ module: 'http' }),
   });
   return new HttpServer(app, k.config.health.listen, k.log.child({ module: 'http' }));

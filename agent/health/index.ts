@@ -1,5 +1,6 @@
 export {
   BACKLOG_WARNING,
+  type DriftStatus,
   type Problem,
   type Readiness,
   StatusService,

@@ -42,6 +42,19 @@ export interface StatusSources {
   plcs: ReadonlyMap<string, { snapshot(): PlcStatus }>;
   alerts: { active(): Alert[] };
   system: { snapshot(): SystemSnapshot };
+  /** Drift monitoring, when configured (docs/drift.md). */
+  drift?: { snapshot(): DriftStatus } | undefined;
+}
+
+/** What `drift` in `/api/status` holds (drift's DriftMonitor.snapshot), as much of it as status reads. */
+export interface DriftStatus {
+  cameras: {
+    cameraId: string;
+    status: string;
+    model: { id: string; version: string } | null;
+    baseline: { id: string } | null;
+    collecting: { target: number; collected: number } | null;
+  }[];
 }
 
 /**
@@ -62,6 +75,7 @@ export class StatusService {
     const cameras = [...s.cameras.values()].map((c) => c.snapshot());
     const models = [...s.models.values()].map((m) => m.snapshot());
     const link = s.link.snapshot();
+    const drift = s.drift?.snapshot();
     return {
       agent: {
         id: s.agentId,
@@ -87,8 +101,9 @@ export class StatusService {
       sparkplug: s.sparkplug?.snapshot() ?? null,
       plc: [...s.plcs].map(([camera, plc]) => ({ camera, ...plc.snapshot() })),
       alerts: s.alerts.active(),
+      drift: drift ?? null,
       system: s.system.snapshot(),
-      problems: this.problems({ cameras, models, link, backlog: stats.backlog }),
+      problems: this.problems({ cameras, models, link, backlog: stats.backlog, drift }),
     };
   }
 
@@ -122,8 +137,20 @@ export class StatusService {
     models: DeploymentStatus[];
     link: LinkStatus;
     backlog: number;
+    drift: DriftStatus | undefined;
   }): Problem[] {
     const out: Problem[] = [];
+    for (const c of now.drift?.cameras ?? []) {
+      // drift alerts are in `alerts`; what is listed here is drift that cannot be judged at all
+      if (c.status === 'no-baseline' && c.model && !c.collecting) {
+        out.push({
+          code: 'DRIFT_NO_BASELINE',
+          severity: 'warning',
+          cameraId: c.cameraId,
+          message: `no drift baseline for camera ${c.cameraId} with model ${c.model.id} version ${c.model.version}: build one (edge-agent baseline build, or the drift/baseline request)`,
+        });
+      }
+    }
     for (const m of now.models) {
       if (m.state === 'failed') {
         out.push({

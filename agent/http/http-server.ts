@@ -7,6 +7,7 @@ import type { Service } from '../service.js';
 import type { ImageKind, ImageLookup } from '../store/index.js';
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
+import { registerDriftRoute } from './drift-route.js';
 import { answerErrorsWithCodes } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
@@ -26,6 +27,11 @@ export interface HttpDeps {
   token: string | undefined;
   /** `POST /api/model/install` (multipart upload of a model version); absent = no upload route. */
   installModel?: InstallModel;
+  /**
+   * `GET /api/drift` (docs/drift.md): the latest drift report per camera and a bounded history; absent =
+   * the route answers `{"enabled": false}`. Throws a coded error for an unknown camera.
+   */
+  drift?: (query: { camera?: string; limit?: number }) => unknown;
   /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
   log?: Logger;
 }
@@ -55,6 +61,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   });
 
   registerAuditRoutes(app, deps.decisions);
+  registerDriftRoute(app, deps.drift);
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   if (deps.installModel) {

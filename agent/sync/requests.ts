@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { MAX_BASELINE_FRAMES, MIN_BASELINE_FRAMES } from '../drift/index.js';
 import { AgentError, agentError, describeError, type ErrorCode, ErrorCodes } from '../errors.js';
 import type { RequestLogEntry, RequestVia } from '../store/index.js';
 import type { MqttLink } from './mqtt-link.js';
@@ -61,6 +62,12 @@ export const requestSchemas = {
     version: z.union([z.string().min(1), z.number()]).transform(String),
   }),
   'model/rollback': z.strictObject({ transaction, model: z.string().min(1) }),
+  // build a drift baseline from the next N live decisions (docs/drift.md); N defaults to drift.baselineDecisions
+  'drift/baseline': z.strictObject({
+    transaction,
+    camera: z.string().min(1),
+    decisions: z.number().int().min(MIN_BASELINE_FRAMES).max(MAX_BASELINE_FRAMES).optional(),
+  }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

@@ -26,5 +26,6 @@ export function sparkplugOptionsOf(config: AgentConfig): SparkplugOptions | unde
     publishTimeoutMs: m.publishTimeoutMs,
     reconnectMinMs: m.reconnectMinMs,
     reconnectMaxMs: m.reconnectMaxMs,
+    driftMetrics: config.drift !== undefined,
   };
 }
