@@ -13,7 +13,9 @@ export interface Bins {
   counts: number[];
   /**
    * Where each bin's mass sits, for the Wasserstein distance: the baseline's mean within interior bins;
-   * for the overflow bins, a nominal point one typical gap beyond the extreme (a window uses its own mean).
+   * for the overflow bins, a fixed point OVERFLOW_REACH of the baseline's range beyond its extreme. Fixed,
+   * not the window's own values: every test is then a function of bin counts alone, which is what the
+   * calibration simulates exactly; how far values went is what the window mean, EWMA and CUSUM say.
    */
   points: number[];
 }
@@ -21,6 +23,9 @@ export interface Bins {
 /** Interior bins at most; fewer for a short baseline or a small window (about 5 window values per bin). */
 export const MAX_INTERIOR_BINS = 10;
 export const MIN_INTERIOR_BINS = 2;
+
+/** The overflow bins' points lie this share of the baseline's range beyond its extremes. */
+export const OVERFLOW_REACH = 0.25;
 
 /** How many interior bins a baseline of `n` values judged in windows of `window` decisions gets. */
 export function interiorBinsFor(n: number, window: number): number {
@@ -42,15 +47,12 @@ export function binsOf(sorted: Float64Array, interior: number): Bins {
     counts[b] = (counts[b] as number) + 1;
     sums[b] = (sums[b] as number) + v;
   }
-  const gap = (a: number, b: number) => Math.abs(b - a) / Math.max(1, Math.min(4, sorted.length - 1));
-  const n = sorted.length;
-  const lowGap = gap(sorted[0] as number, sorted[Math.min(n - 1, 4)] as number);
-  const highGap = gap(sorted[Math.max(0, n - 5)] as number, sorted[n - 1] as number);
   const first = edges[0] as number;
   const last = edges[edges.length - 1] as number;
+  const reach = Math.max((last - first) * OVERFLOW_REACH, Math.abs(last) * 1e-6, 1e-9);
   const points = counts.map((c, b) => {
-    if (b === 0) return first - lowGap;
-    if (b === count - 1) return last + highGap;
+    if (b === 0) return first - reach;
+    if (b === count - 1) return last + reach;
     if (c > 0) return (sums[b] as number) / c;
     // an empty interior bin (interpolated edges between two neighbouring values): its middle
     return ((edges[b - 1] as number) + (edges[Math.min(b, edges.length - 1)] as number)) / 2;
@@ -85,6 +87,13 @@ export interface Scores {
   wasserstein: number;
 }
 
+/**
+ * Wasserstein counts the distance between neighbouring bins' points up to this many standard deviations: a
+ * heavy tail (a share of clipped pixels that is nearly always 0) has bins far apart, and one rare far value
+ * would otherwise outweigh the whole window; a real shift still moves mass across many bins.
+ */
+export const MAX_STEP = 3;
+
 /** Pseudo-count added to every bin before PSI takes logarithms (an empty bin is not infinitely surprising). */
 const PSI_PSEUDO_COUNT = 0.5;
 
@@ -92,8 +101,9 @@ const PSI_PSEUDO_COUNT = 0.5;
  * The three per-statistic tests of a window against a reference, all from bin counts:
  * - PSI: sum of (w - r) ln(w / r) over bins, with a half-count added to each bin on both sides;
  * - KS: the largest gap between the two cumulative shares at any bin boundary;
- * - Wasserstein-1 between the two binned distributions (mass at each bin's point), divided by `scale`
- *   (the baseline's standard deviation), so it reads "how many standard deviations the mass moved".
+ * - Wasserstein-1 between the two binned distributions (mass at each bin's point; a step between two
+ *   neighbouring points counts at most MAX_STEP standard deviations), divided by `scale` (the baseline's
+ *   standard deviation), so it reads "how many standard deviations the mass moved".
  */
 export function scoresOf(
   ref: ArrayLike<number>,
@@ -123,7 +133,8 @@ export function scoresOf(
     cumWin += w;
     const gap = Math.abs(cumWin / winN - cumRef / refN);
     if (gap > ks) ks = gap;
-    wasserstein += gap * Math.max(0, (points[b + 1] as number) - (points[b] as number));
+    const step = Math.max(0, (points[b + 1] as number) - (points[b] as number));
+    wasserstein += gap * Math.min(step, MAX_STEP * scale);
   }
   return { psi, ks, wasserstein: wasserstein / scale };
 }

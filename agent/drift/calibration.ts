@@ -1,15 +1,18 @@
 import { type Bins, binCount, scoresOf } from './bins.js';
 import type { DistributionTest } from './catalogue.js';
-import { gammaUpperQuantile, multinomialDraw } from './math.js';
+import { gammaUpperQuantile, multinomialDraw, quantileSorted } from './math.js';
 
 /**
  * Thresholds are calibrated, not guessed (docs/drift.md, "Calibration"). For each statistic and test:
  *
  * 1. The no-drift distribution of the score at the configured window size is simulated: a reference of the
- *    baseline's size and a window are drawn from the baseline's own histogram (a value beyond the
- *    baseline's extremes has the probability 1/(N+2) on each side it truly has), and the window is scored
- *    against the reference, BOOTSTRAP_DRAWS times. A gamma distribution is fitted to those scores (PSI is
- *    a scaled chi-square, a gamma; KS and Wasserstein have lighter tails, so the fit errs on the safe side).
+ *    baseline's size and a window are drawn from the baseline's own histogram (beyond each of the
+ *    baseline's extremes the window may fall with a share drawn for each simulated window, on average the
+ *    1/(N+1) a process truly leaves there), and the window is scored
+ *    against the reference, BOOTSTRAP_DRAWS times. A gamma distribution is fitted to the upper tail of
+ *    those scores (through their 90th and 99th percentiles: PSI is near a scaled chi-square, a gamma, but
+ *    values landing beyond the baseline's range give it a heavier tail than a fit of mean and variance
+ *    would), and extrapolated to the far tail the budget asks for.
  * 2. The baseline is cut into consecutive windows of the configured size and each is scored against the
  *    rest. Real lines vary more from one stretch to the next than independent frames would (lighting
  *    cycles, batches); the ratio of those scores to the simulated ones (at least 1) widens the threshold.
@@ -17,8 +20,8 @@ import { gammaUpperQuantile, multinomialDraw } from './math.js';
  *    budget allows (budgetFor), rescaled to the window's actual size.
  */
 
-/** Simulated windows per statistic: enough for a gamma's mean and variance to within a few per cent. */
-export const BOOTSTRAP_DRAWS = 1000;
+/** Simulated windows per statistic: 5 of them beyond the 99.9th percentile the tail fit reads. */
+export const BOOTSTRAP_DRAWS = 5000;
 /** Simulated windows for the leave-one-window-out comparison (only its mean is used). */
 const LOO_DRAWS = 300;
 /** Consecutive baseline windows needed before their spread is trusted to widen thresholds. */
@@ -47,8 +50,8 @@ export function simulateScores(
 ): Record<DistributionTest, Float64Array> {
   const count = binCount(bins.edges);
   const refProbs = bins.counts.map((c, b) => (b === 0 || b === count - 1 ? 0 : c));
-  // the window may fall outside the baseline's range, as new values do: 1/(N+2) per side
-  const winProbs = bins.counts.map((c, b) => (b === 0 || b === count - 1 ? 1 : c));
+  const total = refProbs.reduce((a, b) => a + b, 0);
+  const winProbs = new Float64Array(count);
   const ref = new Float64Array(count);
   const win = new Float64Array(count);
   const out = {
@@ -57,6 +60,14 @@ export function simulateScores(
     wasserstein: new Float64Array(draws),
   };
   for (let i = 0; i < draws; i++) {
+    // beyond each extreme lies an unseen share of the process: on average 1/(N+1), but as likely more or
+    // less (the spacing beyond the largest of N values is near exponential), drawn anew for each window
+    const low = -Math.log(1 - random()) / (refN + 1);
+    const high = -Math.log(1 - random()) / (refN + 1);
+    const inside = Math.max(0, 1 - low - high);
+    for (let b = 0; b < count; b++) winProbs[b] = ((refProbs[b] as number) / total) * inside;
+    winProbs[0] = low;
+    winProbs[count - 1] = high;
     multinomialDraw(refN, refProbs, random, ref);
     multinomialDraw(winN, winProbs, random, win);
     const s = scoresOf(ref, refN, win, winN, bins.points, scale);
@@ -67,8 +78,29 @@ export function simulateScores(
   return out;
 }
 
-/** A gamma distribution with the sample's mean and variance (method of moments). */
+/**
+ * A gamma distribution through the sample's 90th and 99th percentiles (their ratio fixes the shape, then
+ * the scale), so the fit follows the tail the thresholds are read from. A sample without spread in its
+ * tail falls back to its mean and variance.
+ */
 export function fitGamma(samples: Float64Array): { shape: number; scale: number } {
+  const sorted = Float64Array.from(samples).sort();
+  const q90 = quantileSorted(sorted, 0.99);
+  const q99 = quantileSorted(sorted, 0.999);
+  if (q90 > 0 && q99 > q90) {
+    const ratio = q99 / q90;
+    const ratioAt = (a: number) => gammaUpperQuantile(a, 0.001) / gammaUpperQuantile(a, 0.01);
+    // the ratio falls as the shape grows; bisect on log(shape) in [0.02, 5000]
+    let lo = Math.log(0.02);
+    let hi = Math.log(5000);
+    for (let i = 0; i < 60; i++) {
+      const mid = (lo + hi) / 2;
+      if (ratioAt(Math.exp(mid)) > ratio) lo = mid;
+      else hi = mid;
+    }
+    const shape = Math.exp((lo + hi) / 2);
+    return { shape, scale: q90 / gammaUpperQuantile(shape, 0.01) };
+  }
   let sum = 0;
   for (const v of samples) sum += v;
   const mean = sum / samples.length;

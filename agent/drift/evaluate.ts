@@ -1,5 +1,5 @@
 import type { Baseline, StatBaseline } from './baseline.js';
-import { type Bins, binCount, scoresOf } from './bins.js';
+import { type Bins, scoresOf } from './bins.js';
 import { type Budget, budgetFor, distributionThreshold, type StatCalibration } from './calibration.js';
 import { STATS, type StatGroup, type StatName } from './catalogue.js';
 import {
@@ -88,12 +88,7 @@ function statisticRows(
 ): StatisticRow[] {
   const { bins, calibration } = ref;
   const scale = Math.max(ref.std, STATS.find((s) => s.name === name)?.resolution ?? 0);
-  // an overflow bin's mass sits where this window's values were, not at the nominal point
-  const points = [...bins.points];
-  const last = binCount(bins.edges) - 1;
-  for (const b of [0, last])
-    if ((win.counts[b] as number) > 0) points[b] = (win.sums[b] as number) / (win.counts[b] as number);
-  const s = scoresOf(bins.counts, ref.count, win.counts, win.n, points, scale);
+  const s = scoresOf(bins.counts, ref.count, win.counts, win.n, bins.points, scale);
   const mean = win.sum / win.n;
   const base = {
     name,
@@ -157,7 +152,8 @@ function classMixRow(
 }
 
 /**
- * The NG rate on a p-chart (Laney's p', so a baseline that varied more than binomially widens it) with
+ * The NG rate on a p-chart (Laney's p', so a baseline that varied more than binomially widens it; the
+ * centre line's own error from a finite baseline counts too) with
  * limits at P_CHART_SIGMA or what the budget needs, the Western Electric rules it breaks listed (they do
  * not breach by themselves: together they give a false alarm about every 90 windows on a stable line, see
  * docs/drift.md), and EWMA and CUSUM on the same standardised points for slow rises.
@@ -171,7 +167,8 @@ function ngRateRows(
   const { p, spread, judged } = baseline.ngRate;
   if (window.judged < 2 || judged < 1) return [];
   const rate = window.ng / window.judged;
-  const se = Math.sqrt(((p * (1 - p)) / window.judged) * spread);
+  // the window's rate against an estimated centre line: both sides' sampling error count
+  const se = Math.sqrt(p * (1 - p) * (1 / window.judged + 1 / judged) * spread);
   const z = (rate - p) / se;
   charts.ngPoints.push(z);
   if (charts.ngPoints.length > 8) charts.ngPoints.shift();

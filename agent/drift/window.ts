@@ -12,8 +12,6 @@ export interface WindowStat {
   sumSq: number;
   /** per bin of the baseline's histogram (empty without a baseline) */
   counts: Float64Array;
-  /** per bin: sum of values, so an overflow bin's mass sits where the values really were */
-  sums: Float64Array;
 }
 
 /**
@@ -37,7 +35,7 @@ export class WindowAccumulator {
     this.stats = STATS.map((def) => {
       const bins = baseline?.statistics[def.name]?.bins;
       const n = bins ? binCount(bins.edges) : 0;
-      return { n: 0, sum: 0, sumSq: 0, counts: new Float64Array(n), sums: new Float64Array(n) };
+      return { n: 0, sum: 0, sumSq: 0, counts: new Float64Array(n) };
     });
   }
 
@@ -62,7 +60,6 @@ export class WindowAccumulator {
       if (bins) {
         const b = binOf(bins.edges, v);
         s.counts[b] = (s.counts[b] as number) + 1;
-        s.sums[b] = (s.sums[b] as number) + v;
       }
     }
   }
