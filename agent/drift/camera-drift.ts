@@ -76,6 +76,8 @@ export class CameraDrift {
   private building: Promise<void> | undefined;
   private lastReport: DriftReport | null = null;
   private lastError: string | null = null;
+  /** The gate's baseline while no decision of the model has been stored yet (see `unfit`). */
+  private gateBaseline: { sha: string; baseline: Baseline | null } | undefined;
   private readonly id: string;
 
   constructor(private readonly deps: CameraDriftDeps) {
@@ -122,11 +124,22 @@ export class CameraDrift {
     if (this.window.count >= this.deps.config.window) this.close();
   }
 
-  /** For the gate (drift.gate): why this frame is unfit to judge, against this model's baseline only. */
+  /**
+   * For the gate (drift.gate): why this frame is unfit to judge, against the baseline of the model that
+   * judged it, and never another's. The first frame of a model not seen yet looks its baseline up (one
+   * indexed query per model change), so the very first frames after a start are gated too.
+   */
   unfit(inference: Inference): string | undefined {
-    const b = this.baseline;
-    if (!b || !inference.imageStats || inference.model.sha256 !== b.model.sha256) return undefined;
-    return unfitReason(inference.imageStats, b);
+    if (!inference.imageStats) return undefined;
+    const sha = inference.model.sha256;
+    let b = this.baseline?.model.sha256 === sha ? this.baseline : undefined;
+    if (!b) {
+      if (this.gateBaseline?.sha !== sha) {
+        this.gateBaseline = { sha, baseline: this.deps.store.latestBaseline(this.id, sha) ?? null };
+      }
+      b = this.gateBaseline.baseline ?? undefined;
+    }
+    return b ? unfitReason(inference.imageStats, b) : undefined;
   }
 
   onOutcome(verdict: 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR', actual: 'OK' | 'NG'): void {
@@ -258,6 +271,7 @@ export class CameraDrift {
   }
 
   private apply(b: Baseline, why: string): void {
+    this.gateBaseline = undefined;
     this.deps.log.info(
       { baseline: b.id, frames: b.frames, source: b.source },
       `drift baseline in use: ${why}`,

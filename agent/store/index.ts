@@ -15,7 +15,7 @@ export { DiskBudget, type DiskUsage, type DropKind } from './disk-budget.js';
 export { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
-export { Pruner } from './pruner.js';
+export { DRIFT_REPORTS_KEPT, Pruner } from './pruner.js';
 export { RETENTION_PERIOD_MS, RetentionSweep } from './retention.js';
 export {
   IMAGE_KINDS,
