@@ -84,8 +84,9 @@ function check(s: Schema, v: unknown, at: string, problems: string[], depth: num
           problems.push(`${here}: more than ${rule} items`);
         break;
       case 'items':
-        if (Array.isArray(v))
-          v.forEach((item, i) => check(rule as Schema, item, `${at}/${i}`, problems, depth + 1));
+        if (Array.isArray(v)) {
+          for (const [i, item] of v.entries()) check(rule as Schema, item, `${at}/${i}`, problems, depth + 1);
+        }
         break;
       case 'required':
         if (typeOf(v) === 'object') {
