@@ -1,7 +1,7 @@
 import type { DriftConfig } from '../config/index.js';
 import type { CameraAlerts } from './alerting.js';
 import type { BaselineModel } from './baseline.js';
-import { ALERT_OF_GROUP, type StatGroup, type WindowAlertCode } from './catalogue.js';
+import { ALERT_OF_GROUP, STATS, type StatGroup, type WindowAlertCode } from './catalogue.js';
 import { type ChartMemory, evaluateWindow } from './evaluate.js';
 import { round } from './math.js';
 import type { OutcomeBook } from './outcomes.js';
@@ -9,7 +9,7 @@ import type { DriftReport, ReportStatus, StatisticRow } from './report.js';
 import type { WindowAccumulator } from './window.js';
 
 /** Statistics named in an alert's message at most (the report has them all). */
-const NAMED_IN_MESSAGE = 3;
+const NAMED_IN_MESSAGE = 4;
 
 const WHAT: Record<'input' | 'output' | 'ngRate', string> = {
   input: 'input drift (image statistics)',
@@ -109,7 +109,10 @@ export function judgeWindow(ctx: WindowContext): { report: DriftReport } {
   return { report };
 }
 
-/** "input drift (image statistics) on cam-1: brightness psi 1.9 > 0.41; sharpness ks 0.52 > 0.3" */
+/**
+ * "input drift (image statistics) on cam-1 for 2 windows in a row: brightness psi 1.9 > 0.41; sharpness ks
+ * 0.52 > 0.3": each breaching statistic once (its worst test), in the catalogue's order.
+ */
 function alertMessage(cameraId: string, group: StatGroup, rows: readonly StatisticRow[]): string {
   const worst = new Map<string, StatisticRow>();
   for (const r of rows) {
@@ -118,8 +121,13 @@ function alertMessage(cameraId: string, group: StatGroup, rows: readonly Statist
     const had = worst.get(r.name);
     if (!had || ratio(r) > ratio(had)) worst.set(r.name, r);
   }
+  // in the catalogue's order (brightness before the clipped shares): what a technician checks first
+  const order = (name: string) => {
+    const i = STATS.findIndex((d) => d.name === name);
+    return i < 0 ? STATS.length : i;
+  };
   const named = [...worst.values()]
-    .sort((a, b) => b.score / b.threshold - a.score / a.threshold)
+    .sort((a, b) => order(a.name) - order(b.name))
     .slice(0, NAMED_IN_MESSAGE)
     .map((r) => `${r.name}${r.detail ? ` (${r.detail})` : ''} ${r.test} ${r.score} > ${r.threshold}`);
   const more = worst.size > NAMED_IN_MESSAGE ? ` (+${worst.size - NAMED_IN_MESSAGE} more)` : '';
