@@ -83,7 +83,13 @@ export async function buildBaseline(
       if (Number.isFinite(v)) values.push(v);
     }
     if (values.length < MIN_STAT_VALUES) continue;
-    statistics[def.name] = statisticOf(Float64Array.from(values), meta.window, def.resolution, random);
+    statistics[def.name] = await statisticOf(
+      Float64Array.from(values),
+      meta.window,
+      def.resolution,
+      random,
+      pause,
+    );
     await pause();
   }
   const classCounts: Record<string, number> = {};
@@ -105,12 +111,13 @@ export async function buildBaseline(
   };
 }
 
-function statisticOf(
+async function statisticOf(
   values: Float64Array,
   window: number,
   resolution: number,
   random: () => number,
-): StatBaseline {
+  pause: () => Promise<void>,
+): Promise<StatBaseline> {
   const n = values.length;
   let sum = 0;
   for (const v of values) sum += v;
@@ -129,7 +136,7 @@ function statisticOf(
     bins = binsOf(sorted, interiorBinsFor(n, window));
     const sequence = new Uint8Array(n);
     for (let i = 0; i < n; i++) sequence[i] = binOf(bins.edges, values[i] as number);
-    calibration = calibrateStatistic(bins, sequence, window, random, scale);
+    calibration = await calibrateStatistic(bins, sequence, window, random, scale, pause);
   }
   return { count: n, mean, std, band, bins, calibration, meanSpread: meanSpreadOf(values, window, scale) };
 }

@@ -27,6 +27,15 @@ const LOO_DRAWS = 300;
 /** Consecutive baseline windows needed before their spread is trusted to widen thresholds. */
 export const MIN_WINDOWS_FOR_SPREAD = 3;
 
+/**
+ * Awaited between slices of the simulation: the agent hands the event loop back to the line there (a live
+ * baseline is built on the main thread), so no part waits behind a calibration for long.
+ */
+export type Pause = () => Promise<void>;
+const noPause: Pause = async () => {};
+/** Simulated windows between pauses (a few milliseconds of work). */
+const DRAWS_PER_SLICE = 250;
+
 export interface TestCalibration {
   /** gamma fitted to the simulated scores at (baseline size, configured window) */
   shape: number;
@@ -40,14 +49,15 @@ export type StatCalibration = Record<DistributionTest, TestCalibration>;
 const TESTS: readonly DistributionTest[] = ['psi', 'ks', 'wasserstein'];
 
 /** Scores of `draws` simulated no-drift windows of `winN` against references of `refN`. */
-export function simulateScores(
+export async function simulateScores(
   bins: Bins,
   refN: number,
   winN: number,
   draws: number,
   random: () => number,
   scale: number,
-): Record<DistributionTest, Float64Array> {
+  pause: Pause = noPause,
+): Promise<Record<DistributionTest, Float64Array>> {
   const count = binCount(bins.edges);
   const refProbs = bins.counts.map((c, b) => (b === 0 || b === count - 1 ? 0 : c));
   const total = refProbs.reduce((a, b) => a + b, 0);
@@ -60,6 +70,7 @@ export function simulateScores(
     wasserstein: new Float64Array(draws),
   };
   for (let i = 0; i < draws; i++) {
+    if (i % DRAWS_PER_SLICE === DRAWS_PER_SLICE - 1) await pause();
     // beyond each extreme lies an unseen share of the process: on average 1/(N+1), but as likely more or
     // less (the spacing beyond the largest of N values is near exponential), drawn anew for each window
     const low = -Math.log(1 - random()) / (refN + 1);
@@ -115,28 +126,30 @@ export function fitGamma(samples: Float64Array): { shape: number; scale: number 
  * The calibration of one statistic: `sequence` is each baseline value's bin, in the order the frames came
  * (commissioning files by name, live decisions by time), for the window-to-window comparison.
  */
-export function calibrateStatistic(
+export async function calibrateStatistic(
   bins: Bins,
   sequence: Uint8Array,
   window: number,
   random: () => number,
   scale: number,
-): StatCalibration {
+  pause: Pause = noPause,
+): Promise<StatCalibration> {
   const n = sequence.length;
-  const simulated = simulateScores(bins, n, window, BOOTSTRAP_DRAWS, random, scale);
-  const spread = windowSpread(bins, sequence, window, random, scale);
+  const simulated = await simulateScores(bins, n, window, BOOTSTRAP_DRAWS, random, scale, pause);
+  const spread = await windowSpread(bins, sequence, window, random, scale, pause);
   const out = {} as StatCalibration;
   for (const test of TESTS) out[test] = { ...fitGamma(simulated[test]), spread: spread[test] };
   return out;
 }
 
-function windowSpread(
+async function windowSpread(
   bins: Bins,
   sequence: Uint8Array,
   window: number,
   random: () => number,
   scale: number,
-): Record<DistributionTest, number> {
+  pause: Pause,
+): Promise<Record<DistributionTest, number>> {
   const windows = Math.floor(sequence.length / window);
   const none = { psi: 1, ks: 1, wasserstein: 1 };
   if (windows < MIN_WINDOWS_FOR_SPREAD) return none;
@@ -154,7 +167,15 @@ function windowSpread(
     const s = scoresOf(rest, sequence.length - window, win, window, bins.points, scale);
     for (const test of TESTS) observed[test] += s[test] / windows;
   }
-  const simulated = simulateScores(bins, sequence.length - window, window, LOO_DRAWS, random, scale);
+  const simulated = await simulateScores(
+    bins,
+    sequence.length - window,
+    window,
+    LOO_DRAWS,
+    random,
+    scale,
+    pause,
+  );
   const out = { ...none };
   for (const test of TESTS) {
     let mean = 0;

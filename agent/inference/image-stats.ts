@@ -47,8 +47,9 @@ export const THUMB_MAX_SIDE = 128;
 export const CLIP_DARK = 5;
 export const CLIP_BRIGHT = 250;
 
-// one scratch buffer per thread: the stats of one frame at a time are computed here
+// scratch buffers per thread (the stats of one frame at a time are computed here): luma and the channels
 let grey = new Float32Array(0);
+let chans = [new Float32Array(0), new Float32Array(0), new Float32Array(0)] as const;
 
 /**
  * The statistics of one frame from the model's input tensor (NCHW or NHWC, RGB or BGR, uint8, float32 or
@@ -61,29 +62,19 @@ export function imageStatsOf(
   input: StatsInput,
   region: Region = { x: 0, y: 0, width: input.width, height: input.height },
 ): ImageStats {
-  const W = input.width;
-  const plane = W * input.height;
   const stride = Math.max(1, Math.ceil(Math.max(region.width, region.height) / THUMB_MAX_SIDE));
   const tw = Math.max(1, Math.floor(region.width / stride));
   const th = Math.max(1, Math.floor(region.height / stride));
-  if (grey.length < tw * th) grey = new Float32Array(tw * th);
-  // tensor channel c holds source channel order[c]: find where R, G and B live
+  const n = tw * th;
+  if (grey.length < n) {
+    grey = new Float32Array(n);
+    chans = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  }
+  // tensor channel c holds source channel order[c]: R, G and B are read from where they are
   const order = input.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  const chanOf = [order.indexOf(0), order.indexOf(1), order.indexOf(2)] as const;
-  const nchw = input.layout === 'NCHW';
-  const raw = input.dtype === 'uint8';
-  const half = input.dtype === 'float16';
-  // x = v * mul + add in the tensor (preprocess.ts toTensor): back to 0-255 with (v - add) / mul
-  const mul = [0, 1, 2].map((c) => input.scale / (input.std[c as 0 | 1 | 2] as number));
-  const add = [0, 1, 2].map(
-    (c) => -(input.mean[c as 0 | 1 | 2] as number) / (input.std[c as 0 | 1 | 2] as number),
-  );
-  const read = (c: number, p: number): number => {
-    const i = nchw ? c * plane + p : p * 3 + c;
-    const v = half ? float16BitsToFloat32(data[i] as number) : (data[i] as number);
-    if (raw) return v;
-    return (v - (add[c] as number)) / (mul[c] as number);
-  };
+  for (let c = 0; c < 3; c++)
+    extractChannel(data, input, region, stride, tw, th, c, chans[order[c] as number] as Float32Array);
+  const [R, G, B] = chans;
 
   let sumR = 0;
   let sumG = 0;
@@ -93,27 +84,23 @@ export function imageStatsOf(
   let sumS = 0;
   let dark = 0;
   let bright = 0;
-  for (let ty = 0; ty < th; ty++) {
-    const row = (region.y + ty * stride) * W;
-    for (let tx = 0; tx < tw; tx++) {
-      const p = row + region.x + tx * stride;
-      const r = read(chanOf[0], p);
-      const g = read(chanOf[1], p);
-      const b = read(chanOf[2], p);
-      const l = 0.299 * r + 0.587 * g + 0.114 * b;
-      grey[ty * tw + tx] = l;
-      sumR += r;
-      sumG += g;
-      sumB += b;
-      sumL += l;
-      sumL2 += l * l;
-      const max = Math.max(r, g, b);
-      if (max > 0) sumS += (max - Math.min(r, g, b)) / max;
-      if (l <= CLIP_DARK) dark++;
-      else if (l >= CLIP_BRIGHT) bright++;
-    }
+  for (let i = 0; i < n; i++) {
+    const r = R[i] as number;
+    const g = G[i] as number;
+    const b = B[i] as number;
+    const l = 0.299 * r + 0.587 * g + 0.114 * b;
+    grey[i] = l;
+    sumR += r;
+    sumG += g;
+    sumB += b;
+    sumL += l;
+    sumL2 += l * l;
+    const max = r > g ? (r > b ? r : b) : g > b ? g : b;
+    const min = r < g ? (r < b ? r : b) : g < b ? g : b;
+    if (max > 0) sumS += (max - min) / max;
+    if (l <= CLIP_DARK) dark++;
+    else if (l >= CLIP_BRIGHT) bright++;
   }
-  const n = tw * th;
   const mean = sumL / n;
   return {
     brightness: mean,
@@ -126,6 +113,43 @@ export function imageStatsOf(
     clippedDark: dark / n,
     clippedBright: bright / n,
   };
+}
+
+/**
+ * Tensor channel `c` of the thumbnail into `out`, back in 0-255: x = v * mul + add in the tensor
+ * (preprocess.ts toTensor), so v = (x - add) / mul. One tight loop per channel, no per-pixel branching.
+ */
+function extractChannel(
+  data: Float32Array | Uint8Array | Uint16Array,
+  input: StatsInput,
+  region: Region,
+  stride: number,
+  tw: number,
+  th: number,
+  c: number,
+  out: Float32Array,
+): void {
+  const W = input.width;
+  const nchw = input.layout === 'NCHW';
+  const base = nchw ? c * W * input.height : c;
+  const step = nchw ? stride : stride * 3;
+  const rowStep = nchw ? W : W * 3;
+  const std = input.std[c as 0 | 1 | 2] as number;
+  const mean = input.mean[c as 0 | 1 | 2] as number;
+  // uint8 tensors are not normalised (toTensor copies the bytes)
+  const scale = input.dtype === 'uint8' ? 1 : std / input.scale;
+  const offset = input.dtype === 'uint8' ? 0 : mean / input.scale;
+  const half = input.dtype === 'float16';
+  let o = 0;
+  for (let ty = 0; ty < th; ty++) {
+    let i = base + (region.y + ty * stride) * rowStep + (nchw ? region.x : region.x * 3);
+    if (half) {
+      for (let tx = 0; tx < tw; tx++, i += step)
+        out[o++] = float16BitsToFloat32(data[i] as number) * scale + offset;
+    } else {
+      for (let tx = 0; tx < tw; tx++, i += step) out[o++] = (data[i] as number) * scale + offset;
+    }
+  }
 }
 
 /** Variance of the 4-neighbour Laplacian over the interior: the usual focus measure (Pech-Pacheco et al.). */

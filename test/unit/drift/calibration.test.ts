@@ -71,7 +71,7 @@ t.test('calibrated thresholds hold their false-alarm level on no-drift windows',
       let ss = 0;
       for (const v of values) ss += (v - mean) ** 2;
       const scale = Math.max(Math.sqrt(ss / (N - 1)), 1e-3);
-      const cal = calibrateStatistic(bins, seq, window, random, scale);
+      const cal = await calibrateStatistic(bins, seq, window, random, scale);
       const thresholds = Object.fromEntries(
         (['psi', 'ks', 'wasserstein'] as const).map((test) => [
           test,
