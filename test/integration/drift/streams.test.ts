@@ -143,7 +143,7 @@ t.test(
 );
 
 t.test(
-  'a rising NG rate (one more NG part in 72 every window) is caught by the NG-rate charts',
+  'a rising NG rate (1.4 points more every window) is caught by the NG-rate charts',
   async (t) => {
     const { h, d } = await line(t, 16);
     await windows(h, 3, () => d.draw(pools.stable, BASE_MIX));
