@@ -142,29 +142,26 @@ t.test(
   },
 );
 
-t.test(
-  'a rising NG rate (1.4 points more every window) is caught by the NG-rate charts',
-  async (t) => {
-    const { h, d } = await line(t, 16);
-    await windows(h, 3, () => d.draw(pools.stable, BASE_MIX));
-    const start = h.reports.length;
-    await windows(h, 20, (w) => {
-      const extra = (w - start + 1) * 0.5;
-      return d.draw(pools.stable, { ok: 24 - extra, scratch: 6 + extra / 2, dent: 6 + extra / 2 });
-    });
-    const at = raisedAt(h, 'DRIFT_NG_RATE');
-    t.ok(
-      at !== undefined && at - start < 14,
-      `DRIFT_NG_RATE at the end of window ${at === undefined ? '-' : at - start + 1} of the rise`,
-    );
-    const ng = h.reports.at(-1)?.statistics.filter((s) => s.name === 'ngRate');
-    t.ok(
-      ng?.some((s) => s.breach),
-      'ngRate breaches',
-    );
-    t.same(ng?.map((s) => s.test).sort(), ['cusum', 'ewma', 'p-chart']);
-  },
-);
+t.test('a rising NG rate (1.4 points more every window) is caught by the NG-rate charts', async (t) => {
+  const { h, d } = await line(t, 16);
+  await windows(h, 3, () => d.draw(pools.stable, BASE_MIX));
+  const start = h.reports.length;
+  await windows(h, 20, (w) => {
+    const extra = (w - start + 1) * 0.5;
+    return d.draw(pools.stable, { ok: 24 - extra, scratch: 6 + extra / 2, dent: 6 + extra / 2 });
+  });
+  const at = raisedAt(h, 'DRIFT_NG_RATE');
+  t.ok(
+    at !== undefined && at - start < 14,
+    `DRIFT_NG_RATE at the end of window ${at === undefined ? '-' : at - start + 1} of the rise`,
+  );
+  const ng = h.reports.at(-1)?.statistics.filter((s) => s.name === 'ngRate');
+  t.ok(
+    ng?.some((s) => s.breach),
+    'ngRate breaches',
+  );
+  t.same(ng?.map((s) => s.test).sort(), ['cusum', 'ewma', 'p-chart']);
+});
 
 t.test(
   'accuracy on plant outcomes below drift.accuracyFloor alerts, and clears when it recovers',
