@@ -36,7 +36,7 @@ const USAGE = `Usage:
 
 Runs camera ID's model (the version the agent would run) over the images in DIR (commissioning images of
 good production, in name order) and stores a drift baseline for that camera and model in the agent's
-database (store.path). A running agent takes it up on its next drift window or drift.schedule tick.
+database (store.path). A running agent takes it up at its next drift.schedule tick.
 Exit status: 0 built, 1 failed, 78 bad config.`;
 
 interface Skipped {
