@@ -72,35 +72,20 @@ export function imageStatsOf(
   }
   // tensor channel c holds source channel order[c]: R, G and B are read from where they are
   const order = input.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  for (let c = 0; c < 3; c++)
-    extractChannel(data, input, region, stride, tw, th, c, chans[order[c] as number] as Float32Array);
-  const [R, G, B] = chans;
-
-  let sumR = 0;
-  let sumG = 0;
-  let sumB = 0;
-  let sumL = 0;
-  let sumL2 = 0;
-  let sumS = 0;
-  let dark = 0;
-  let bright = 0;
-  for (let i = 0; i < n; i++) {
-    const r = R[i] as number;
-    const g = G[i] as number;
-    const b = B[i] as number;
-    const l = 0.299 * r + 0.587 * g + 0.114 * b;
-    grey[i] = l;
-    sumR += r;
-    sumG += g;
-    sumB += b;
-    sumL += l;
-    sumL2 += l * l;
-    const max = r > g ? (r > b ? r : b) : g > b ? g : b;
-    const min = r < g ? (r < b ? r : b) : g < b ? g : b;
-    if (max > 0) sumS += (max - min) / max;
-    if (l <= CLIP_DARK) dark++;
-    else if (l >= CLIP_BRIGHT) bright++;
-  }
+  const sums =
+    input.layout === 'NCHW' && data instanceof Float32Array
+      ? sumsNchwFloat32(data, input, region, stride, tw, th, order)
+      : sumsOfChannels(data, input, region, stride, tw, th, order);
+  const [sumR, sumG, sumB, sumL, sumL2, sumS, dark, bright] = sums as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const mean = sumL / n;
   return {
     brightness: mean,
@@ -113,6 +98,115 @@ export function imageStatsOf(
     clippedDark: dark / n,
     clippedBright: bright / n,
   };
+}
+
+/**
+ * The common case (float32 NCHW: what most exported models take), read from the three planes in place, in
+ * one pass: x = v * mul + add in the tensor (preprocess.ts toTensor), so v = x * std / scale + mean / scale.
+ * Returns [sumR, sumG, sumB, sumL, sumL2, sumS, dark, bright] and fills `grey`.
+ */
+function sumsNchwFloat32(
+  data: Float32Array,
+  input: StatsInput,
+  region: Region,
+  stride: number,
+  tw: number,
+  th: number,
+  order: readonly number[],
+): number[] {
+  const W = input.width;
+  const plane = W * input.height;
+  const cr = order.indexOf(0) as 0 | 1 | 2;
+  const cg = order.indexOf(1) as 0 | 1 | 2;
+  const cb = order.indexOf(2) as 0 | 1 | 2;
+  const offR = cr * plane;
+  const offG = cg * plane;
+  const offB = cb * plane;
+  const kr = (input.std[cr] as number) / input.scale;
+  const kg = (input.std[cg] as number) / input.scale;
+  const kb = (input.std[cb] as number) / input.scale;
+  const ar = (input.mean[cr] as number) / input.scale;
+  const ag = (input.mean[cg] as number) / input.scale;
+  const ab = (input.mean[cb] as number) / input.scale;
+  const out = grey;
+  let sumR = 0;
+  let sumG = 0;
+  let sumB = 0;
+  let sumL = 0;
+  let sumL2 = 0;
+  let sumS = 0;
+  let dark = 0;
+  let bright = 0;
+  let o = 0;
+  for (let ty = 0; ty < th; ty++) {
+    let p = (region.y + ty * stride) * W + region.x;
+    for (let tx = 0; tx < tw; tx++, p += stride) {
+      const r = (data[offR + p] as number) * kr + ar;
+      const g = (data[offG + p] as number) * kg + ag;
+      const b = (data[offB + p] as number) * kb + ab;
+      const l = 0.299 * r + 0.587 * g + 0.114 * b;
+      out[o++] = l;
+      sumR += r;
+      sumG += g;
+      sumB += b;
+      sumL += l;
+      sumL2 += l * l;
+      // saturation (a division) on every other pixel of every other row: a mean needs no more
+      if (((tx | ty) & 1) === 0) {
+        const max = r > g ? (r > b ? r : b) : g > b ? g : b;
+        const min = r < g ? (r < b ? r : b) : g < b ? g : b;
+        if (max > 0) sumS += (max - min) / max;
+      }
+      if (l <= CLIP_DARK) dark++;
+      else if (l >= CLIP_BRIGHT) bright++;
+    }
+  }
+  // sumS as if every pixel had been counted
+  const sampled = Math.ceil(tw / 2) * Math.ceil(th / 2);
+  return [sumR, sumG, sumB, sumL, sumL2, (sumS * tw * th) / sampled, dark, bright];
+}
+
+/** Every other layout and dtype: each channel into a scratch buffer (in 0-255) first, then one pass. */
+function sumsOfChannels(
+  data: Float32Array | Uint8Array | Uint16Array,
+  input: StatsInput,
+  region: Region,
+  stride: number,
+  tw: number,
+  th: number,
+  order: readonly number[],
+): number[] {
+  for (let c = 0; c < 3; c++) {
+    extractChannel(data, input, region, stride, tw, th, c, chans[order[c] as number] as Float32Array);
+  }
+  const [R, G, B] = chans;
+  const out = grey;
+  let sumR = 0;
+  let sumG = 0;
+  let sumB = 0;
+  let sumL = 0;
+  let sumL2 = 0;
+  let sumS = 0;
+  let dark = 0;
+  let bright = 0;
+  for (let i = 0; i < tw * th; i++) {
+    const r = R[i] as number;
+    const g = G[i] as number;
+    const b = B[i] as number;
+    const l = 0.299 * r + 0.587 * g + 0.114 * b;
+    out[i] = l;
+    sumR += r;
+    sumG += g;
+    sumB += b;
+    sumL += l;
+    sumL2 += l * l;
+    const max = r > g ? (r > b ? r : b) : g > b ? g : b;
+    const min = r < g ? (r < b ? r : b) : g < b ? g : b;
+    if (max > 0) sumS += (max - min) / max;
+    if (l <= CLIP_DARK) dark++;
+    else if (l >= CLIP_BRIGHT) bright++;
+  }
+  return [sumR, sumG, sumB, sumL, sumL2, sumS, dark, bright];
 }
 
 /**
