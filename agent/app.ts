@@ -25,6 +25,7 @@ import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js'
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
 import { buildDataset } from './wiring-dataset.js';
+import { buildDrift } from './wiring-drift.js';
 import { buildMonitoring } from './wiring-health.js';
 
 export interface AgentDeps {
@@ -94,7 +95,7 @@ export class Agent {
       { ...config.store, imagesDir },
       { clock, metrics, alerts, events, log: child('storage') },
     );
-    const audit = new AuditLog(this.store, () => clock.now());
+    const audit = new AuditLog(this.store, () => clock.now(), events);
     const auditQuery = new AuditQuery(this.store, audit);
     const shadowStore = new ShadowStore(this.store, child('shadow'), events);
     const { models, inboxes } = buildModels(k, shadowStore, new GroundTruth(this.store));
@@ -110,7 +111,9 @@ export class Agent {
           { clock, metrics, events, log: child('outbox', { channel: channel.name }) },
         ),
     );
-    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
+    const drift = buildDrift(k, { store: this.store, link: this.link, sparkplug });
+    const gate = (cameraId: string) => drift?.monitor.gate(cameraId);
+    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage, gate });
     this.cameras = cameras;
 
     const { hardExamples, dataset } = buildDataset(k, { store: this.store, storage: this.storage });
@@ -124,11 +127,22 @@ export class Agent {
       publishers,
       sparkplug,
       plcs,
+      drift: drift?.monitor,
     });
     const { monitor, lineStats, problems, history, live, judged } = monitoring;
     this.health = monitoring.health;
     this.http = buildApi(k, {
-      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health, dataset },
+      ...{
+        audit,
+        auditQuery,
+        storage,
+        cameras,
+        models,
+        link,
+        health: this.health,
+        dataset,
+        drift: drift?.monitor,
+      },
       routes: [monitoring.routes],
     });
     const reporter = new HealthReporter(
@@ -145,14 +159,18 @@ export class Agent {
     // says `stopped`); the line last, so no part is judged before what records and delivers it is up
     this.lifecycle = new Lifecycle(
       [
-        { name: 'store', services: [this.store, monitor, alertPublisher, problems] },
+        {
+          name: 'store',
+          services: [this.store, monitor, alertPublisher, problems, ...(drift ? [drift.publisher] : [])],
+        },
         { name: 'storage', services: [storage, lineStats, shadowStore] },
         {
           name: 'connect',
           services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
         },
         { name: 'models', services: [...models.values(), ...inboxes, hardExamples] },
-        { name: 'deliver', services: [...publishers, checkpoint] },
+        // drift listens before the line starts, so it sees every decision
+        { name: 'deliver', services: [...publishers, checkpoint, ...(drift ? [drift.monitor] : [])] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],
       log,
@@ -161,9 +179,6 @@ export class Agent {
 
   /** Starts every stage in order; returns early, without error, when `signal` aborts (a stop while starting). */
   async start(signal: AbortSignal = new AbortController().signal): Promise<void> {
-    if (this.config.drift) {
-      this.log.warn('drift reporting is not available in this version; drift settings are ignored');
-    }
     await this.lifecycle.start(signal);
     if (signal.aborted) return;
     const lastSeq = this.store.lastSeq();

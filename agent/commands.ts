@@ -2,7 +2,7 @@ import { benchCommand } from './bench-cli.js';
 import { checkCommand } from './check.js';
 import type { CliCommand } from './cli/index.js';
 import { configSchemaCommand } from './config-command.js';
-import { datasetExportCommand, modelValidateCommand } from './dataset-commands.js';
+import { baselineBuildCommand, datasetExportCommand, modelValidateCommand } from './dataset-commands.js';
 import { modelInspectCommand } from './model-inspect.js';
 import { runCommand } from './run-command.js';
 
@@ -17,5 +17,6 @@ export const COMMANDS: readonly CliCommand[] = [
   modelInspectCommand,
   modelValidateCommand,
   datasetExportCommand,
+  baselineBuildCommand,
   benchCommand,
 ];

@@ -1,6 +1,7 @@
 import type { CliCommand } from './cli/index.js';
 import { configOption } from './cli/index.js';
 import { runDatasetCli, runValidateCli } from './dataset/index.js';
+import { runBaselineCli } from './drift/index.js';
 import { createRootLogger } from './logger.js';
 
 /** Options as commander gave them, back into the argv the dataset CLI reads (it parses its own). */
@@ -46,4 +47,17 @@ export const modelValidateCommand: CliCommand = {
       .option('--json', 'print the report as JSON'),
   run: ({ opts }) =>
     runValidateCli(argvOf(opts, ['model', 'dataset', 'all', 'min-accuracy', 'json']), quietLog()),
+};
+
+/** `edge-agent baseline build` (CONTRACT section 1; docs/drift.md). */
+export const baselineBuildCommand: CliCommand = {
+  name: 'baseline build',
+  summary: "build a camera's drift baseline from commissioning images (a progress bar on a TTY)",
+  define: (c) =>
+    c
+      .addOption(configOption())
+      .requiredOption('--camera <id>', 'the camera the baseline is for (its model judges the images)')
+      .requiredOption('--from <dir>', 'a folder of commissioning images')
+      .option('--json', 'print the result as JSON'),
+  run: ({ opts }) => runBaselineCli(['build', ...argvOf(opts, ['config', 'camera', 'from', 'json'])]),
 };

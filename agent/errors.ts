@@ -117,6 +117,16 @@ export const errorTable = defineErrors({
   /** A write the store refuses for another reason than space: an I/O error, an immutable or read-only file. */
   STORE_UNWRITABLE: { code: 'EVA_ERR_STORE_UNWRITABLE', status: 503, message: asGiven },
 
+  // drift monitoring (docs/drift.md)
+  /** `drift/baseline` or `GET /api/drift` while agent.yaml has no `drift` section. */
+  DRIFT_NOT_CONFIGURED: {
+    code: 'EVA_ERR_DRIFT_NOT_CONFIGURED',
+    status: 409,
+    message: () => 'drift monitoring is not configured: add a drift section to agent.yaml (docs/drift.md)',
+  },
+  /** A baseline that cannot be built from what was given (no or too few usable images, a model that fails). */
+  DRIFT_BASELINE: { code: 'EVA_ERR_DRIFT_BASELINE', status: 400, message: asGiven },
+
   // the broker
   MQTT_PUBLISH_TIMEOUT: { code: 'EVA_ERR_MQTT_PUBLISH_TIMEOUT', status: 504, message: asGiven },
   MQTT_CONNECT: { code: 'EVA_ERR_MQTT_CONNECT', status: 503, message: asGiven },

@@ -8,8 +8,11 @@ import type { Logger } from 'pino';
  * Each event is declared by its producer, beside the payload's own types, by adding to this interface
  * (`declare module '../events.js' { interface AgentEvents { ... } }`): the kernel imports no folder, so
  * emitting never makes a cycle. The events and where each is declared:
- * - `DecisionStored` `{ decision, evidence? }`: a decision is durable in the store, outbox rows too; the frame
- *   it judged comes by reference, read-only (store/storage.ts);
+ * - `DecisionStored` `{ decision, evidence?, imageStats? }`: a decision is durable in the store, outbox rows
+ *   too; the frame it judged comes by reference, read-only, with its image statistics (store/storage.ts);
+ * - `OutcomeRecorded` `{ decisionId, cameraId, verdict, actual, receivedAt }`: the plant's finding for a
+ *   decision, a new one (store/audit-log.ts);
+ * - `DriftReported` `{ report }`: a camera's drift window report (drift/monitor.ts);
  * - `AlertChanged` `{ alert }`: an alert went active or cleared (alerts.ts);
  * - `LinkStateChanged` `{ connected }`: the JSON link's broker session came up or went down (sync/mqtt-link.ts);
  * - `CameraStateChanged` `{ cameraId, connection, reason }`: a stream camera's watchdog state

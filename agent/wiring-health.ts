@@ -1,6 +1,7 @@
 import type { Camera } from './capture/index.js';
 import type { Decision } from './decision/index.js';
 import {
+  type DriftStatus,
   type HistoryPoint,
   LineStats,
   Problems,
@@ -32,6 +33,8 @@ export function buildMonitoring(
     publishers: readonly OutboxPublisher[];
     sparkplug: { snapshot(): SparkplugStatus } | undefined;
     plcs: ReadonlyMap<string, { snapshot(): PlcStatus }>;
+    /** Drift monitoring, when configured: `drift` in `/api/status`. */
+    drift?: { snapshot(): DriftStatus } | undefined;
   },
 ) {
   const { config, clock, events, log, metrics, alerts } = k;
@@ -60,7 +63,7 @@ export function buildMonitoring(
   const health: StatusService = new StatusService({
     ...{ agentId: config.agent.id, clock, metrics, cameras, models, storage, link: parts.link },
     ...{ publishers: parts.publishers, sparkplug: parts.sparkplug, plcs: parts.plcs, alerts },
-    ...{ system: monitor, activity: lineStats, problems, history },
+    ...{ system: monitor, activity: lineStats, problems, history, drift: parts.drift },
   });
 
   const live = new LiveEvents({

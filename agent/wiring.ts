@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
 import { Camera, connectionReporter, createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
-import { type Decision, Inspector } from './decision/index.js';
+import { type Decision, type FrameGate, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
 import { buildHttpApp, type DatasetDeps, HttpServer, type RouteSet } from './http/index.js';
@@ -23,8 +23,10 @@ import type { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index
 import {
   auditRequestHandlers,
   byId,
+  driftRequestHandlers,
   lineRequestHandlers,
   type MqttLink,
+  type RequestableDrift,
   RequestRouter,
 } from './sync/index.js';
 
@@ -65,11 +67,16 @@ export function buildModels(k: Kernel, shadowStore: ShadowStore, groundTruth?: G
   return { models, inboxes };
 }
 
+interface LineParts {
+  models: ReadonlyMap<string, ModelDeployment>;
+  store: DecisionStore;
+  storage: Storage;
+  /** The fitness gate of a camera's inspector (drift.gate: true), none otherwise. */
+  gate?: (cameraId: string) => FrameGate | undefined;
+}
+
 /** Each camera with its source and inspector, and the PLC that triggers it where one is configured. */
-export function buildLine(
-  k: Kernel,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-) {
+export function buildLine(k: Kernel, parts: LineParts) {
   const cameras = new Map<string, Camera<Decision>>();
   const plcs = new Map<string, ModbusPlc>();
   for (const c of k.config.cameras) {
@@ -86,11 +93,7 @@ export function buildLine(
   return { cameras, plcs };
 }
 
-function buildCamera(
-  k: Kernel,
-  c: CameraConfig,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-): Camera<Decision> {
+function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decision> {
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
@@ -104,6 +107,7 @@ function buildCamera(
     ),
     // a verdict the store cannot take now is answered degraded and held in memory (docs/storage.md)
     record: (draft, evidence) => parts.storage.recordOrHold(draft, evidence),
+    gate: parts.gate?.(c.id),
     clock,
     log,
     metrics,
@@ -137,12 +141,18 @@ export function buildApi(
     /** Routes other parts serve (the technician page). */
     routes?: readonly RouteSet[];
     dataset?: DatasetDeps;
+    /** Drift monitoring (`drift/baseline`, `GET /api/drift`); none when agent.yaml has no `drift`. */
+    drift?: (RequestableDrift & { api(query: { camera?: string; limit?: number }): unknown }) | undefined;
   },
 ): HttpServer {
-  const { audit, auditQuery, health, models } = parts;
+  const { audit, auditQuery, health, models, drift } = parts;
   const http = k.config.health;
   const requests = new RequestRouter(
-    { ...auditRequestHandlers(audit, k.events), ...lineRequestHandlers(parts.cameras, models) },
+    {
+      ...auditRequestHandlers(audit, k.events),
+      ...lineRequestHandlers(parts.cameras, models),
+      ...driftRequestHandlers(drift),
+    },
     k.log.child({ module: 'requests' }),
     {
       journal: audit,
@@ -176,6 +186,7 @@ export function buildApi(
       keepAliveTimeoutMs: http.keepAliveTimeoutMs,
       maxUploadBytes: http.maxUploadMB * 1024 * 1024,
     },
+    drift: (query) => (drift ? drift.api(query) : { enabled: false, cameras: [] }),
     log: k.log.child({ module: 'http' }),
     ...(parts.routes ? { routes: parts.routes } : {}),
   });

@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import { defaultDriftConfig, driftSchema, parseDuration } from './drift-schema.js';
 import { plcConfigSchema } from './plc-schema.js';
+
+export { defaultDriftConfig, parseDuration };
 
 /**
  * The one schema of agent.yaml (CONTRACT section 2). The TypeScript types are inferred from it and the defaults
@@ -356,11 +359,6 @@ const cameraSchema = z.strictObject({
   plc: plcConfigSchema.optional(),
 });
 
-const driftSchema = z.strictObject({
-  schedule: z.string().min(1).default('*/1 * * * *'),
-  window: z.number().int().positive().default(500),
-});
-
 export const configSchema = z.strictObject({
   agent: agentSchema,
   store: storeSchema.default(storeSchema.parse({})),
@@ -378,6 +376,7 @@ export type SourceConfig = CameraConfig['source'];
 export type TriggerConfig = CameraConfig['trigger'];
 export type RulesConfig = CameraConfig['rules'];
 export type ProviderName = z.output<typeof providerSchema>;
+export type DriftConfig = NonNullable<AgentConfig['drift']>;
 
 /** The schema as JSON Schema, for editors (`edge-agent config schema`). */
 export function configJsonSchema(): unknown {

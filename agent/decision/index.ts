@@ -1,4 +1,4 @@
-export { type Evidence, type Inferrer, Inspector, type InspectorDeps } from './inspector.js';
+export { type Evidence, type FrameGate, type Inferrer, Inspector, type InspectorDeps } from './inspector.js';
 export {
   judge,
   judgeAnomaly,

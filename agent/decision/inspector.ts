@@ -25,6 +25,15 @@ export interface Inferrer {
   current?(): ModelRef | null;
 }
 
+/**
+ * Fitness to judge (drift.gate, docs/drift.md): the one hook drift has into the decision path. Given the
+ * model's inference, it says why the frame cannot be judged (blurred, over- or under-exposed, covered), or
+ * undefined when it can. The contract is the Inspector's, so it lives here; drift's DriftMonitor provides it.
+ */
+export interface FrameGate {
+  unfit(inference: Inference): string | undefined;
+}
+
 export interface InspectorDeps {
   cameraId: string;
   deadlineMs: number;
@@ -36,6 +45,8 @@ export interface InspectorDeps {
    * left before `dueAt` for encoding and never delays the verdict past it (docs/storage.md).
    */
   record: (draft: DecisionDraft, evidence?: Evidence) => Decision | Promise<Decision>;
+  /** When set (drift.gate: true), a frame unfit to judge gets a degraded UNCERTAIN instead of the model's verdict. */
+  gate?: FrameGate | undefined;
   clock: Clock;
   log: Logger;
   metrics: AgentMetrics;
@@ -158,7 +169,17 @@ export class Inspector {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
     // with the labels of the version that produced it (a frame started just before a promotion)
     const labels = inference.labels ?? this.deps.model.labels;
-    const { outcome, result } = judge(inference.result, this.deps.rules, labels);
+    const judged = judge(inference.result, this.deps.rules, labels);
+    const { result } = judged;
+    const unfit = this.unfit(inference);
+    // a frame the model cannot judge gets no confident verdict: UNCERTAIN, degraded, and why (the model's
+    // own verdict stays in the reason and its scores in `result`)
+    const outcome = unfit
+      ? {
+          verdict: 'UNCERTAIN' as const,
+          reason: `unfit to judge: ${unfit} (model said ${judged.outcome.verdict}: ${judged.outcome.reason})`,
+        }
+      : judged.outcome;
     this.deps.metrics.inferenceTime.observe(
       { model: inference.model.id, provider: inference.model.provider },
       inference.timings.inference / 1000,
@@ -171,12 +192,23 @@ export class Inspector {
       ...this.base(shot, { capturedAt: frame.capturedAt, ref: frame.ref }),
       verdict: outcome.verdict,
       reason: outcome.reason,
-      degraded: false,
+      degraded: unfit !== undefined,
       model: inference.model,
       result,
       latencyMs: this.latency(startedAt, inference.timings),
       image: { sha256: createHash('sha256').update(frame.data).digest('hex'), stored: false },
     };
+  }
+
+  /** The gate's answer; a gate that fails costs nothing but a log line (drift never breaks a verdict). */
+  private unfit(inference: Inference): string | undefined {
+    if (!this.deps.gate) return undefined;
+    try {
+      return this.deps.gate.unfit(inference);
+    } catch (err) {
+      this.deps.log.error({ err }, 'fitness gate failed; the model verdict stands');
+      return undefined;
+    }
   }
 
   private errorDraft(shot: CameraShot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {

@@ -21,5 +21,11 @@ export {
   StatusHistory,
   type StatusHistorySnapshot,
 } from './status-history.js';
-export { type CameraEntry, type Readiness, StatusService, type StatusSources } from './status-service.js';
+export {
+  type CameraEntry,
+  type DriftStatus,
+  type Readiness,
+  StatusService,
+  type StatusSources,
+} from './status-service.js';
 export { SystemMonitor, type SystemSnapshot } from './system-monitor.js';

@@ -27,6 +27,8 @@ export interface ProblemInputs {
   disk: { full: boolean; usedBytes: number; budgetBytes: number };
   /** The store's own problems (store/StoreHealth: DISK_FULL, STORE_UNWRITABLE, DECISIONS_HELD, ...). */
   store: readonly Omit<Problem, 'since'>[];
+  /** Problems other parts report about themselves (drift without a baseline). */
+  extra?: readonly Omit<Problem, 'since'>[];
   system: SystemSnapshot;
   alerts: Alert[];
 }
@@ -248,6 +250,7 @@ export class Problems implements Service {
 function* diskConditions(now: ProblemInputs): Generator<Candidate> {
   // the store says best why it cannot write (one DISK_FULL whichever way the disk ran out)
   for (const p of now.store) yield { ...p, startup: false };
+  for (const p of now.extra ?? []) yield { ...p, startup: false };
   if (now.disk.full && !now.store.some((p) => p.code === 'DISK_FULL')) {
     yield {
       code: 'DISK_FULL',

@@ -8,7 +8,7 @@ import type { Storage } from '../store/index.js';
 import type { LinkStatus, SparkplugStatus } from '../sync/index.js';
 import { AGENT_VERSION } from '../version.js';
 import type { CameraActivity, LineStats } from './line-stats.js';
-import type { Problems } from './problems.js';
+import type { Problem, Problems } from './problems.js';
 import type { HistoryPoint, StatusHistory } from './status-history.js';
 import type { SystemSnapshot } from './system-monitor.js';
 
@@ -42,6 +42,19 @@ export interface StatusSources {
   problems: Pick<Problems, 'list'>;
   /** The last 20 minutes, for the charts; absent = no `history` block. */
   history?: Pick<StatusHistory, 'snapshot'>;
+  /** Drift monitoring, when configured (docs/drift.md). */
+  drift?: { snapshot(): DriftStatus } | undefined;
+}
+
+/** What `drift` in `/api/status` holds (drift's DriftMonitor.snapshot), as much of it as status reads. */
+export interface DriftStatus {
+  cameras: {
+    cameraId: string;
+    status: string;
+    model: { id: string; version: string } | null;
+    baseline: { id: string } | null;
+    collecting: { target: number; collected: number } | null;
+  }[];
 }
 
 /** A camera in `/api/status`: its own snapshot and what its line did lately (line-stats.ts). */
@@ -70,6 +83,7 @@ export class StatusService {
     const storage = s.storage.snapshot();
     const system = s.system.snapshot();
     const alerts = s.alerts.active();
+    const drift = s.drift?.snapshot();
     return {
       agent: {
         id: s.agentId,
@@ -95,6 +109,7 @@ export class StatusService {
       sparkplug: s.sparkplug?.snapshot() ?? null,
       plc: [...s.plcs].map(([camera, plc]) => ({ camera, ...plc.snapshot() })),
       alerts,
+      drift: drift ?? null,
       system,
       problems: s.problems.list({
         cameras,
@@ -107,6 +122,7 @@ export class StatusService {
           budgetBytes: storage.disk.budgetBytes,
         },
         store: s.storage.health.problems(),
+        extra: driftProblems(drift),
         system,
         alerts,
       }),
@@ -208,3 +224,15 @@ export class StatusService {
 
 /** The first history point's latency covers this much before it (there is no previous point). */
 const HISTORY_FIRST_STEP_MS = 10_000;
+
+/** Drift that cannot be judged at all (its alerts are in `alerts`): a camera whose model has no baseline. */
+function driftProblems(drift: DriftStatus | undefined): Omit<Problem, 'since'>[] {
+  return (drift?.cameras ?? [])
+    .filter((c) => c.status === 'no-baseline' && c.model && !c.collecting)
+    .map((c) => ({
+      code: 'DRIFT_NO_BASELINE',
+      severity: 'warning' as const,
+      cameraId: c.cameraId,
+      message: `no drift baseline for camera ${c.cameraId} with model ${c.model?.id} version ${c.model?.version}: build one (edge-agent baseline build, or the drift/baseline request)`,
+    }));
+}

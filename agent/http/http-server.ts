@@ -15,6 +15,7 @@ import type { ImageKind, ImageLookup, RequestLogEntry } from '../store/index.js'
 import type { RequestResponse } from '../sync/index.js';
 import { type AuditDeps, registerAuditRoutes } from './audit-routes.js';
 import { type DatasetDeps, registerDatasetRoute } from './dataset-route.js';
+import { registerDriftRoute } from './drift-route.js';
 import { answerErrorsWithCodes, sendError } from './http-errors.js';
 import { registerImageRoute } from './image-route.js';
 import { type InstallModel, registerModelUpload } from './model-upload.js';
@@ -38,6 +39,11 @@ export interface HttpDeps {
   dataset?: DatasetDeps;
   /** Where requests answered outside the request router (the model upload) are logged. */
   journal?: (entry: RequestLogEntry) => void;
+  /**
+   * `GET /api/drift` (docs/drift.md): the latest drift report per camera and a bounded history; absent =
+   * the route answers `{"enabled": false}`. Throws a coded error for an unknown camera.
+   */
+  drift?: (query: { camera?: string; limit?: number }) => unknown;
   /** Where failures of the agent's own (HTTP 5xx) are logged; absent = not logged. */
   log?: Logger;
   /** More routes, registered by their owners (the technician page: agent/page). */
@@ -110,6 +116,7 @@ export function buildHttpApp(deps: HttpDeps): FastifyInstance {
   });
 
   registerAuditRoutes(app, deps.decisions);
+  registerDriftRoute(app, deps.drift);
   registerImageRoute(app, deps.image ?? (() => ({ found: false, reason: 'images are not stored' })));
 
   // extension: whether a bearer token is the right one, without doing anything; the page signs a

@@ -5,6 +5,15 @@ export { type DetectionFormat, detectionLayout } from './detection-layout.js';
 export { float16BitsToFloat32, float32ToFloat16Bits } from './float16.js';
 export { goldenFailure } from './golden.js';
 export {
+  CLIP_BRIGHT,
+  CLIP_DARK,
+  type ImageStats,
+  imageStatsOf,
+  type Region,
+  type StatsInput,
+  THUMB_MAX_SIDE,
+} from './image-stats.js';
+export {
   findManifest,
   type LoadedManifest,
   loadManifest,
@@ -25,6 +34,7 @@ export {
 export { type OnnxInfo, type Precision, readOnnxInfo, readUltralyticsMeta } from './onnx-info.js';
 export { onnxLayoutProblem } from './onnx-structure.js';
 export {
+  contentRegion,
   type Geometry,
   MAX_INPUT_PIXELS,
   planResize,

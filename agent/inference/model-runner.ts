@@ -11,6 +11,7 @@ import { type Clock, type Service, systemClock, waitUntil } from '../service.js'
 import type { AnomalyMap } from './anomaly.js';
 import { decodeOutputs } from './decode.js';
 import { checkGoldenImages } from './golden.js';
+import type { ImageStats } from './image-stats.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
 import { planResize, preprocess, toTensor } from './preprocess.js';
 import type { ProviderAttempt, WorkerFaults } from './protocol.js';
@@ -32,6 +33,8 @@ export interface Inference {
   labels?: readonly string[];
   /** the anomaly map in model-input pixels, values as the model gave them (anomaly models only) */
   maps?: { anomaly?: AnomalyMap };
+  /** What the frame looked like to the model (computed in the worker; drift monitoring reads it). */
+  imageStats?: ImageStats;
 }
 
 export interface ModelStatus {
@@ -200,11 +203,12 @@ export class ModelRunner implements Service {
     const t0 = performance.now();
     const pre = await preprocess(frame, loaded.manifest.input);
     const preprocessMs = performance.now() - t0;
-    const run = await pool.run({ [loaded.manifest.input.name]: pre.tensor }, signal);
+    const run = await pool.run({ [loaded.manifest.input.name]: pre.tensor }, signal, pre.region);
     const decoded = decodeOutputs(run.outputs, loaded.manifest, pre.geometry);
     return {
       result: decoded.result,
       ...(decoded.maps ? { maps: decoded.maps } : {}),
+      ...(run.imageStats ? { imageStats: run.imageStats } : {}),
       model: this.modelRef(),
       labels: loaded.manifest.labels,
       sourceWidth: pre.sourceWidth,
@@ -266,6 +270,7 @@ export class ModelRunner implements Service {
           engineCacheFile: this.engineCacheFile(loaded),
           expectSha256: loaded.sha256,
           faults: this.options.faults,
+          stats: { feed: loaded.manifest.input.name, input: loaded.manifest.input },
         });
         attempts.push(...chosen.attempts.slice(0, -1));
         provider = chosen.provider;

@@ -1,6 +1,7 @@
 import { decodeFrame, type Frame, MAX_ENCODED_FRAME_PIXELS } from '../capture/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { toFloat16Array } from './float16.js';
+import type { Region } from './image-stats.js';
 import type { InputSpec } from './manifest-schema.js';
 
 /** Frames above this many pixels are refused before decoding (image bombs); 8K is 33 Mpx. */
@@ -27,6 +28,8 @@ export interface Preprocessed {
   sourceWidth: number;
   sourceHeight: number;
   geometry: Geometry;
+  /** Where the frame lies in the model input (all of it, but for a letterbox's padding). */
+  region: Region;
 }
 
 /** Python's round(): halves go to the even neighbour (Ultralytics' sizes and pads are computed with it). */
@@ -176,7 +179,21 @@ export async function preprocess(frame: Frame, input: InputSpec): Promise<Prepro
     throw new AgentError(ErrorCodes.FRAME_DECODE, `frame decoded to ${pixels.length} bytes, expected RGB`);
   }
   const { sourceWidth, sourceHeight } = plan.geometry;
-  return { tensor: toTensor(pixels, input), sourceWidth, sourceHeight, geometry: plan.geometry };
+  return {
+    tensor: toTensor(pixels, input),
+    sourceWidth,
+    sourceHeight,
+    geometry: plan.geometry,
+    region: contentRegion(plan, input),
+  };
+}
+
+/** The model-input pixels that show the frame: a letterbox's bands are padding, not scene. */
+export function contentRegion(plan: ResizePlan, input: Pick<InputSpec, 'width' | 'height'>): Region {
+  if (plan.pad) {
+    return { x: plan.pad.left, y: plan.pad.top, width: plan.resizeWidth, height: plan.resizeHeight };
+  }
+  return { x: 0, y: 0, width: input.width, height: input.height };
 }
 
 /** HWC RGB bytes -> the model's layout, colour order, dtype and normalisation. */

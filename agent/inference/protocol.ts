@@ -1,5 +1,7 @@
 /** Messages between the main thread and a session worker. Tensors travel as transferred buffers. */
 
+import type { ImageStats, Region, StatsInput } from './image-stats.js';
+
 export interface WireTensor {
   data: Float32Array | Uint8Array | Int32Array | BigInt64Array | Uint16Array;
   dims: readonly number[];
@@ -30,9 +32,22 @@ export interface LoadRequest {
    */
   expectSha256?: string | undefined;
   faults?: WorkerFaults | undefined;
+  /**
+   * How to read the frame back out of the input tensor for its image statistics (image-stats.ts), which
+   * the worker computes beside each run; none = no statistics.
+   */
+  stats?: { feed: string; input: StatsInput } | undefined;
 }
 
-export type ToWorker = LoadRequest | { type: 'run'; id: number; feeds: Record<string, WireTensor> };
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  feeds: Record<string, WireTensor>;
+  /** The part of the input that shows the frame, for its image statistics. */
+  region?: Region | undefined;
+}
+
+export type ToWorker = LoadRequest | RunRequest;
 
 export interface ProviderAttempt {
   provider: string;
@@ -50,5 +65,11 @@ export type FromWorker =
       outputNames: string[];
     }
   | { type: 'load-failed'; attempts: ProviderAttempt[] }
-  | { type: 'result'; id: number; outputs: Record<string, WireTensor>; inferenceMs: number }
+  | {
+      type: 'result';
+      id: number;
+      outputs: Record<string, WireTensor>;
+      inferenceMs: number;
+      imageStats?: ImageStats | undefined;
+    }
   | { type: 'run-failed'; id: number; error: string };

@@ -8,7 +8,15 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { FromWorker, LoadRequest, ProviderAttempt, ToWorker, WireTensor } from './protocol.js';
+import { type ImageStats, imageStatsOf } from './image-stats.js';
+import type {
+  FromWorker,
+  LoadRequest,
+  ProviderAttempt,
+  RunRequest,
+  ToWorker,
+  WireTensor,
+} from './protocol.js';
 
 if (!parentPort) throw new Error('session-worker must run in a worker thread');
 const port = parentPort;
@@ -16,6 +24,7 @@ let session: ort.InferenceSession | undefined;
 let sessionProvider = '';
 let runs = 0;
 let faults: LoadRequest['faults'];
+let statsSpec: LoadRequest['stats'];
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -63,6 +72,7 @@ function sha256Of(path: string): Promise<string> {
 
 async function load(req: LoadRequest): Promise<void> {
   faults = req.faults;
+  statsSpec = req.stats;
   const attempts: ProviderAttempt[] = [];
   if (req.expectSha256) {
     const found = await sha256Of(req.modelPath).catch((err: unknown) => `unreadable: ${String(err)}`);
@@ -96,7 +106,23 @@ async function load(req: LoadRequest): Promise<void> {
   send({ type: 'load-failed', attempts });
 }
 
-async function run(id: number, feeds: Record<string, WireTensor>): Promise<void> {
+/**
+ * The frame's image statistics from the input tensor, here beside the session rather than on the main
+ * thread. A failure costs the statistics, never the verdict.
+ */
+function statsOf(req: RunRequest): ImageStats | undefined {
+  const tensor = statsSpec && req.feeds[statsSpec.feed];
+  if (!statsSpec || !tensor || tensor.type === 'int32' || tensor.type === 'int64') return undefined;
+  try {
+    return imageStatsOf(tensor.data as Float32Array | Uint8Array | Uint16Array, statsSpec.input, req.region);
+  } catch (err) {
+    console.warn(`session-worker: image statistics failed: ${String(err)}`);
+    return undefined;
+  }
+}
+
+async function run(req: RunRequest): Promise<void> {
+  const { id, feeds } = req;
   if (!session) {
     send({ type: 'run-failed', id, error: 'no session loaded' });
     return;
@@ -111,6 +137,7 @@ async function run(id: number, feeds: Record<string, WireTensor>): Promise<void>
     for (const [name, t] of Object.entries(feeds)) {
       inputs[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
     }
+    const imageStats = statsOf(req);
     const started = performance.now();
     const results = await session.run(inputs);
     const inferenceMs = performance.now() - started;
@@ -123,14 +150,14 @@ async function run(id: number, feeds: Record<string, WireTensor>): Promise<void>
       transfer.push(data.buffer as ArrayBuffer);
       tensor.dispose();
     }
-    send({ type: 'result', id, outputs, inferenceMs }, transfer);
+    send({ type: 'result', id, outputs, inferenceMs, imageStats }, transfer);
   } catch (err) {
     send({ type: 'run-failed', id, error: err instanceof Error ? err.message : String(err) });
   }
 }
 
 port.on('message', (message: ToWorker) => {
-  const work = message.type === 'load' ? load(message) : run(message.id, message.feeds);
+  const work = message.type === 'load' ? load(message) : run(message);
   work.catch((err: unknown) => {
     // load() and run() report their own failures; this is a last resort so the thread never dies silently
     console.error('session-worker:', err);

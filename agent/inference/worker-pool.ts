@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock, waitUntil } from '../service.js';
-import type { FromWorker, LoadRequest, ProviderAttempt, WireTensor } from './protocol.js';
+import type { ImageStats, Region } from './image-stats.js';
+import type { FromWorker, LoadRequest, ProviderAttempt, RunRequest, WireTensor } from './protocol.js';
 
 /**
  * The worker entry beside this module: compiled `.js` in dist/; `.ts` when running from source (tests, bench),
@@ -27,11 +28,14 @@ export interface RunResult {
   outputs: Record<string, WireTensor>;
   inferenceMs: number;
   queueMs: number;
+  /** The frame's image statistics, computed in the worker (when the pool was loaded with `stats`). */
+  imageStats?: ImageStats | undefined;
 }
 
 interface Job {
   id: number;
   feeds: Record<string, WireTensor>;
+  region: Region | undefined;
   enqueuedAt: number;
   signal: AbortSignal | undefined;
   resolve: (r: RunResult) => void;
@@ -77,10 +81,19 @@ export class SessionPool {
     return results[0] as PoolLoadResult;
   }
 
-  run(feeds: Record<string, WireTensor>, signal?: AbortSignal): Promise<RunResult> {
+  /** `region`: where the frame lies in the input, for its image statistics (the whole input when omitted). */
+  run(feeds: Record<string, WireTensor>, signal?: AbortSignal, region?: Region): Promise<RunResult> {
     if (this.closed) return Promise.reject(new AgentError(ErrorCodes.MODEL_UNAVAILABLE, 'model is unloaded'));
     return new Promise((resolve, reject) => {
-      const job: Job = { id: this.nextId++, feeds, enqueuedAt: performance.now(), signal, resolve, reject };
+      const job: Job = {
+        id: this.nextId++,
+        feeds,
+        region,
+        enqueuedAt: performance.now(),
+        signal,
+        resolve,
+        reject,
+      };
       this.queue.push(job);
       this.dispatch();
     });
@@ -175,6 +188,7 @@ export class SessionPool {
         outputs: msg.outputs,
         inferenceMs: msg.inferenceMs,
         queueMs: slot.startedAt - job.enqueuedAt,
+        imageStats: msg.imageStats,
       });
     } else {
       // the session itself failed (not the caller, not the queue): the provider may be at fault
@@ -199,7 +213,8 @@ export class SessionPool {
       slot.job = job;
       slot.startedAt = performance.now();
       const transfer = Object.values(job.feeds).map((t) => t.data.buffer as ArrayBuffer);
-      slot.worker.postMessage({ type: 'run', id: job.id, feeds: job.feeds }, transfer);
+      const request: RunRequest = { type: 'run', id: job.id, feeds: job.feeds, region: job.region };
+      slot.worker.postMessage(request, transfer);
     }
   }
 }

@@ -1,5 +1,22 @@
 import type { Database } from 'better-sqlite3';
+import type { EventBus } from '../events.js';
 import { type Connection, LazyStatements } from './connection.js';
+
+declare module '../events.js' {
+  interface AgentEvents {
+    /**
+     * The plant's finding for a decision was recorded (a new row, not a redelivered duplicate), with what
+     * the agent had said: drift monitoring turns these into realised accuracy.
+     */
+    OutcomeRecorded: {
+      decisionId: string;
+      cameraId: string;
+      verdict: 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR';
+      actual: 'OK' | 'NG';
+      receivedAt: number;
+    };
+  }
+}
 
 /** Where a request came from. `internal` is a call from inside the process (tests, tools). */
 export type RequestVia = 'mqtt' | 'http' | 'internal';
@@ -35,6 +52,8 @@ export interface Override {
   receivedAt: number;
 }
 
+type OutcomeJudged = 'OK' | 'NG' | 'UNCERTAIN' | 'ERROR';
+
 /** What an add call did: a new row, or the identical row already there (a redelivered request). */
 export type Added<T> = T & { duplicate: boolean };
 
@@ -59,6 +78,8 @@ export class AuditLog {
   constructor(
     private readonly connection: Connection,
     private readonly now: () => number = Date.now,
+    /** `OutcomeRecorded` is told here, after the outcome's transaction commits. */
+    private readonly events?: EventBus,
   ) {
     this.statements = new LazyStatements(connection, AuditLog.prepare);
   }
@@ -78,6 +99,7 @@ export class AuditLog {
          VALUES (@receivedAt, @via, @name, @body, @status, @error)`,
       ),
       decisionExists: db.prepare('SELECT 1 FROM decisions WHERE id = ?'),
+      decisionVerdict: db.prepare('SELECT camera_id AS cameraId, verdict FROM decisions WHERE id = ?'),
       insertOutcome: db.prepare(
         'INSERT INTO outcomes (decision_id, actual, source, received_at) VALUES (?, ?, ?, ?)',
       ),
@@ -123,8 +145,10 @@ export class AuditLog {
    * NG then OK, a new NG is a correction and must become the latest. Undefined for an unknown decision.
    */
   addOutcome(decisionId: string, actual: Outcome['actual'], source?: string): Added<Outcome> | undefined {
-    return this.db.transaction((): Added<Outcome> | undefined => {
-      if (!this.hasDecision(decisionId)) return undefined;
+    let judged: { cameraId: string; verdict: OutcomeJudged } | undefined;
+    const added = this.db.transaction((): Added<Outcome> | undefined => {
+      judged = this.stmt.decisionVerdict.get(decisionId) as typeof judged;
+      if (!judged) return undefined;
       const latest = this.stmt.latestOutcome.get(decisionId) as Outcome | undefined;
       if (latest && latest.actual === actual && latest.source === (source ?? null)) {
         return { ...latest, duplicate: true };
@@ -140,6 +164,17 @@ export class AuditLog {
         duplicate: false,
       };
     })();
+    if (added && !added.duplicate && judged) {
+      const { cameraId, verdict } = judged;
+      this.events?.emit('OutcomeRecorded', {
+        decisionId,
+        cameraId,
+        verdict,
+        actual,
+        receivedAt: added.receivedAt,
+      });
+    }
+    return added;
   }
 
   /**

@@ -1,15 +1,10 @@
 import { statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Database } from 'better-sqlite3';
-import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { AgentMetrics } from '../metrics.js';
-import type { Clock, Service, TimerHandle } from '../service.js';
-import type { ImageStore } from './image-store.js';
+import type { Service, TimerHandle } from '../service.js';
+import type { DiskBudgetDeps, DiskUsage, DropKind } from './disk-types.js';
 import { isDiskFull } from './open-database.js';
-import type { Pruner } from './pruner.js';
-import type { ReserveFile } from './reserve-file.js';
 
 /**
  * The marks, as shares of the budget (each capped for big budgets, where a share would be gigabytes):
@@ -40,44 +35,13 @@ const WAL_TRUNCATE_BYTES = 1024 * 1024;
  */
 const WAL_SHARE = 1 / 32;
 
-export type DropKind =
-  | 'image_synced'
-  | 'decision_synced'
-  | 'image_unsynced'
-  | 'image_not_stored_disk_full'
-  | 'image_write_failed'
-  | 'image_encode_failed'
-  | 'image_late'
-  /** A verdict that could not be stored nor held in memory (the hold was full): lost, and counted. */
-  | 'decision_unstored';
-
-export interface DiskUsage {
-  dbBytes: number;
-  walBytes: number;
-  /** What the image files and their directories take on disk (their blocks). */
-  imagesBytes: number;
-  /** The reserve file (released on a full disk, made again after). */
-  reserveBytes: number;
-  totalBytes: number;
-  budgetBytes: number;
-}
-
-export interface DiskBudgetDeps {
-  db: Database;
-  dbPath: string;
-  images: ImageStore;
-  pruner: Pruner;
-  reserve: ReserveFile;
-  maxBytes: number;
-  clock: Clock;
-  log: Logger;
-  metrics: AgentMetrics;
-}
+export type { DiskBudgetDeps, DiskUsage, DropKind } from './disk-types.js';
 
 /**
  * Keeps db + WAL + images + the reserve under `store.maxDiskMB`, counted as the disk really holds them (file
  * sizes and blocks). Drop order, oldest first within each step:
  *   a) images of synced decisions (every channel delivered);
+ *   a') drift window reports beyond each camera's newest DRIFT_REPORTS_KEPT;
  *   b) synced decision rows (sooner than retention would have), their pages given back to the file system;
  *   c) never an undelivered decision: images of undelivered decisions are dropped and no new images stored
  *      (`isFull`; Storage raises DISK_FULL), while verdicts keep being recorded.
@@ -87,6 +51,7 @@ export class DiskBudget implements Service {
   readonly name = 'disk-budget';
   readonly drops: Record<DropKind, number> = {
     image_synced: 0,
+    drift_report: 0,
     decision_synced: 0,
     image_unsynced: 0,
     image_not_stored_disk_full: 0,
@@ -207,6 +172,11 @@ export class DiskBudget implements Service {
       this.count('image_synced', synced.images);
       if (synced.bytes > 0) return true;
     }
+    const reports = pruner.dropOldDriftReports();
+    if (reports > 0) {
+      this.count('drift_report', reports);
+      return true;
+    }
     if (this.dropSyncedRows()) return true;
     const any = pruner.dropAnyImages();
     this.count('image_unsynced', any.images);
@@ -274,6 +244,13 @@ export class DiskBudget implements Service {
         const r = pruner.dropSyncedImages();
         if (r.images === 0) break;
         this.count('image_synced', r.images);
+        await nextTurn();
+        u = this.usage();
+      }
+      while (u.totalBytes > aim) {
+        const n = pruner.dropOldDriftReports();
+        if (n === 0) break;
+        this.count('drift_report', n);
         await nextTurn();
         u = this.usage();
       }

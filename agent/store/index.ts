@@ -32,7 +32,7 @@ export {
 export { ImageStore } from './image-store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { type StoreFault, storeFault } from './open-database.js';
-export { Pruner } from './pruner.js';
+export { DRIFT_REPORTS_KEPT, Pruner } from './pruner.js';
 export { ReserveFile } from './reserve-file.js';
 export { RETENTION_PERIOD_MS, RetentionSweep } from './retention.js';
 export type { SeqRewind } from './seq-guard.js';

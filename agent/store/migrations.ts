@@ -163,6 +163,41 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hard_examples_camera_at ON hard_examples (camera_id, at);
   CREATE INDEX hard_examples_decision ON hard_examples (decision_id) WHERE decision_id IS NOT NULL;
   `,
+  // 7: drift monitoring (docs/drift.md): baselines per camera and model (by sha256), window reports (the
+  // whole report deflated, a small summary for history; under retention and the disk budget) and each
+  // camera's chart and alert state, so slow drift is followed across restarts
+  `
+  CREATE TABLE drift_baselines (
+    id            TEXT    PRIMARY KEY,
+    camera_id     TEXT    NOT NULL,
+    model_id      TEXT    NOT NULL,
+    model_version TEXT    NOT NULL,
+    model_sha256  TEXT    NOT NULL,
+    built_at      INTEGER NOT NULL,
+    frames        INTEGER NOT NULL,
+    source        TEXT    NOT NULL,
+    body          TEXT    NOT NULL
+  );
+  CREATE INDEX drift_baselines_camera_model ON drift_baselines (camera_id, model_sha256, built_at);
+
+  CREATE TABLE drift_reports (
+    id           INTEGER PRIMARY KEY,
+    camera_id    TEXT    NOT NULL,
+    window_index INTEGER NOT NULL,
+    ts           INTEGER NOT NULL,
+    status       TEXT    NOT NULL,
+    summary      TEXT    NOT NULL,
+    body         BLOB    NOT NULL
+  );
+  CREATE INDEX drift_reports_camera ON drift_reports (camera_id, id);
+  CREATE INDEX drift_reports_ts ON drift_reports (ts);
+
+  CREATE TABLE drift_state (
+    camera_id  TEXT    PRIMARY KEY,
+    updated_at INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -6,6 +6,9 @@ import { isDiskFull } from './open-database.js';
 /** Rows deleted per transaction: small enough that the one writer is never held long (a part is waiting). */
 export const PRUNE_BATCH = 200;
 
+/** Drift reports per camera the disk budget never drops (the recent history `/api/drift` shows). */
+export const DRIFT_REPORTS_KEPT = 100;
+
 /** A decision is synced when no channel still has it undelivered. */
 const SYNCED = (alias: string) =>
   `NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = ${alias}.seq AND o.sent_at IS NULL)`;
@@ -129,6 +132,30 @@ export class Pruner {
     return this.db
       .prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE received_at < ? LIMIT ?)')
       .run(cutoff, limit).changes;
+  }
+
+  /** Drift window reports made before `cutoff` (observations about the line, not decisions: age decides). */
+  dropDriftReports(cutoff: number, limit = PRUNE_BATCH * 5): number {
+    if (!this.hasTable('drift_reports')) return 0;
+    return this.db
+      .prepare('DELETE FROM drift_reports WHERE id IN (SELECT id FROM drift_reports WHERE ts < ? LIMIT ?)')
+      .run(cutoff, limit).changes;
+  }
+
+  /**
+   * Drift window reports beyond the newest DRIFT_REPORTS_KEPT of each camera, oldest first: the disk budget
+   * gives them up before any decision (the technician page's recent history stays).
+   */
+  dropOldDriftReports(limit = PRUNE_BATCH * 5): number {
+    if (!this.hasTable('drift_reports')) return 0;
+    return this.db
+      .prepare(
+        `DELETE FROM drift_reports WHERE id IN (
+           SELECT id FROM (
+             SELECT id, ROW_NUMBER() OVER (PARTITION BY camera_id ORDER BY id DESC) AS newer FROM drift_reports
+           ) WHERE newer > ? ORDER BY id LIMIT ?)`,
+      )
+      .run(DRIFT_REPORTS_KEPT, limit).changes;
   }
 
   /**

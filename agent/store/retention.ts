@@ -19,12 +19,14 @@ export interface RetentionTotals {
 
 /**
  * Deletes synced decisions older than `store.retentionDays` (with their images, outbox, outcome and
- * override rows) and request-log rows older than that, at start and hourly. An undelivered decision is
+ * override rows), and request-log rows and drift window reports older than that, at start and hourly. An undelivered decision is
  * never deleted, however old (the append-only trigger would refuse it anyway): it waits for the broker.
  */
 export class RetentionSweep implements Service {
   readonly name = 'retention';
   readonly deleted: RetentionTotals = { decisions: 0, images: 0, requests: 0 };
+  /** Drift window reports deleted (docs/drift.md): counted apart, they are observations, not records. */
+  private driftReportsDeleted = 0;
   private lastRunAt: number | null = null;
   private lastError: string | null = null;
   private timer: TimerHandle | undefined;
@@ -79,6 +81,13 @@ export class RetentionSweep implements Service {
         if (n === 0) break;
         await nextTurn();
       }
+      for (let i = 0; i < MAX_BATCHES_PER_RUN; i++) {
+        const n = this.pruner.dropDriftReports(cutoff);
+        this.driftReportsDeleted += n;
+        if (n > 0) this.deps.metrics.retentionDeleted.inc({ kind: 'drift_reports' }, n);
+        if (n === 0) break;
+        await nextTurn();
+      }
       this.lastError = null;
     } catch (err) {
       this.lastError = describeError(err);
@@ -103,6 +112,7 @@ export class RetentionSweep implements Service {
       days: this.retentionDays,
       lastRunAt: this.lastRunAt,
       deleted: { ...this.deleted },
+      driftReportsDeleted: this.driftReportsDeleted,
       lastError: this.lastError,
     };
   }

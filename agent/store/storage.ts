@@ -5,6 +5,7 @@ import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { EventBus } from '../events.js';
+import type { ImageStats } from '../inference/index.js';
 import { LogLimit } from '../log-limit.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
@@ -26,9 +27,10 @@ declare module '../events.js' {
      * A decision is durable in the store (its outbox rows too): publishers may send it now. `evidence` is
      * the frame it judged and the model's output (the anomaly map too), when there was a frame: read-only,
      * for listeners that show it or keep frames of their own (the technician page keeps a reference to the
-     * newest; dataset/HardExamples copies what it keeps); they never encode on this turn.
+     * newest; dataset/HardExamples copies what it keeps); they never encode on this turn. `imageStats`:
+     * what the judged frame looked like to the model (none for ERROR and deadline fallbacks), for drift.
      */
-    DecisionStored: { decision: Decision; evidence?: Evidence };
+    DecisionStored: { decision: Decision; evidence?: Evidence; imageStats?: ImageStats };
   }
 }
 
@@ -265,7 +267,12 @@ export class Storage implements Service {
     }
     // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
     setImmediate(() => this.afterRecord());
-    this.deps.events.emit('DecisionStored', { decision, ...(evidence ? { evidence } : {}) });
+    const imageStats = evidence?.inference?.imageStats;
+    this.deps.events.emit('DecisionStored', {
+      decision,
+      ...(evidence ? { evidence } : {}),
+      ...(imageStats ? { imageStats } : {}),
+    });
     return decision;
   }
 

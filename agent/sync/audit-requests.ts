@@ -5,11 +5,6 @@ import type { RequestHandlers } from './requests.js';
 
 declare module '../events.js' {
   interface AgentEvents {
-    /**
-     * Ground truth arrived for a decision (a new `outcome`, not a repeated one): the model watch scores the
-     * version that judged it, the hard-example store keeps a corrected frame.
-     */
-    OutcomeRecorded: { decisionId: string; actual: 'OK' | 'NG' };
     /** A person's verdict for a decision (a new `override`). */
     OverrideRecorded: { decisionId: string; verdict: 'OK' | 'NG' | 'UNCERTAIN' };
   }
@@ -29,7 +24,7 @@ export function auditRequestHandlers(
     outcome: async ({ decisionId, actual, source }) => {
       const o = audit.addOutcome(decisionId, actual, source);
       if (!o) throw agentError('DECISION_UNKNOWN', decisionId);
-      if (!o.duplicate) events?.emit('OutcomeRecorded', { decisionId, actual: o.actual });
+      // OutcomeRecorded is told by the audit log itself, once the row is committed (store/audit-log.ts)
       return {
         outcomeId: o.id,
         decisionId,

@@ -1,8 +1,16 @@
 export { AlertPublisher } from './alerts.js';
 export { auditRequestHandlers } from './audit-requests.js';
 export { type DeliveryChannel, JsonChannel } from './channel.js';
+export { DriftPublisher, type DriftSink } from './drift-publisher.js';
 export { HEALTH_PERIOD_MS, HealthReporter } from './health-reporter.js';
-export { byId, lineRequestHandlers, type RequestableCamera, type RequestableModel } from './line-requests.js';
+export {
+  byId,
+  driftRequestHandlers,
+  lineRequestHandlers,
+  type RequestableCamera,
+  type RequestableDrift,
+  type RequestableModel,
+} from './line-requests.js';
 export {
   type Farewell,
   type MessageMeta,

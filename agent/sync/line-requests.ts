@@ -60,3 +60,20 @@ export function byId<T>(map: ReadonlyMap<string, T>, id: string, what: 'camera' 
     ? agentError('CAMERA_UNKNOWN', { camera: id, known })
     : agentError('MODEL_UNKNOWN', { model: id, known });
 }
+
+/** Drift monitoring as requests reach it (drift's DriftMonitor); absent when agent.yaml has no `drift`. */
+export interface RequestableDrift {
+  requestBaseline(camera: string, decisions?: number): unknown;
+}
+
+/** `drift/baseline` (CONTRACT section 3): collect the next N live decisions into a baseline. */
+export function driftRequestHandlers(
+  drift: RequestableDrift | undefined,
+): Pick<RequestHandlers, 'drift/baseline'> {
+  return {
+    'drift/baseline': async ({ camera, decisions }) => {
+      if (!drift) throw agentError('DRIFT_NOT_CONFIGURED');
+      return drift.requestBaseline(camera, decisions);
+    },
+  };
+}

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { MAX_BASELINE_FRAMES, MIN_BASELINE_FRAMES } from '../drift/index.js';
 import {
   AgentError,
   agentError,
@@ -90,6 +91,12 @@ export const requestSchemas = {
     model: z.string().min(1),
     version: z.union([z.string().min(1), z.number()]).transform(String),
     force: z.boolean().optional(),
+  }),
+  // build a drift baseline from the next N live decisions (docs/drift.md); N defaults to drift.baselineDecisions
+  'drift/baseline': z.strictObject({
+    transaction,
+    camera: z.string().min(1),
+    decisions: z.number().int().min(MIN_BASELINE_FRAMES).max(MAX_BASELINE_FRAMES).optional(),
   }),
 } as const;
 

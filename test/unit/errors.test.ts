@@ -40,6 +40,8 @@ const samples: { [N in ErrorName]: Parameters<(typeof errorTable)[N]['message']>
   STORE_WRITE: ['cannot store a decision'],
   STORE_FULL: ['disk full'],
   STORE_UNWRITABLE: ['disk I/O error'],
+  DRIFT_NOT_CONFIGURED: [],
+  DRIFT_BASELINE: ['no images in /data/commissioning'],
   MQTT_PUBLISH_TIMEOUT: ['no PUBACK within 5000 ms'],
   MQTT_CONNECT: ['not connected to the broker'],
   REQUEST_MALFORMED: ['Unexpected token c'],

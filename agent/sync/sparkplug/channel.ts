@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Decision } from '../../decision/index.js';
+import type { DriftReport } from '../../drift/index.js';
 import { AgentError, ErrorCodes } from '../../errors.js';
 import type { Clock, Service } from '../../service.js';
 import type { DeliveryChannel } from '../channel.js';
@@ -10,6 +11,7 @@ import {
   decisionData,
   deviceBirth,
   deviceDeath,
+  driftData,
   isRebirthRequest,
   nodeBirth,
   nodeDeath,
@@ -142,11 +144,26 @@ export class SparkplugChannel implements Service, DeliveryChannel {
         );
       }
       this.devices.add(device);
-      this.publishBirth(this.topics.dbirth(device), deviceBirth(this.nextSeq(), this.deps.clock.now()));
+      this.publishBirth(this.topics.dbirth(device), this.deviceBirth());
     }
     const qos = this.options.ddataQos ?? SPARKPLUG_DEFAULTS.ddataQos;
     const payload = decisionData(decision, historical, this.nextSeq(), this.deps.clock.now());
     await this.conn.publish(this.topics.ddata(device), payload, qos);
+  }
+
+  /**
+   * A drift window report as DDATA `Drift/...` on the camera's device (QoS as decisions). Only while born
+   * and only for a device already born: drift is a state, and the next report carries it.
+   */
+  async publishDrift(report: DriftReport): Promise<void> {
+    if (!this.born || !this.options.driftMetrics || !this.devices.has(report.cameraId)) return;
+    const qos = this.options.ddataQos ?? SPARKPLUG_DEFAULTS.ddataQos;
+    const payload = driftData(report, this.nextSeq(), this.deps.clock.now());
+    await this.conn.publish(this.topics.ddata(report.cameraId), payload, qos);
+  }
+
+  private deviceBirth() {
+    return deviceBirth(this.nextSeq(), this.deps.clock.now(), this.options.driftMetrics === true);
   }
 
   private onReady(): void {
@@ -210,7 +227,10 @@ export class SparkplugChannel implements Service, DeliveryChannel {
     this.seq = 0;
     this.publishBirth(this.topics.nbirth, nodeBirth(bdSeq, this.nextSeq(), now));
     for (const device of this.devices) {
-      this.publishBirth(this.topics.dbirth(device), deviceBirth(this.nextSeq(), now));
+      this.publishBirth(
+        this.topics.dbirth(device),
+        deviceBirth(this.nextSeq(), now, this.options.driftMetrics === true),
+      );
     }
     if (this.born) return;
     this.born = true;

@@ -27,5 +27,6 @@ export function sparkplugOptionsOf(config: AgentConfig): SparkplugOptions | unde
     reconnectMinMs: m.reconnectMinMs,
     reconnectMaxMs: m.reconnectMaxMs,
     keepaliveS: m.keepaliveS,
+    driftMetrics: config.drift !== undefined,
   };
 }

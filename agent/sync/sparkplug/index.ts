@@ -10,6 +10,7 @@ export {
 } from './options.js';
 export {
   DEVICE_METRICS,
+  DRIFT_METRICS,
   type HostState,
   NAMESPACE,
   NODE_METRICS,

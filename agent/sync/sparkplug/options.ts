@@ -34,6 +34,8 @@ export interface SparkplugOptions {
   ddataQos?: 0 | 1;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /** Drift is configured: DBIRTHs carry the `Drift/...` metrics and drift reports go out as DDATA. */
+  driftMetrics?: boolean;
   connectTimeoutMs?: number;
   keepaliveS?: number;
 }

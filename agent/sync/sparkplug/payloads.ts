@@ -1,5 +1,6 @@
 import sparkplugPayload from 'sparkplug-payload';
 import type { Decision } from '../../decision/index.js';
+import { type DriftReport, STATS } from '../../drift/index.js';
 import { AGENT_VERSION } from '../../version.js';
 
 /** The protobuf codec of Sparkplug B (Eclipse Tahu's); only its encoder and decoder are used. */
@@ -54,6 +55,54 @@ export const DEVICE_METRICS = [
 
 type DeviceMetricName = (typeof DEVICE_METRICS)[number]['name'];
 
+/**
+ * A camera's drift metrics (docs/drift.md), born with the device when drift is configured: the window
+ * report's headline figures flat for HMIs, each statistic's window mean and breach, and the whole report.
+ */
+export const DRIFT_METRICS: readonly { name: string; type: MetricType }[] = [
+  { name: 'Drift/Status', type: 'String' },
+  { name: 'Drift/Window', type: 'UInt64' },
+  { name: 'Drift/Decisions', type: 'UInt64' },
+  { name: 'Drift/Baseline', type: 'String' },
+  { name: 'Drift/Alerts', type: 'String' },
+  { name: 'Drift/NgRate', type: 'Double' },
+  { name: 'Drift/Accuracy', type: 'Double' },
+  { name: 'Drift/Report', type: 'String' },
+  ...STATS.flatMap((s) => [
+    { name: `Drift/${s.name}/Value`, type: 'Double' as const },
+    { name: `Drift/${s.name}/Breach`, type: 'Boolean' as const },
+  ]),
+];
+
+/** One drift window report as DDATA: only the drift metrics, stamped with the report's time. */
+export function driftData(r: DriftReport, seq: number, now: number): SparkplugPayload {
+  const values = new Map<string, SparkplugMetric['value']>([
+    ['Drift/Status', r.status],
+    ['Drift/Window', r.window.index],
+    ['Drift/Decisions', r.window.count],
+    ['Drift/Baseline', r.baseline?.id ?? null],
+    ['Drift/Alerts', r.alerts.join(',')],
+    ['Drift/NgRate', r.means?.ngRate ?? null],
+    ['Drift/Accuracy', r.outcomes?.accuracy ?? null],
+    ['Drift/Report', JSON.stringify(r)],
+  ]);
+  for (const s of STATS) {
+    values.set(`Drift/${s.name}/Value`, r.means?.[s.name] ?? null);
+    const rows = r.statistics.filter((x) => x.name === s.name);
+    values.set(`Drift/${s.name}/Breach`, rows.length ? rows.some((x) => x.breach) : null);
+  }
+  return {
+    timestamp: now,
+    seq,
+    metrics: DRIFT_METRICS.map((m) => ({
+      name: m.name,
+      type: m.type,
+      value: values.get(m.name) ?? null,
+      timestamp: r.ts,
+    })),
+  };
+}
+
 function bdSeqMetric(bdSeq: number, timestamp?: number): SparkplugMetric {
   return { name: NODE_METRICS.bdSeq, type: 'Int64', value: bdSeq, ...(timestamp ? { timestamp } : {}) };
 }
@@ -78,12 +127,16 @@ export function nodeDeath(bdSeq: number, now?: number): SparkplugPayload {
   return { ...(now ? { timestamp: now } : {}), metrics: [bdSeqMetric(bdSeq, now)] };
 }
 
-/** No decision yet: every metric is born null with its type, so hosts can create the tags. */
-export function deviceBirth(seq: number, now: number): SparkplugPayload {
+/**
+ * No decision yet: every metric is born null with its type, so hosts can create the tags; the drift
+ * metrics too when drift is configured (a metric not in the birth may never be sent).
+ */
+export function deviceBirth(seq: number, now: number, drift = false): SparkplugPayload {
+  const metrics = drift ? [...DEVICE_METRICS, ...DRIFT_METRICS] : DEVICE_METRICS;
   return {
     timestamp: now,
     seq,
-    metrics: DEVICE_METRICS.map((m) => ({ name: m.name, type: m.type, value: null, timestamp: now })),
+    metrics: metrics.map((m) => ({ name: m.name, type: m.type, value: null, timestamp: now })),
   };
 }
 

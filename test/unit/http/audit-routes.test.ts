@@ -23,6 +23,7 @@ function app(opts: { now?: () => number; metrics?: AgentMetrics } = {}) {
       'model/promote': notHere,
       'model/rollback': notHere,
       'model/delete': notHere,
+      'drift/baseline': notHere,
       ...auditRequestHandlers(audit),
     } as RequestHandlers,
     quietLog,
