@@ -146,8 +146,8 @@ t.test(
     let closed = 0;
     for (const s of sockets) void s.closed.then(() => closed++);
     // bounded waits, generous on a busy machine: Node's defaults kept all 30 open for 60 s and more
-    await waitFor(() => closed >= 20, 10_000, 'the 20 sockets over the cap closed');
-    await waitFor(() => closed === 30, 20_000, 'every slow socket closed by the headers timeout');
+    await waitFor(() => closed >= 20, 30_000, 'the 20 sockets over the cap closed');
+    await waitFor(() => closed === 30, 60_000, 'every slow socket closed by the headers timeout');
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     t.equal(res.status, 200, 'the server answers a well-behaved client afterwards');
     t.equal(closed, 30);
