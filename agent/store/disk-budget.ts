@@ -1,11 +1,10 @@
-import { statfsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service, TimerHandle } from '../service.js';
+import { fileSize, fileSystemOf, limitWal } from './disk-space.js';
 import type { ImageStore } from './image-store.js';
 import { isDiskFull } from './open-database.js';
 import type { Pruner } from './pruner.js';
@@ -32,13 +31,6 @@ const CHECK_PERIOD_MS = 60_000;
 const FULL_RECHECK_MS = 5_000;
 /** A WAL above this is checkpointed (TRUNCATE) before anything is dropped: free space, nothing lost. */
 const WAL_TRUNCATE_BYTES = 1024 * 1024;
-/**
- * The WAL is checkpointed once it holds this share of the smaller of the budget and the file system (at
- * least 16 pages, at most SQLite's default 1000): a WAL of SQLite's default 4 MB alone would fill a small
- * disk, and a checkpoint on a full disk may need as much room as the WAL holds. The file is also cut back
- * to that size after each checkpoint (`journal_size_limit`).
- */
-const WAL_SHARE = 1 / 32;
 
 export type DropKind =
   | 'image_synced'
@@ -290,7 +282,8 @@ export class DiskBudget implements Service {
       }
       if (rowsDropped) log.info({ usage: u }, 'disk budget: dropped synced decisions early');
       if (u.totalBytes <= aim) {
-        if (this.full) this.setFull(false, u);
+        // images come back once the disk itself has room for them too (another program may have filled it)
+        if (this.full && this.diskHasRoom()) this.setFull(false, u);
         return;
       }
       if (!this.full && u.totalBytes <= target) return;
@@ -319,14 +312,23 @@ export class DiskBudget implements Service {
     };
   }
 
+  /**
+   * Free disk of at least the hysteresis gap (budget to clear mark; at most a tenth of the file system),
+   * or no figure to go by.
+   */
+  private diskHasRoom(): boolean {
+    const fs = this.fileSystem();
+    if (!fs) return true;
+    return fs.free >= Math.min(this.deps.maxBytes - this.marks.clearAt, fs.size / 10);
+  }
+
   /** The file system's free bytes where the store lives (null when it cannot be asked). */
   freeOnDisk(): number | null {
-    try {
-      const fs = statfsSync(dirname(this.deps.dbPath));
-      return fs.bavail * fs.bsize;
-    } catch {
-      return null;
-    }
+    return this.fileSystem()?.free ?? null;
+  }
+
+  private fileSystem(): { free: number; size: number } | null {
+    return fileSystemOf(this.deps.dbPath);
   }
 
   private setFull(full: boolean, usage: DiskUsage): void {
@@ -362,21 +364,9 @@ export class DiskBudget implements Service {
     }
   }
 
-  /** WAL size from the budget and the disk (WAL_SHARE): set once the store is open. */
+  /** WAL size from the budget and the disk (disk-space.ts): set once the store is open. */
   private limitWal(): void {
-    const { db } = this.deps;
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    let room = this.deps.maxBytes;
-    try {
-      const fs = statfsSync(dirname(this.deps.dbPath));
-      room = Math.min(room, fs.blocks * fs.bsize);
-    } catch {
-      // no file system figure (:memory:): the budget alone
-    }
-    const pages = Math.max(16, Math.min(1000, Math.floor((room * WAL_SHARE) / pageSize)));
-    db.pragma(`wal_autocheckpoint = ${pages}`);
-    db.pragma(`journal_size_limit = ${pages * pageSize}`);
-    this.walLimit = pages * pageSize;
+    this.walLimit = limitWal(this.deps.db, this.deps.dbPath, this.deps.maxBytes);
   }
 
   private schedule(): void {
@@ -385,13 +375,5 @@ export class DiskBudget implements Service {
         if (this.timer !== undefined) this.schedule();
       });
     }, CHECK_PERIOD_MS);
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0; // no WAL file right after a TRUNCATE checkpoint at close, or before the first write
   }
 }

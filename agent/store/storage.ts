@@ -1,5 +1,4 @@
-import { readFileSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
@@ -10,6 +9,7 @@ import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionIdentity, DecisionStore } from './decision-store.js';
 import { DiskBudget } from './disk-budget.js';
+import { fileSystemOf } from './disk-space.js';
 import { HeldDecisions } from './held-decisions.js';
 import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
@@ -368,13 +368,8 @@ export class Storage implements Service {
  */
 function reserveBytes(opts: StorageOptions, dbPath: string): number {
   const MB = 1024 * 1024;
-  let bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10);
-  try {
-    const fs = statfsSync(dirname(dbPath));
-    bytes = Math.min(bytes, (fs.blocks * fs.bsize) / 10);
-  } catch {
-    // no file system figure: the budget's share alone
-  }
+  const fs = fileSystemOf(dbPath);
+  const bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10, (fs?.size ?? Infinity) / 10);
   return Math.floor(bytes);
 }
 
