@@ -95,6 +95,8 @@ export class DiskBudget implements Service {
   private readonly fullListeners: ((full: boolean, usage: DiskUsage) => void)[] = [];
   private readonly marks: { dropAt: number; target: number; clearAt: number };
   private walLimit = 1000 * 4096;
+  /** Bytes of undelivered images dropped since the disk was last found roomy (diskHasRoom). */
+  private unsyncedFreed = 0;
 
   constructor(private readonly deps: DiskBudgetDeps) {
     const budget = deps.maxBytes;
@@ -193,17 +195,24 @@ export class DiskBudget implements Service {
       this.tryCheckpoint();
       return true;
     }
+    if (this.freeSynced()) return true;
+    const any = pruner.dropAnyImages();
+    this.count('image_unsynced', any.images);
+    this.unsyncedFreed += any.bytes;
+    if (any.images > 0) this.setFull(true, this.usage());
+    return any.bytes > 0;
+  }
+
+  /** One step of freeing delivered data only (image files, then rows); false when none is left. */
+  freeSynced(): boolean {
+    const { pruner } = this.deps;
     pruner.flushPending();
     const synced = pruner.dropSyncedImages();
     if (synced.images > 0) {
       this.count('image_synced', synced.images);
       if (synced.bytes > 0) return true;
     }
-    if (this.dropSyncedRows()) return true;
-    const any = pruner.dropAnyImages();
-    this.count('image_unsynced', any.images);
-    if (any.images > 0) this.setFull(true, this.usage());
-    return any.bytes > 0;
+    return this.dropSyncedRows();
   }
 
   /**
@@ -292,6 +301,7 @@ export class DiskBudget implements Service {
         const r = pruner.dropAnyImages(undefined, u.totalBytes - target);
         if (r.images === 0) break;
         this.count('image_unsynced', r.images);
+        this.unsyncedFreed += r.bytes;
         await nextTurn();
         u = this.usage();
       }
@@ -313,13 +323,20 @@ export class DiskBudget implements Service {
   }
 
   /**
-   * Free disk of at least the hysteresis gap (budget to clear mark; at most a tenth of the file system),
-   * or no figure to go by.
+   * The disk has room of the hysteresis gap (budget to clear mark; at most a tenth of the file system), not
+   * counting what dropping undelivered images freed since the disk was last found roomy: room made that way
+   * is spent by the decisions that keep coming, and must not end a DISK_FULL (the images would be written
+   * and dropped again in a loop). True when there is no figure to go by.
    */
-  private diskHasRoom(): boolean {
+  diskHasRoom(): boolean {
     const fs = this.fileSystem();
     if (!fs) return true;
-    return fs.free >= Math.min(this.deps.maxBytes - this.marks.clearAt, fs.size / 10);
+    return fs.free - this.unsyncedFreed >= Math.min(this.deps.maxBytes - this.marks.clearAt, fs.size / 10);
+  }
+
+  /** DISK_FULL cleared: room made from here on counts again. */
+  noteRoom(): void {
+    this.unsyncedFreed = 0;
   }
 
   /** The file system's free bytes where the store lives (null when it cannot be asked). */
@@ -338,6 +355,7 @@ export class DiskBudget implements Service {
       this.lastFullCheck = this.deps.clock.now();
       this.deps.log.error({ usage }, 'disk budget exhausted by undelivered decisions');
     } else {
+      this.unsyncedFreed = 0;
       this.deps.log.info({ usage }, 'disk budget: back under the clear mark; images are stored again');
     }
     for (const listener of this.fullListeners) listener(full, usage);

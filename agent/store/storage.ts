@@ -324,6 +324,10 @@ export class Storage implements Service {
       if (!budget.freeSome({ releaseReserve: ackFull })) break;
       writable = store.probe();
     }
+    // the disk without room (DISK_FULL still raised): delivered data goes until it has the room again
+    for (let i = 0; this.opened().health.diskTight && i < MAX_INLINE_FREES && !budget.diskHasRoom(); i++) {
+      if (!budget.freeSynced()) break;
+    }
     if (!writable) return;
     if (store.faults.list().some((f) => f.op === 'checkpoint')) {
       try {

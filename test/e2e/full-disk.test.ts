@@ -67,7 +67,7 @@ cameras:
         const res = await fetch(`${base}/readyz`).catch(() => undefined);
         return res?.status === 503 ? ((await res.json()) as { reasons: string[] }) : undefined;
       },
-      20_000,
+      60_000,
       '/readyz 503',
     );
     t.match(unready.reasons.join('; '), /store cannot write \(record: .*full/, 'it says the disk is full');
