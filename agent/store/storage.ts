@@ -17,7 +17,7 @@ import { isDiskFull, storeFault } from './open-database.js';
 import { Pruner } from './pruner.js';
 import { ReserveFile } from './reserve-file.js';
 import { RetentionSweep } from './retention.js';
-import { StoreHealth } from './store-health.js';
+import { RECOVER_PERIOD_MS, StoreHealth } from './store-health.js';
 import { prepareInTime, STORE_MARGIN_MS, whyMissing, withImages } from './timed-images.js';
 
 declare module '../events.js' {
@@ -76,6 +76,7 @@ export class Storage implements Service {
   private parts: Parts | undefined;
   /** A full or failing disk fails every image: one line a minute, with the count held back. */
   private readonly imageLog = new LogLimit({ windowMs: 60_000 });
+  private heldFailedAt = Number.NEGATIVE_INFINITY;
 
   /** Only assigns: the image folder is reconciled with the store by `start()` (or `open()`). */
   constructor(
@@ -184,7 +185,7 @@ export class Storage implements Service {
     const { held } = this.opened();
     const written = held.size > 0 ? [] : await this.keepImages(draft, evidence);
     // from here on synchronous: nothing is stored between the hold's last verdict and this one
-    if (held.size > 0 && !held.flush()) {
+    if (held.size > 0 && !this.flushHeld()) {
       this.images.discard(written);
       return this.hold(draft, new Error('earlier verdicts are still held'));
     }
@@ -194,6 +195,18 @@ export class Storage implements Service {
       if (!storeFault(err)) throw err;
       return this.hold(draft, err);
     }
+  }
+
+  /**
+   * Stores held verdicts before a new one; after a failed try the next is left to the recovery loop for
+   * RECOVER_PERIOD_MS, so a store that cannot write costs each new verdict nothing but the hold.
+   */
+  private flushHeld(): boolean {
+    const now = this.deps.clock.now();
+    if (now - this.heldFailedAt < RECOVER_PERIOD_MS) return false;
+    if (this.opened().held.flush()) return true;
+    this.heldFailedAt = now;
+    return false;
   }
 
   /** For `GET /api/decisions/:id/image`. */
