@@ -104,6 +104,7 @@ export class StoreHealth implements Service {
         'store.maxDiskMB (or the disk) is taken by undelivered decisions: verdicts are recorded, images are not',
       );
     }
+    if (this.diskTight) full.push('the disk has too little free room yet: delivered data is being freed');
     if (full.length > 0) out.push({ code: 'DISK_FULL', severity: 'critical', message: full.join('; ') });
     const unwritable = faults.filter((f) => f.kind === 'unwritable');
     if (unwritable.length > 0) {
