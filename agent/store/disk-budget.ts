@@ -1,8 +1,7 @@
-import { statfsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describeError } from '../errors.js';
 import type { Service, TimerHandle } from '../service.js';
+import { fileSize, fileSystemOf, limitWal } from './disk-space.js';
 import type { DiskBudgetDeps, DiskUsage, DropKind } from './disk-types.js';
 import { isDiskFull } from './open-database.js';
 
@@ -27,13 +26,6 @@ const CHECK_PERIOD_MS = 60_000;
 const FULL_RECHECK_MS = 5_000;
 /** A WAL above this is checkpointed (TRUNCATE) before anything is dropped: free space, nothing lost. */
 const WAL_TRUNCATE_BYTES = 1024 * 1024;
-/**
- * The WAL is checkpointed once it holds this share of the smaller of the budget and the file system (at
- * least 16 pages, at most SQLite's default 1000): a WAL of SQLite's default 4 MB alone would fill a small
- * disk, and a checkpoint on a full disk may need as much room as the WAL holds. The file is also cut back
- * to that size after each checkpoint (`journal_size_limit`).
- */
-const WAL_SHARE = 1 / 32;
 
 export type { DiskBudgetDeps, DiskUsage, DropKind } from './disk-types.js';
 
@@ -68,6 +60,8 @@ export class DiskBudget implements Service {
   private readonly fullListeners: ((full: boolean, usage: DiskUsage) => void)[] = [];
   private readonly marks: { dropAt: number; target: number; clearAt: number };
   private walLimit = 1000 * 4096;
+  /** Bytes of undelivered images dropped since the disk was last found roomy (diskHasRoom). */
+  private unsyncedFreed = 0;
 
   constructor(private readonly deps: DiskBudgetDeps) {
     const budget = deps.maxBytes;
@@ -166,6 +160,17 @@ export class DiskBudget implements Service {
       this.tryCheckpoint();
       return true;
     }
+    if (this.freeSynced()) return true;
+    const any = pruner.dropAnyImages();
+    this.count('image_unsynced', any.images);
+    this.unsyncedFreed += any.bytes;
+    if (any.images > 0) this.setFull(true, this.usage());
+    return any.bytes > 0;
+  }
+
+  /** One step of freeing delivered data only (image files, then rows); false when none is left. */
+  freeSynced(): boolean {
+    const { pruner } = this.deps;
     pruner.flushPending();
     const synced = pruner.dropSyncedImages();
     if (synced.images > 0) {
@@ -177,11 +182,7 @@ export class DiskBudget implements Service {
       this.count('drift_report', reports);
       return true;
     }
-    if (this.dropSyncedRows()) return true;
-    const any = pruner.dropAnyImages();
-    this.count('image_unsynced', any.images);
-    if (any.images > 0) this.setFull(true, this.usage());
-    return any.bytes > 0;
+    return this.dropSyncedRows();
   }
 
   /**
@@ -267,7 +268,8 @@ export class DiskBudget implements Service {
       }
       if (rowsDropped) log.info({ usage: u }, 'disk budget: dropped synced decisions early');
       if (u.totalBytes <= aim) {
-        if (this.full) this.setFull(false, u);
+        // images come back once the disk itself has room for them too (another program may have filled it)
+        if (this.full && this.diskHasRoom()) this.setFull(false, u);
         return;
       }
       if (!this.full && u.totalBytes <= target) return;
@@ -276,6 +278,7 @@ export class DiskBudget implements Service {
         const r = pruner.dropAnyImages(undefined, u.totalBytes - target);
         if (r.images === 0) break;
         this.count('image_unsynced', r.images);
+        this.unsyncedFreed += r.bytes;
         await nextTurn();
         u = this.usage();
       }
@@ -296,14 +299,30 @@ export class DiskBudget implements Service {
     };
   }
 
+  /**
+   * The disk has room of the hysteresis gap (budget to clear mark; at most a tenth of the file system), not
+   * counting what dropping undelivered images freed since the disk was last found roomy: room made that way
+   * is spent by the decisions that keep coming, and must not end a DISK_FULL (the images would be written
+   * and dropped again in a loop). True when there is no figure to go by.
+   */
+  diskHasRoom(): boolean {
+    const fs = this.fileSystem();
+    if (!fs) return true;
+    return fs.free - this.unsyncedFreed >= Math.min(this.deps.maxBytes - this.marks.clearAt, fs.size / 10);
+  }
+
+  /** DISK_FULL cleared: room made from here on counts again. */
+  noteRoom(): void {
+    this.unsyncedFreed = 0;
+  }
+
   /** The file system's free bytes where the store lives (null when it cannot be asked). */
   freeOnDisk(): number | null {
-    try {
-      const fs = statfsSync(dirname(this.deps.dbPath));
-      return fs.bavail * fs.bsize;
-    } catch {
-      return null;
-    }
+    return this.fileSystem()?.free ?? null;
+  }
+
+  private fileSystem(): { free: number; size: number } | null {
+    return fileSystemOf(this.deps.dbPath);
   }
 
   private setFull(full: boolean, usage: DiskUsage): void {
@@ -313,6 +332,7 @@ export class DiskBudget implements Service {
       this.lastFullCheck = this.deps.clock.now();
       this.deps.log.error({ usage }, 'disk budget exhausted by undelivered decisions');
     } else {
+      this.unsyncedFreed = 0;
       this.deps.log.info({ usage }, 'disk budget: back under the clear mark; images are stored again');
     }
     for (const listener of this.fullListeners) listener(full, usage);
@@ -339,21 +359,9 @@ export class DiskBudget implements Service {
     }
   }
 
-  /** WAL size from the budget and the disk (WAL_SHARE): set once the store is open. */
+  /** WAL size from the budget and the disk (disk-space.ts): set once the store is open. */
   private limitWal(): void {
-    const { db } = this.deps;
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    let room = this.deps.maxBytes;
-    try {
-      const fs = statfsSync(dirname(this.deps.dbPath));
-      room = Math.min(room, fs.blocks * fs.bsize);
-    } catch {
-      // no file system figure (:memory:): the budget alone
-    }
-    const pages = Math.max(16, Math.min(1000, Math.floor((room * WAL_SHARE) / pageSize)));
-    db.pragma(`wal_autocheckpoint = ${pages}`);
-    db.pragma(`journal_size_limit = ${pages * pageSize}`);
-    this.walLimit = pages * pageSize;
+    this.walLimit = limitWal(this.deps.db, this.deps.dbPath, this.deps.maxBytes);
   }
 
   private schedule(): void {
@@ -362,13 +370,5 @@ export class DiskBudget implements Service {
         if (this.timer !== undefined) this.schedule();
       });
     }, CHECK_PERIOD_MS);
-  }
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0; // no WAL file right after a TRUNCATE checkpoint at close, or before the first write
   }
 }

@@ -12,7 +12,7 @@ import { migrate } from './migrations.js';
  *   process's heap instead of a memory-mapped `-shm` file. A mapped file turns an I/O problem into a signal:
  *   when the `-shm` file is made immutable (or its file system fails), the kernel answers the next write to a
  *   mapped page with SIGBUS and the process dies without a word (issue 16, failure 7: exit 135, seen here
- *   with `chattr +i` on ext4 and tmpfs). With the index in the heap every such problem is an error code that
+ *   with `chattr +i` on ext4). With the index in the heap every such problem is an error code that
  *   the store reports. The lock also keeps a second agent (or a tool) from writing the same store while this
  *   one runs: one writer, as the store assumes. `mmap_size` is 0 in better-sqlite3's build, so the database
  *   file itself is never mapped.

@@ -40,7 +40,7 @@ export class SeqGuard {
     let marked = 0;
     let acked = 0;
     if (this.dbPath !== ':memory:') {
-      this.mark = new SeqMark(`${this.dbPath}.seq`, this.durable);
+      this.mark = new SeqMark(`${this.dbPath}.seq`, this.durable, this.now);
       const value = this.mark.open();
       marked = value?.seq ?? 0;
       acked = value?.acked ?? 0;

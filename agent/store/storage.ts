@@ -1,5 +1,4 @@
-import { readFileSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
@@ -11,6 +10,7 @@ import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
 import type { DecisionIdentity, DecisionStore } from './decision-store.js';
 import { DiskBudget } from './disk-budget.js';
+import { fileSystemOf } from './disk-space.js';
 import { HeldDecisions } from './held-decisions.js';
 import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
@@ -18,7 +18,7 @@ import { isDiskFull, storeFault } from './open-database.js';
 import { Pruner } from './pruner.js';
 import { ReserveFile } from './reserve-file.js';
 import { RetentionSweep } from './retention.js';
-import { StoreHealth } from './store-health.js';
+import { RECOVER_PERIOD_MS, StoreHealth } from './store-health.js';
 import { prepareInTime, STORE_MARGIN_MS, whyMissing, withImages } from './timed-images.js';
 
 declare module '../events.js' {
@@ -83,6 +83,7 @@ export class Storage implements Service {
   private parts: Parts | undefined;
   /** A full or failing disk fails every image: one line a minute, with the count held back. */
   private readonly imageLog = new LogLimit({ windowMs: 60_000 });
+  private heldFailedAt = Number.NEGATIVE_INFINITY;
 
   /** Only assigns: the image folder is reconciled with the store by `start()` (or `open()`). */
   constructor(
@@ -191,7 +192,7 @@ export class Storage implements Service {
     const { held } = this.opened();
     const written = held.size > 0 ? [] : await this.keepImages(draft, evidence);
     // from here on synchronous: nothing is stored between the hold's last verdict and this one
-    if (held.size > 0 && !held.flush()) {
+    if (held.size > 0 && !this.flushHeld()) {
       this.images.discard(written);
       return this.hold(draft, new Error('earlier verdicts are still held'));
     }
@@ -201,6 +202,18 @@ export class Storage implements Service {
       if (!storeFault(err)) throw err;
       return this.hold(draft, err);
     }
+  }
+
+  /**
+   * Stores held verdicts before a new one; after a failed try the next is left to the recovery loop for
+   * RECOVER_PERIOD_MS, so a store that cannot write costs each new verdict nothing but the hold.
+   */
+  private flushHeld(): boolean {
+    const now = this.deps.clock.now();
+    if (now - this.heldFailedAt < RECOVER_PERIOD_MS) return false;
+    if (this.opened().held.flush()) return true;
+    this.heldFailedAt = now;
+    return false;
   }
 
   /** For `GET /api/decisions/:id/image`. */
@@ -341,6 +354,10 @@ export class Storage implements Service {
       if (!budget.freeSome({ releaseReserve: ackFull })) break;
       writable = store.probe();
     }
+    // the disk without room (DISK_FULL still raised): delivered data goes until it has the room again
+    for (let i = 0; this.opened().health.diskTight && i < MAX_INLINE_FREES && !budget.diskHasRoom(); i++) {
+      if (!budget.freeSynced()) break;
+    }
     if (!writable) return;
     if (store.faults.list().some((f) => f.op === 'checkpoint')) {
       try {
@@ -385,13 +402,8 @@ export class Storage implements Service {
  */
 function reserveBytes(opts: StorageOptions, dbPath: string): number {
   const MB = 1024 * 1024;
-  let bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10);
-  try {
-    const fs = statfsSync(dirname(dbPath));
-    bytes = Math.min(bytes, (fs.blocks * fs.bsize) / 10);
-  } catch {
-    // no file system figure: the budget's share alone
-  }
+  const fs = fileSystemOf(dbPath);
+  const bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10, (fs?.size ?? Infinity) / 10);
   return Math.floor(bytes);
 }
 

@@ -104,6 +104,7 @@ export class StoreHealth implements Service {
         'store.maxDiskMB (or the disk) is taken by undelivered decisions: verdicts are recorded, images are not',
       );
     }
+    if (this.diskTight) full.push('the disk has too little free room yet: delivered data is being freed');
     if (full.length > 0) out.push({ code: 'DISK_FULL', severity: 'critical', message: full.join('; ') });
     const unwritable = faults.filter((f) => f.kind === 'unwritable');
     if (unwritable.length > 0) {
@@ -136,9 +137,9 @@ export class StoreHealth implements Service {
     };
   }
 
-  /** Writes fail (or verdicts wait): recovery runs until they do not. */
+  /** Writes fail, verdicts wait, or the disk has no room yet: recovery runs until none holds. */
   needsRecovery(): boolean {
-    return this.deps.store.faults.has() || this.deps.held() > 0;
+    return this.deps.store.faults.has() || this.deps.held() > 0 || this.active.has('DISK_FULL');
   }
 
   /** Something changed that recovery should look at soon (a verdict was held). */
@@ -152,6 +153,7 @@ export class StoreHealth implements Service {
       } catch (err) {
         this.limitedLog('recover', 'error', { err }, 'store recovery failed; trying again');
       }
+      this.refreshDiskFull();
       if (this.needsRecovery()) this.scheduleRecovery();
     }, RECOVER_PERIOD_MS);
   }
@@ -162,12 +164,10 @@ export class StoreHealth implements Service {
     if (full.length > 0) {
       this.limitedLog('full', 'error', { faults: full }, 'the store cannot write: disk full');
     }
-    this.setAlert(
-      'DISK_FULL/write',
-      full.length > 0 || this.deps.budget.isFull,
+    this.refreshDiskFull(
       full.length > 0
         ? `the store cannot write, the disk is full (${full.map(describeFault).join('; ')}); freeing space, verdicts are held in memory meanwhile`
-        : 'the store writes again',
+        : undefined,
     );
     if (unwritable.length > 0) {
       this.limitedLog('unwritable', 'error', { faults: unwritable }, 'the store cannot write');
@@ -184,13 +184,35 @@ export class StoreHealth implements Service {
 
   private onBudget(full: boolean, usage: DiskUsage): void {
     const mb = (b: number) => (b / (1024 * 1024)).toFixed(1);
-    this.setAlert(
-      'DISK_FULL/budget',
-      full || this.deps.store.faults.has('full'),
+    this.refreshDiskFull(
       full
         ? `store.maxDiskMB reached (${mb(usage.totalBytes)} of ${mb(usage.budgetBytes)} MB) and only undelivered decisions remain: verdicts are still recorded, images are not; restore delivery (broker) or raise store.maxDiskMB`
-        : 'the store is back within store.maxDiskMB; images are stored again',
+        : undefined,
+      'the store is back within store.maxDiskMB; images are stored again',
     );
+  }
+
+  /**
+   * DISK_FULL has three sources and one alert: a write refused for room, the budget exhausted by
+   * undelivered data, and, once raised, a disk without the room to end it (DiskBudget.diskHasRoom: a disk
+   * filled by another program that the store got a little room on by dropping its own data clears
+   * nothing). Raised with the first source's message, cleared once none holds.
+   */
+  private refreshDiskFull(raiseMessage?: string, clearMessage = 'the store writes again'): void {
+    const { store, budget } = this.deps;
+    const wasActive = this.active.has('DISK_FULL');
+    const active = store.faults.has('full') || budget.isFull || (wasActive && !budget.diskHasRoom());
+    if (!active && wasActive) budget.noteRoom();
+    this.setAlert(
+      'DISK_FULL',
+      active,
+      active ? (raiseMessage ?? 'the disk is full; freeing space') : clearMessage,
+    );
+  }
+
+  /** DISK_FULL still raised while nothing fails any more: the disk lacks room; recovery frees synced data. */
+  get diskTight(): boolean {
+    return this.active.has('DISK_FULL') && !this.deps.store.faults.has('full') && !this.deps.budget.isFull;
   }
 
   private onRewind(r: SeqRewind): void {
@@ -203,12 +225,8 @@ export class StoreHealth implements Service {
     });
   }
 
-  /**
-   * DISK_FULL has two sources (the budget, a refused write) and one alert: it is active while either is,
-   * raised and cleared once. `key` names the source; the alert's code is what precedes the slash.
-   */
-  private setAlert(key: string, active: boolean, message: string): void {
-    const code = key.split('/')[0] as string;
+  /** Raised and cleared on change only. */
+  private setAlert(code: string, active: boolean, message: string): void {
     if (active === this.active.has(code)) return;
     if (active) this.active.add(code);
     else this.active.delete(code);

@@ -3,7 +3,7 @@ import type { RequestHandlers } from './requests.js';
 
 /** A camera as requests reach it (capture's Camera). */
 export interface RequestableCamera {
-  trigger(partId?: string): Promise<{ id: string; seq: number; verdict: string }>;
+  trigger(partId?: string): Promise<{ id: string; seq: number; verdict: string; degraded: boolean }>;
   setEnabled(enabled: boolean): void;
 }
 
@@ -34,7 +34,13 @@ export function lineRequestHandlers(
   return {
     trigger: async ({ camera, partId }) => {
       const decision = await byId(cameras, camera, 'camera').trigger(partId);
-      return { decisionId: decision.id, seq: decision.seq, verdict: decision.verdict };
+      // degraded: a fallback verdict, or one the store could not take yet (held in memory: docs/storage.md)
+      return {
+        decisionId: decision.id,
+        seq: decision.seq,
+        verdict: decision.verdict,
+        degraded: decision.degraded,
+      };
     },
     'camera/enable': async ({ camera, enabled }) => {
       byId(cameras, camera, 'camera').setEnabled(enabled);

@@ -118,6 +118,13 @@ cameras:
       '/readyz 200 again',
     );
     filler.free();
+    // images come back once the disk itself has room again: then DISK_FULL clears
+    const alertsOf = () => sub.messages.filter((m) => m.topic === 't/fulldisk/alerts').map((m) => m.json());
+    await waitFor(
+      () => alertsOf().some((a) => a.code === 'DISK_FULL' && a.active === false),
+      30_000,
+      'DISK_FULL cleared',
+    );
     t.equal(await agent.stop('SIGTERM'), 0, 'a clean stop');
 
     const decisions = sub.messages
@@ -136,9 +143,10 @@ cameras:
       decisions.some((d) => d.degraded && /held in memory, not yet stored/.test(d.reason)),
       'held verdicts arrive flagged degraded, saying why',
     );
-    const alerts = sub.messages.filter((m) => m.topic === 't/fulldisk/alerts').map((m) => m.json());
     t.match(
-      alerts.filter((a) => a.code === 'DISK_FULL').map((a) => a.active),
+      alertsOf()
+        .filter((a) => a.code === 'DISK_FULL')
+        .map((a) => a.active),
       [true, false],
       'DISK_FULL raised once, then cleared',
     );

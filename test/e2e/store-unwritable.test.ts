@@ -60,7 +60,7 @@ cameras:
     );
     t.match(
       unready.reasons.join('; '),
-      /store cannot write \(record: .*disk I\/O error/,
+      /store cannot write \((record|ack|probe|checkpoint): .*disk I\/O error/,
       'the reason says why',
     );
     const s = await waitFor(
@@ -85,6 +85,24 @@ cameras:
       'STORE_UNWRITABLE on R/alerts',
     );
     t.equal(alert.severity, 'critical');
+    // a trigger still gets its verdict, on time, saying it is degraded (held, not yet stored)
+    await sub.client.publishAsync(
+      't/immutable/request/trigger',
+      JSON.stringify({ camera: 'cam-1', transaction: 'h1' }),
+      {
+        qos: 1,
+      },
+    );
+    const response = await waitFor(
+      () =>
+        sub.messages
+          .filter((m) => m.topic === 't/immutable/response/trigger')
+          .map((m) => m.json())
+          .find((r) => r.transaction === 'h1'),
+      10_000,
+      'the trigger response',
+    );
+    t.match(response, { status: 'ok', data: { degraded: true } }, 'the trigger is answered, degraded');
     t.equal(agent.proc.exitCode, null, 'still running (no SIGBUS)');
     const lines = agent.output().split('\n').length;
     await new Promise((r) => setTimeout(r, 3_000));
