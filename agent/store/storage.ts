@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
@@ -12,14 +11,16 @@ import type { DecisionIdentity, DecisionStore } from './decision-store.js';
 import { DiskBudget } from './disk-budget.js';
 import { fileSystemOf } from './disk-space.js';
 import { HeldDecisions } from './held-decisions.js';
-import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
+import type { ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
 import { isDiskFull, storeFault } from './open-database.js';
 import { Pruner } from './pruner.js';
 import { ReserveFile } from './reserve-file.js';
 import { RetentionSweep } from './retention.js';
 import { RECOVER_PERIOD_MS, StoreHealth } from './store-health.js';
-import { prepareInTime, STORE_MARGIN_MS, whyMissing, withImages } from './timed-images.js';
+import { type ImageLookup, lookupImage, prepareInTime, STORE_MARGIN_MS, withImages } from './timed-images.js';
+
+export type { ImageLookup } from './timed-images.js';
 
 declare module '../events.js' {
   interface AgentEvents {
@@ -51,10 +52,6 @@ export interface StorageDeps {
   /** `DecisionStored` is emitted here, once a decision is durable. */
   events: EventBus;
 }
-
-export type ImageLookup =
-  | { found: true; contentType: string; data: Buffer; sha256: string }
-  | { found: false; reason: string };
 
 export const IMAGE_KINDS: readonly ImageKind[] = ['frame', 'annotated', 'anomaly-map'];
 
@@ -218,19 +215,7 @@ export class Storage implements Service {
 
   /** For `GET /api/decisions/:id/image`. */
   image(decision: Decision | undefined, kind: ImageKind): ImageLookup {
-    if (!decision) return { found: false, reason: 'no such decision' };
-    const hit = this.images.find(decision.seq, kind);
-    if (!hit) return { found: false, reason: whyMissing(decision, kind) };
-    try {
-      return {
-        found: true,
-        contentType: CONTENT_TYPES[kind],
-        data: readFileSync(hit.path),
-        sha256: hit.row.sha256,
-      };
-    } catch (err) {
-      return { found: false, reason: `the image file is missing on disk (${describeError(err)})` };
-    }
+    return lookupImage(this.images, decision, kind);
   }
 
   snapshot() {

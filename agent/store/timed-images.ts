@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Decision, DecisionDraft, Evidence } from '../decision/index.js';
+import { describeError } from '../errors.js';
 import type { TaskResult } from '../inference/index.js';
 import type { Clock } from '../service.js';
 import type { DiskBudget } from './disk-budget.js';
-import type { ImageKind } from './image-codec.js';
+import { CONTENT_TYPES, type ImageKind } from './image-codec.js';
 import type { ImageStore, PreparedImage, WrittenImage } from './image-store.js';
 
 /**
@@ -80,4 +82,29 @@ export function whyMissing(decision: Decision, kind: ImageKind): string {
   }
   if (kind !== 'frame') return `no ${kind} image was kept for this decision`;
   return 'no image was kept for this decision (only NG, UNCERTAIN and 1 in store.keepOkImageEvery OK frames are kept)';
+}
+
+export type ImageLookup =
+  | { found: true; contentType: string; data: Buffer; sha256: string }
+  | { found: false; reason: string };
+
+/** A decision's stored image, or why there is none (`GET /api/decisions/:id/image`). */
+export function lookupImage(
+  images: ImageStore,
+  decision: Decision | undefined,
+  kind: ImageKind,
+): ImageLookup {
+  if (!decision) return { found: false, reason: 'no such decision' };
+  const hit = images.find(decision.seq, kind);
+  if (!hit) return { found: false, reason: whyMissing(decision, kind) };
+  try {
+    return {
+      found: true,
+      contentType: CONTENT_TYPES[kind],
+      data: readFileSync(hit.path),
+      sha256: hit.row.sha256,
+    };
+  } catch (err) {
+    return { found: false, reason: `the image file is missing on disk (${describeError(err)})` };
+  }
 }
