@@ -15,6 +15,7 @@ import { recordFigures, rng, scaled } from './chaos-lib.js';
 // test-only fault injection). ERROR verdicts with reasons, a readable status, never a crash.
 const GARBAGE_INSTALLS = scaled(2, 10);
 const RUNS = scaled(20, 200);
+const TRIGGERS = scaled(5, 50);
 
 const classifier = {
   id: 'nan',
@@ -30,6 +31,8 @@ t.test('garbage models at start and through the inbox, NaN outputs: ERROR verdic
   const broker = await startAedes();
   t.teardown(() => broker.stop());
   const sub = await collect(broker.url, 't/chaosmodel/decisions/#');
+  const responses = await collect(broker.url, 't/chaosmodel/response/#');
+  t.teardown(() => responses.end());
   t.teardown(() => sub.end());
   const dir = tempDir('eva-chaos-model-');
   // a copy of the washer model, then overwritten with garbage: what a bad copy or a half-written file is
@@ -58,7 +61,7 @@ models:
   - { id: nan, path: ${nanModel} }
   - { id: washer, path: ${WASHER_MODEL}, versionsDir: ${dir}/versions, inbox: ${inbox}, inboxPollMs: 200 }
 cameras:
-  - { id: cam-garbage, source: { type: folder, path: ${SAMPLES}, loop: true }, trigger: { type: interval, fps: 5 }, model: garbage }
+  - { id: cam-garbage, source: { type: folder, path: ${SAMPLES}, loop: true }, trigger: { type: mqtt }, model: garbage }
   - { id: cam-nan, source: { type: folder, path: ${SAMPLES}, loop: true }, trigger: { type: interval, fps: 5 }, model: nan }
   - { id: cam-good, source: { type: folder, path: ${SAMPLES}, loop: true }, trigger: { type: interval, fps: 5 }, model: washer }
 `,
@@ -78,6 +81,30 @@ cameras:
     status.models.find((m) => m.id === 'garbage'),
     { state: 'failed', error: /garbage|ONNX|model/ },
     'the garbage model failed with a reason',
+  );
+  // the garbage model's camera is visible as a problem; a requested trigger is answered with an ERROR
+  t.ok(
+    status.problems.some((p) => /garbage/.test(p.message)),
+    `problems[] names it (${status.problems.map((p) => p.code).join(', ')})`,
+  );
+  for (let i = 0; i < TRIGGERS; i++) {
+    await responses.client.publishAsync(
+      't/chaosmodel/request/trigger',
+      JSON.stringify({ camera: 'cam-garbage', transaction: `g-${i}` }),
+      { qos: 1 },
+    );
+  }
+  const answers = await waitFor(
+    () => {
+      const a = responses.messages.map((m) => m.json()).filter((r) => String(r.transaction).startsWith('g-'));
+      return a.length >= TRIGGERS ? a : undefined;
+    },
+    30_000,
+    'an answer to every trigger',
+  );
+  t.ok(
+    answers.every((a) => (a.data as { verdict?: string } | undefined)?.verdict === 'ERROR'),
+    `every trigger is answered with an ERROR decision (${JSON.stringify(answers[0]).slice(0, 200)})`,
   );
   const readyz = await fetch(`${http.base}/readyz`);
   t.equal(readyz.status, 503, '/readyz says the agent is not ready');
@@ -114,10 +141,14 @@ cameras:
     (m) => m.json() as { cameraId: string; verdict: string; reason: string },
   );
   const byCam = (id: string) => decisions.filter((d) => d.cameraId === id);
-  t.ok(byCam('cam-garbage').length > 0, 'the camera with the garbage model keeps deciding');
+  t.equal(
+    byCam('cam-garbage').length,
+    TRIGGERS,
+    'every trigger of the garbage model is a published decision',
+  );
   t.ok(
     byCam('cam-garbage').every((d) => d.verdict === 'ERROR' && /garbage/.test(d.reason)),
-    `ERROR verdicts naming the model (${byCam('cam-garbage')[0]?.reason})`,
+    `a decision of the garbage model's camera is an ERROR naming it (${byCam('cam-garbage')[0]?.reason})`,
   );
   t.ok(
     byCam('cam-nan').length > 0 &&
@@ -129,7 +160,13 @@ cameras:
     'the good model keeps judging beside them',
   );
   recordFigures(t, '5-model-garbage', {
-    faults: { garbageAtStart: 1, garbageInstalls: GARBAGE_INSTALLS, nanModel: 1 },
+    faults: {
+      garbageAtStart: 1,
+      garbageInstalls: GARBAGE_INSTALLS,
+      nanModel: 1,
+      triggersWithoutModel: TRIGGERS,
+    },
+    garbageCameraDecisions: byCam('cam-garbage').length,
     decisionsChecked: decisions.length,
     errorVerdicts: decisions.filter((d) => d.verdict === 'ERROR').length,
     lost: 0,
