@@ -1,7 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
 import t from 'tap';
 import { agentHttp } from '../helpers/agent-http.js';
 import { spawnAgent, tempDir, WASHER_MODEL, writeConfig } from '../helpers/agent-process.js';
-import { collect, startMosquitto, type TestBroker } from '../helpers/brokers.js';
+import { runMosquitto, type TestBroker } from '../helpers/brokers.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { requireTool } from '../helpers/tools.js';
 import { deliveryProblems, integrityCheck, recordFigures, scaled, storedDecisions } from './chaos-lib.js';
@@ -14,11 +18,37 @@ const IDS = ['cell-a', 'cell-b', 'cell-c'];
 
 t.test(`three agents on one broker through ${RESTARTS} broker restart(s)`, async (t) => {
   if (!requireTool(t, 'mosquitto', 'the agents share a real broker')) return;
-  let broker: TestBroker = await startMosquitto();
-  const port = broker.port;
+  // the broker keeps sessions across its restarts (persistence), and the test's subscriber has a persistent
+  // session: what the agents publish before the subscriber is back is queued for it, as for a plant's MES.
+  // Without it, decisions delivered (PUBACKed) while the subscriber reconnects would be missing here
+  // though the agents did their part.
+  const port = await freePort();
+  const brokerDir = mkdtempSync(join(tmpdir(), 'eva-mosq-fleet-'));
+  const conf = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence true',
+    `persistence_location ${brokerDir}/`,
+    'max_queued_messages 0',
+    'user root',
+  ];
+  const url = `mqtt://127.0.0.1:${port}`;
+  const start = () => runMosquitto(brokerDir, conf, { port, url, ready: () => canConnect(url) });
+  let broker: TestBroker = await start();
   t.teardown(() => broker.stop());
-  const sub = await collect(broker.url, 't/fleet/+/decisions/#');
-  t.teardown(() => sub.end());
+  const messages: { topic: string; json: () => Record<string, unknown> }[] = [];
+  const client = await mqtt.connectAsync(url, {
+    clientId: `chaos-fleet-${process.pid}`,
+    clean: false,
+    reconnectPeriod: 200,
+  });
+  t.teardown(() => client.endAsync());
+  client.on('message', (topic, payload) => {
+    const text = payload.toString();
+    messages.push({ topic, json: () => JSON.parse(text) });
+  });
+  await client.subscribeAsync('t/fleet/+/decisions/#', { qos: 1 });
+  const sub = { messages };
   const agents = await Promise.all(
     IDS.map(async (id) => {
       const dir = tempDir(`eva-chaos-${id}-`);
@@ -27,7 +57,7 @@ t.test(`three agents on one broker through ${RESTARTS} broker restart(s)`, async
         dir,
         `agent: { id: ${id} }
 store: { path: ${dir}/agent.db }
-mqtt: { url: "${broker.url}", topicRoot: t/fleet/${id}, reconnectMinMs: 100, reconnectMaxMs: 500 }
+mqtt: { url: "${url}", topicRoot: t/fleet/${id}, reconnectMinMs: 100, reconnectMaxMs: 500 }
 health: { listen: "127.0.0.1:${httpPort}" }
 models: [{ id: washer, path: ${WASHER_MODEL}, intraOpThreads: 1 }]
 cameras:
@@ -54,7 +84,7 @@ cameras:
     const s = await Promise.all(agents.map((a) => a.http.status()));
     const floor = Math.max(...s.map((x) => x?.store.lastSeq ?? 0));
     await allSeqAtLeast(floor + 5); // decisions made while the broker is down
-    broker = await startMosquitto({ port });
+    broker = await start();
   }
   await waitFor(
     async () => (await Promise.all(agents.map((a) => a.http.status()))).every((x) => x?.store.backlog === 0),
@@ -62,6 +92,16 @@ cameras:
     'every backlog delivered',
   );
   for (const a of agents) t.equal(await a.proc.stop('SIGTERM'), 0, `${a.id} stops cleanly`);
+  const expected = agents.length; // wait until the subscriber's queue is drained: the last seq of each agent
+  await waitFor(
+    () =>
+      agents.every((a) => {
+        const last = storedDecisions(`${a.dir}/agent.db`).at(-1)?.seq ?? 0;
+        return messages.some((m) => m.topic.startsWith(`t/fleet/${a.id}/`) && m.json().seq === last);
+      }) || undefined,
+    30_000,
+    `the last decision of each of ${expected} agents received`,
+  ).catch(() => undefined);
 
   const seenIds = new Map<string, string>();
   let checked = 0;
@@ -94,3 +134,18 @@ cameras:
     lost,
   });
 });
+
+function canConnect(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 1000 });
+    c.once('connect', () => {
+      c.end(true);
+      resolve(true);
+    });
+    c.once('error', () => {
+      c.end(true);
+      resolve(false);
+    });
+    c.once('close', () => resolve(false));
+  });
+}

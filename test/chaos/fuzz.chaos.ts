@@ -20,6 +20,8 @@ const CASES = scaled(1_000, 10_000);
 const PER_SURFACE = Math.ceil(CASES / 4);
 const HANG_MS = 15_000;
 const MAX_ERROR_CHARS = 4_096;
+// a config error lists up to 50 problems (agent/config/load.ts MAX_PROBLEMS), each bounded
+const MAX_CONFIG_ERROR_CHARS = 32_768;
 const random = rng();
 
 function deep(depth: number, leaf: unknown = 1): unknown {
@@ -63,7 +65,7 @@ function randomJsonValue(level = 0): unknown {
       return o;
     }
     default:
-      return deep(random.int(10, 20_000));
+      return deep(random.int(10, 500));
   }
 }
 
@@ -73,6 +75,11 @@ function randomPayload(): Buffer {
   if (kind === 0) return random.bytes(random.int(0, 2048));
   if (kind === 1) return Buffer.from('{'.repeat(random.int(1, 50_000)));
   if (kind === 2) return Buffer.from(`{"camera":"${'\\u0000'.repeat(random.int(1, 1000))}"`);
+  if (kind === 3) {
+    // nested 1,000 to 20,000 deep, written as text (issue 16 failure 1 was about 5,000)
+    const n = random.int(1_000, 20_000);
+    return Buffer.from(`{"camera":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`);
+  }
   return Buffer.from(JSON.stringify(randomJsonValue()));
 }
 
@@ -104,6 +111,7 @@ t.test(`${PER_SURFACE} config texts: a ConfigError or a config, never anything e
   const failures: string[] = [];
   let refused = 0;
   let maxMs = 0;
+  let longest = 0;
   for (let i = 0; i < PER_SURFACE; i++) {
     const kind = i % 6;
     let text: string;
@@ -127,7 +135,9 @@ t.test(`${PER_SURFACE} config texts: a ConfigError or a config, never anything e
       const message = (err as Error).message ?? '';
       if (!(err instanceof AgentError))
         failures.push(`case ${i}: ${(err as Error).name}: ${message.slice(0, 200)}`);
-      else if (message.length > MAX_ERROR_CHARS) failures.push(`case ${i}: a ${message.length}-char message`);
+      else if (message.length > MAX_CONFIG_ERROR_CHARS)
+        failures.push(`case ${i}: a ${message.length}-char message`);
+      longest = Math.max(longest, message.length);
     }
     maxMs = Math.max(maxMs, Date.now() - started);
   }
@@ -135,6 +145,7 @@ t.test(`${PER_SURFACE} config texts: a ConfigError or a config, never anything e
   recordFigures(t, '6-fuzz-config', {
     cases: PER_SURFACE,
     refused,
+    longestErrorChars: longest,
     slowestCaseMs: maxMs,
     crashes: failures.length,
   });
