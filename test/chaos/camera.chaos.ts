@@ -74,7 +74,9 @@ cameras:
         } else {
           camera.thaw();
           // a publisher thawed after the agent gave up on the session may not be read again (the relay
-          // dropped its mount): then the camera is power-cycled, as a technician would; counted, not failed
+          // dropped its mount): then the camera is power-cycled, as a technician would; counted, not failed.
+          // Either way the agent's next attempt may be up to a minute away: the watchdog's backoff grew while
+          // the stream was frozen (BACKOFF_MAX_MS, agent/capture/watchdog.ts)
           const back = await waitFor(() => state() === 'good', 20_000, 'thawed stream back').catch(
             () => undefined,
           );
@@ -85,7 +87,7 @@ cameras:
             camera = await startRtspCamera({ width: 320, height: 240, fps: 10, ports: camera.ports });
           }
         }
-        await waitFor(() => state() === 'good', 60_000, `round ${round}: back after ${fault}`);
+        await waitFor(() => state() === 'good', 150_000, `round ${round}: back after ${fault}`);
         await shoot('up');
       }
     }
