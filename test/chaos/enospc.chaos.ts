@@ -74,6 +74,20 @@ cameras:
   }
   await proxy.up();
   await waitFor(async () => (await http.status())?.store.backlog === 0, 120_000, 'backlog delivered');
+  // the alert's clear travels like any alert: wait for the agent to see the disk as fine, then for the message
+  await waitFor(
+    async () => (await http.status())?.problems.every((p) => p.code !== 'DISK_FULL'),
+    60_000,
+    'DISK_FULL gone from problems[]',
+  );
+  await waitFor(
+    () =>
+      sub.messages.some(
+        (m) => m.topic === 't/enospc/alerts' && m.json().code === 'DISK_FULL' && m.json().active === false,
+      ),
+    30_000,
+    'the DISK_FULL clear published',
+  ).catch(() => undefined);
   t.equal(await agent.stop('SIGTERM'), 0, 'a clean stop');
   t.equal(integrityCheck(`${dir}/agent.db`), 'ok', 'integrity_check ok');
   t.notMatch(agent.output(), /a shot failed to produce a stored decision/, 'no shot failed');
