@@ -253,6 +253,9 @@ export interface RtspCamera {
   ports: RtspPorts;
   /** Kills the publisher and the server: the camera is gone (start again with the same `ports`). */
   stop(): Promise<void>;
+  /** SIGSTOPs the publisher: the session stays open but no frame comes (a frozen encoder); `thaw` resumes. */
+  freeze(): void;
+  thaw(): void;
 }
 
 function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -343,5 +346,14 @@ export async function startRtspCamera(
     await stop();
     throw err;
   }
-  return { url: `rtsp://127.0.0.1:${ports.client}/cam`, ports, stop };
+  return {
+    url: `rtsp://127.0.0.1:${ports.client}/cam`,
+    ports,
+    stop: async () => {
+      publisher.kill('SIGCONT');
+      await stop();
+    },
+    freeze: () => publisher.kill('SIGSTOP'),
+    thaw: () => publisher.kill('SIGCONT'),
+  };
 }
