@@ -45,7 +45,7 @@ export async function rolloutHarness(
   });
   const shadowStore = new ShadowStore(store, quietLog, events);
   await shadowStore.start();
-  const audit = new AuditLog(store, () => clock.now());
+  const audit = new AuditLog(store, () => clock.now(), events); // it tells OutcomeRecorded
   const requests = auditRequestHandlers(audit, events);
   const alerts: AlertInput[] = [];
   const versionsDir = opts.versionsDir ?? tempDir('eva-versions-');

@@ -80,7 +80,8 @@ t.test('close calls are kept with their reasons; sure verdicts are not', async (
 
 t.test('a verdict a plant outcome corrected is kept, from the image store', async (t) => {
   const h = await setup(t);
-  const audit = new AuditLog(h.store, () => h.clock.now());
+  // the audit log tells OutcomeRecorded once the outcome's row is committed
+  const audit = new AuditLog(h.store, () => h.clock.now(), h.events);
   const requests = auditRequestHandlers(audit, h.events);
   const ng = await h.record(4, { ok: 0.02, scratch: 0.03, dent: 0.95 }, 'NG'); // NG frames are stored
   t.same(h.rows(), [], 'a sure NG is not a hard example');
