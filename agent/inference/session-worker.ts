@@ -2,12 +2,12 @@
  * One onnxruntime session in its own thread: `session.run` blocks the thread that calls it for the whole
  * inference, so it must never run on the main thread where MQTT, HTTP and capture live.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { sha256Of } from '../read-limited.js';
 import { type ImageStats, imageStatsOf } from './image-stats.js';
 import type {
   FromWorker,
@@ -56,17 +56,6 @@ async function create(req: LoadRequest, provider: string): Promise<ort.Inference
   return ort.InferenceSession.create(req.modelPath, {
     ...base,
     extra: { 'ep.context_enable': '1', 'ep.context_file_path': cache, 'ep.context_embed_mode': '0' },
-  });
-}
-
-/** The file's sha256, streamed (never held whole), or the read error's message. */
-function sha256Of(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
   });
 }
 

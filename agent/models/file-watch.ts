@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AlertSink } from '../alerts.js';
 import { describeError } from '../errors.js';
+import { sha256Of } from '../read-limited.js';
 import type { Clock, TimerHandle } from '../service.js';
 
 /** What the running version's file on disk looks like now, against what was loaded. */
@@ -124,15 +123,4 @@ export class ModelFileWatch {
       active: why !== null,
     });
   }
-}
-
-/** A file's SHA-256, streamed in chunks: a 1 GB model is hashed without being held in memory. */
-export function sha256Of(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
