@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { recipeCrossChecks } from './recipe-checks.js';
 import { type AgentConfig, configSchema } from './schema.js';
 
 export interface ConfigProblem {
@@ -146,6 +147,7 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
       }
     }
   });
+  out.push(...recipeCrossChecks(doc));
   const mqtt = doc.mqtt as Record<string, unknown> | undefined;
   // without a group the edge node has no topics: refuse rather than silently publish no Sparkplug at all
   if (mqtt && (mqtt.format === 'sparkplug' || mqtt.format === 'both') && mqtt.sparkplug === undefined) {
