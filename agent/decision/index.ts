@@ -1,4 +1,10 @@
-export { type Evidence, type Inferrer, Inspector, type InspectorDeps } from './inspector.js';
+export {
+  type Evidence,
+  type Inferrer,
+  type InspectionProfile,
+  Inspector,
+  type InspectorDeps,
+} from './inspector.js';
 export {
   judge,
   judgeAnomaly,

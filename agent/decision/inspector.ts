@@ -19,11 +19,27 @@ export interface Inferrer {
   infer(frame: Frame, signal?: AbortSignal): Promise<Inference>;
 }
 
+/**
+ * How one part is judged: the model, the rules, the deadline and the recipe they come from. Taken once per
+ * shot, when the shot starts, and kept to its end, so a part is judged wholly by one recipe, never a mix.
+ */
+export interface InspectionProfile {
+  readonly recipe?: string | undefined;
+  readonly model: Inferrer;
+  readonly rules: RulesConfig;
+  readonly deadlineMs: number;
+}
+
 export interface InspectorDeps {
   cameraId: string;
   deadlineMs: number;
   rules: RulesConfig;
   model: Inferrer;
+  /**
+   * Recipes: the profile for the next shot, asked once per shot (a map lookup: the hot path stays cheap).
+   * Without it every shot is judged by `model`, `rules` and `deadlineMs` above.
+   */
+  profile?: () => InspectionProfile;
   /**
    * Stores the decision durably (and queues it for delivery); returns it with its identity. `evidence` is
    * the frame (and model output) when there is one, for the images the store keeps; it is given the time
@@ -58,10 +74,17 @@ export interface Evidence {
  * never published as a second verdict for the same part.
  */
 export class Inspector {
-  constructor(private readonly deps: InspectorDeps) {}
+  private readonly fixed: InspectionProfile;
+
+  constructor(private readonly deps: InspectorDeps) {
+    this.fixed = { model: deps.model, rules: deps.rules, deadlineMs: deps.deadlineMs };
+  }
 
   async inspect(shot: CameraShot): Promise<Decision> {
-    const { clock, deadlineMs } = this.deps;
+    const { clock } = this.deps;
+    // taken before anything awaits: a recipe switched from here on applies to the next part, not this one
+    const profile = this.deps.profile?.() ?? this.fixed;
+    const { deadlineMs } = profile;
     const startedAt = performance.now();
     const cancel = new AbortController();
     let stage: Stage = 'waiting for a frame';
@@ -82,10 +105,10 @@ export class Inspector {
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
-      const inference = await this.deps.model.infer(frame, cancel.signal);
+      const inference = await profile.model.infer(frame, cancel.signal);
       seen.inference = inference;
-      return this.fromInference(shot, frame, inference, startedAt);
-    })().catch((err: unknown) => this.errorDraft(shot, seen, err, startedAt));
+      return this.fromInference(shot, profile, frame, inference, startedAt);
+    })().catch((err: unknown) => this.errorDraft(shot, profile, seen, err, startedAt));
 
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
@@ -101,7 +124,8 @@ export class Inspector {
     if (winner === 'deadline') {
       cancel.abort();
       this.deps.metrics.deadlineMisses.inc({ camera: this.deps.cameraId });
-      draft = this.fallbackDraft(shot, seen, `no verdict within ${deadlineMs} ms (${stage})`, startedAt);
+      const reason = `no verdict within ${deadlineMs} ms (${stage})`;
+      draft = this.fallbackDraft(shot, profile, seen, reason, startedAt);
       void work.then((late) => {
         this.deps.metrics.lateResults.inc({ camera: this.deps.cameraId });
         this.deps.log.warn(
@@ -136,14 +160,15 @@ export class Inspector {
 
   private fromInference(
     shot: CameraShot,
+    profile: InspectionProfile,
     frame: Frame,
     inference: Inference,
     startedAt: number,
   ): DecisionDraft {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
     // with the labels of the version that produced it (a frame started just before a promotion)
-    const labels = inference.labels ?? this.deps.model.labels;
-    const { outcome, result } = judge(inference.result, this.deps.rules, labels);
+    const labels = inference.labels ?? profile.model.labels;
+    const { outcome, result } = judge(inference.result, profile.rules, labels);
     this.deps.metrics.inferenceTime.observe(
       { model: inference.model.id, provider: inference.model.provider },
       inference.timings.inference / 1000,
@@ -153,7 +178,7 @@ export class Inspector {
       inference.timings.preprocess / 1000,
     );
     return {
-      ...this.base(shot, { capturedAt: frame.capturedAt, ref: frame.ref }),
+      ...this.base(shot, profile, { capturedAt: frame.capturedAt, ref: frame.ref }),
       verdict: outcome.verdict,
       reason: outcome.reason,
       degraded: false,
@@ -164,10 +189,16 @@ export class Inspector {
     };
   }
 
-  private errorDraft(shot: CameraShot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {
+  private errorDraft(
+    shot: CameraShot,
+    profile: InspectionProfile,
+    seen: Seen,
+    err: unknown,
+    startedAt: number,
+  ): DecisionDraft {
     this.deps.log.warn({ err, partId: shot.partId }, 'inspection failed; recording ERROR');
     return {
-      ...this.base(shot, seen),
+      ...this.base(shot, profile, seen),
       verdict: 'ERROR',
       reason: describeError(err),
       degraded: false,
@@ -178,9 +209,15 @@ export class Inspector {
     };
   }
 
-  private fallbackDraft(shot: CameraShot, seen: Seen, reason: string, startedAt: number): DecisionDraft {
+  private fallbackDraft(
+    shot: CameraShot,
+    profile: InspectionProfile,
+    seen: Seen,
+    reason: string,
+    startedAt: number,
+  ): DecisionDraft {
     return {
-      ...this.base(shot, seen),
+      ...this.base(shot, profile, seen),
       verdict: 'UNCERTAIN',
       reason,
       degraded: true,
@@ -191,10 +228,11 @@ export class Inspector {
     };
   }
 
-  private base(shot: CameraShot, seen: Seen) {
+  private base(shot: CameraShot, profile: InspectionProfile, seen: Seen) {
     return {
       cameraId: this.deps.cameraId,
       ...(shot.partId !== undefined ? { partId: shot.partId } : {}),
+      ...(profile.recipe !== undefined ? { recipe: profile.recipe } : {}),
       triggeredAt: shot.triggeredAt,
       capturedAt: seen.capturedAt,
       decidedAt: this.deps.clock.now(),

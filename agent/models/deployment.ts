@@ -46,7 +46,11 @@ export interface DeploymentDeps {
   faults?: (modelPath: string) => WorkerFaults | undefined;
 }
 
-export interface DeploymentStatus extends ModelStatus {
+/** `unloaded`: recipes freed this model while no active recipe uses it (docs/recipes.md). */
+export type DeploymentState = ModelState | 'unloaded';
+
+export interface DeploymentStatus extends Omit<ModelStatus, 'state'> {
+  state: DeploymentState;
   previousVersion: string | null;
   installed: string[];
   shadow: ShadowStatus | null;
@@ -70,6 +74,7 @@ export class ModelDeployment implements Service {
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private activeLabels: { model: string; version: string; provider: string } | undefined;
+  private unloaded = false;
 
   constructor(
     private readonly config: ModelConfig,
@@ -91,7 +96,8 @@ export class ModelDeployment implements Service {
     return this.config.id;
   }
 
-  get state(): ModelState {
+  get state(): DeploymentState {
+    if (this.unloaded) return 'unloaded';
     return this.active?.state ?? 'loading';
   }
 
@@ -107,6 +113,7 @@ export class ModelDeployment implements Service {
     const base: ModelStatus = this.active?.snapshot() ?? loadingStatus(this.config.id);
     return {
       ...base,
+      ...(this.unloaded ? { state: 'unloaded' as const } : {}),
       previousVersion: this.previous,
       installed: this.versions.installed(),
       shadow: this.shadow?.status() ?? null,
@@ -164,6 +171,28 @@ export class ModelDeployment implements Service {
     await Promise.all([this.active?.stop(), this.shadow?.runner.stop()]);
   }
 
+  /** Recipes (docs/recipes.md): frees the workers while no active recipe uses this model; parts on it finish first. */
+  unload(): Promise<void> {
+    return this.serial(async () => {
+      const [runner, shadow] = [this.active, this.shadow];
+      [this.active, this.shadow, this.unloaded] = [undefined, undefined, true];
+      shadow?.close();
+      await Promise.all([retire(runner), retire(shadow?.runner)]);
+      if (this.activeLabels) this.deps.metrics?.active.remove(this.activeLabels);
+      const change = { modelId: this.config.id, version: null, state: 'unloaded', provider: null };
+      this.deps.events?.emit('ModelChanged', change);
+    });
+  }
+
+  /** Recipes: loads the model again after `unload()`, as at start (the recorded active version). */
+  load(signal?: AbortSignal): Promise<void> {
+    return this.serial(async () => {
+      if (!this.unloaded) return;
+      this.unloaded = false;
+      await this.start(signal);
+    });
+  }
+
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */
   forCamera(cameraId: string, judge?: Judge): Inferrer {
     const deployment = this;
@@ -177,7 +206,7 @@ export class ModelDeployment implements Service {
 
   async infer(frame: Frame, signal?: AbortSignal, cameraId = '', judge?: Judge): Promise<Inference> {
     const runner = this.active; // taken once: a promotion during this frame does not touch it
-    if (!runner) throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.config.id} is loading`);
+    if (!runner) throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.id} is ${this.state}`);
     const t0 = performance.now();
     let outcome: Outcome = 'ok';
     try {
