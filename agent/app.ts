@@ -10,6 +10,7 @@ import type { HttpServer } from './http/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { AgentMetrics } from './metrics.js';
 import { type ModelDeployment, ShadowStore } from './models/index.js';
+import type { RecipeService } from './recipes/index.js';
 import { type Clock, systemClock } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage, WalCheckpoint } from './store/index.js';
 import {
@@ -20,10 +21,12 @@ import {
   JsonChannel,
   MqttLink,
   OutboxPublisher,
+  PlantRequests,
 } from './sync/index.js';
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
 import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
+import { buildPlantServices, buildRecipes, plcRecipeLink } from './wiring-plant.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -49,6 +52,8 @@ export class Agent {
   readonly link: MqttLink;
   readonly http: HttpServer;
   readonly health: StatusService;
+  /** Product changeover, when recipes are configured (docs/recipes.md). */
+  readonly recipes: RecipeService | undefined;
   private readonly lifecycle: Lifecycle;
   private readonly log: Logger;
 
@@ -96,6 +101,9 @@ export class Agent {
     const auditQuery = new AuditQuery(this.store, audit);
     const { models, inboxes } = buildModels(k, new ShadowStore(this.store, child('shadow')));
     this.models = models;
+    const { recipes, modelServices } = buildRecipes(k, { models, store: this.store });
+    this.recipes = recipes;
+    const plant = new PlantRequests();
     // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
     const { maxInFlight, backlogShare, backlogRatePerSec } = config.mqtt;
     const publishers = channels.map(
@@ -107,16 +115,35 @@ export class Agent {
           { clock, metrics, events, log: child('outbox', { channel: channel.name }) },
         ),
     );
-    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage });
+    const line = {
+      models,
+      store: this.store,
+      storage: this.storage,
+      recipes,
+      plcRecipes: plcRecipeLink(recipes, plant),
+    };
+    const { cameras, plcs } = buildLine(k, line);
     this.cameras = cameras;
 
+    const { link, storage, store } = this;
+    const plantParts = { link, cameras, plcs, sparkplug, recipes, plant, store };
+    const { services: plantServices, opcua } = buildPlantServices(k, plantParts);
     const monitor = new SystemMonitor(config.store.path, child('system'), clock);
-    const { link, storage } = this;
     this.health = new StatusService({
-      ...{ agentId: config.agent.id, clock, metrics, cameras, models },
+      ...{ agentId: config.agent.id, clock, metrics, cameras, models, recipes, opcua },
       ...{ storage, link, publishers, sparkplug, plcs, alerts, system: monitor },
     });
-    this.http = buildApi(k, { audit, auditQuery, storage, cameras, models, link, health: this.health });
+    const api = {
+      audit,
+      auditQuery,
+      storage,
+      cameras,
+      models,
+      link,
+      recipes,
+      onRouter: plant.attach.bind(plant),
+    };
+    this.http = buildApi(k, { ...api, health: this.health });
     const reporter = new HealthReporter(
       link,
       () => this.health.status(),
@@ -134,8 +161,8 @@ export class Agent {
         { name: 'store', services: [this.store, monitor, alertPublisher] },
         { name: 'storage', services: [storage] },
         { name: 'connect', services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter] },
-        { name: 'models', services: [...models.values(), ...inboxes] },
-        { name: 'deliver', services: [...publishers, checkpoint] },
+        { name: 'models', services: [...modelServices, ...inboxes] },
+        { name: 'deliver', services: [...publishers, checkpoint, ...plantServices] },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],
       log,

@@ -15,7 +15,8 @@ import {
   type ShadowStore,
   versionsDirOf,
 } from './models/index.js';
-import { ModbusPlc } from './plc/index.js';
+import { ModbusPlc, type PlcRecipeLink } from './plc/index.js';
+import type { RecipeService } from './recipes/index.js';
 import type { Clock } from './service.js';
 import type { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
 import {
@@ -24,6 +25,7 @@ import {
   lineRequestHandlers,
   type MqttLink,
   RequestRouter,
+  recipeRequestHandlers,
 } from './sync/index.js';
 
 /** What every part is built with: the frozen config and the injected kernel. Part of the composition root. */
@@ -61,11 +63,18 @@ export function buildModels(k: Kernel, shadowStore: ShadowStore) {
   return { models, inboxes };
 }
 
+interface LineParts {
+  models: ReadonlyMap<string, ModelDeployment>;
+  store: DecisionStore;
+  storage: Storage;
+  /** Recipes, when configured: each shot asks them for its model, rules and deadline. */
+  recipes?: RecipeService | undefined;
+  /** Where a PLC's recipe register sends its requests (wiring-plant.ts). */
+  plcRecipes?: PlcRecipeLink | undefined;
+}
+
 /** Each camera with its source and inspector, and the PLC that triggers it where one is configured. */
-export function buildLine(
-  k: Kernel,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-) {
+export function buildLine(k: Kernel, parts: LineParts) {
   const cameras = new Map<string, Camera<Decision>>();
   const plcs = new Map<string, ModbusPlc>();
   for (const c of k.config.cameras) {
@@ -76,20 +85,21 @@ export function buildLine(
       // PLC gets written, in trigger order
       const onTrigger = ({ partId }: { partId?: string }) => camera.trigger(partId);
       const log = k.log.child({ module: 'plc', camera: c.id });
-      plcs.set(c.id, new ModbusPlc(c.plc, { clock: k.clock, onTrigger, log }));
+      const recipes = parts.plcRecipes;
+      plcs.set(
+        c.id,
+        new ModbusPlc(c.plc, { clock: k.clock, onTrigger, log, ...(recipes ? { recipes } : {}) }),
+      );
     }
   }
   return { cameras, plcs };
 }
 
-function buildCamera(
-  k: Kernel,
-  c: CameraConfig,
-  parts: { models: ReadonlyMap<string, ModelDeployment>; store: DecisionStore; storage: Storage },
-): Camera<Decision> {
+function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decision> {
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
+  const { recipes } = parts;
   const inspector = new Inspector({
     cameraId: c.id,
     deadlineMs: c.deadlineMs,
@@ -98,6 +108,7 @@ function buildCamera(
       c.id,
       rulesJudge(c.rules, () => model.labels),
     ),
+    ...(recipes ? { profile: () => recipes.profile(c.id) } : {}),
     record: (draft, evidence) => parts.storage.record(draft, evidence),
     clock,
     log,
@@ -109,11 +120,15 @@ function buildCamera(
     alreadyDecided: (ref) => parts.store.hasSourceRef(c.id, ref),
     onStateChange: connectionReporter(c.id, { alerts, events }),
   });
-  const isModelReady = () => model.state === 'ready';
+  // with recipes, the model the next part will be judged by (it changes with the recipe)
+  const isModelReady = recipes
+    ? () => parts.models.get(recipes.profile(c.id).modelId)?.state === 'ready'
+    : () => model.state === 'ready';
   return new Camera<Decision>(c, source, (shot) => inspector.inspect(shot), isModelReady, {
     clock,
     metrics,
     log,
+    ...(recipes ? { profile: () => recipes.profile(c.id) } : {}),
   });
 }
 
@@ -128,11 +143,18 @@ export function buildApi(
     models: ReadonlyMap<string, ModelDeployment>;
     link: MqttLink;
     health: StatusService;
+    recipes?: RecipeService | undefined;
+    /** Plant systems (PLC, OPC UA, Sparkplug) send their requests through the same router. */
+    onRouter?: (router: RequestRouter) => void;
   },
 ): HttpServer {
   const { audit, auditQuery, health, models } = parts;
   const requests = new RequestRouter(
-    { ...auditRequestHandlers(audit), ...lineRequestHandlers(parts.cameras, models) },
+    {
+      ...auditRequestHandlers(audit),
+      ...lineRequestHandlers(parts.cameras, models),
+      ...recipeRequestHandlers(parts.recipes),
+    },
     k.log.child({ module: 'requests' }),
     {
       journal: audit,
@@ -141,6 +163,7 @@ export function buildApi(
     },
   );
   requests.attach(parts.link);
+  parts.onRouter?.(requests);
   const app = buildHttpApp({
     status: () => health.status(),
     readiness: () => health.readiness(),

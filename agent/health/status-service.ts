@@ -2,7 +2,9 @@ import type { Alert } from '../alerts.js';
 import type { CameraStatus } from '../capture/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { DeploymentStatus } from '../models/index.js';
+import type { OpcUaStatus } from '../opcua/index.js';
 import type { PlcStatus } from '../plc/index.js';
+import type { RecipeStatus } from '../recipes/index.js';
 import type { Clock } from '../service.js';
 import type { Storage } from '../store/index.js';
 import type { LinkStatus, SparkplugStatus } from '../sync/index.js';
@@ -42,6 +44,10 @@ export interface StatusSources {
   plcs: ReadonlyMap<string, { snapshot(): PlcStatus }>;
   alerts: { active(): Alert[] };
   system: { snapshot(): SystemSnapshot };
+  /** Recipes, when configured (docs/recipes.md). */
+  recipes?: { snapshot(): RecipeStatus } | undefined;
+  /** The OPC UA server, when enabled (docs/opcua.md). */
+  opcua?: { snapshot(): OpcUaStatus } | undefined;
 }
 
 /**
@@ -86,6 +92,8 @@ export class StatusService {
       },
       sparkplug: s.sparkplug?.snapshot() ?? null,
       plc: [...s.plcs].map(([camera, plc]) => ({ camera, ...plc.snapshot() })),
+      recipes: s.recipes?.snapshot() ?? null,
+      opcua: s.opcua?.snapshot() ?? null,
       alerts: s.alerts.active(),
       system: s.system.snapshot(),
       problems: this.problems({ cameras, models, link, backlog: stats.backlog }),

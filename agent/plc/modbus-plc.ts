@@ -1,6 +1,7 @@
 import type { PlcConfig } from '../config/index.js';
 import { AgentError, agentError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Service, withTimeout } from '../service.js';
+import { RecipeRegister } from './recipe-register.js';
 import {
   decodePartId,
   ModbusClient,
@@ -43,9 +44,14 @@ export class ModbusPlc implements Service {
     overruns: 0,
     dropped: 0,
     inFlight: 0,
+    resultQueue: 0,
+    resultQueueMax: 0,
+    resultBuffer: 0,
+    recipe: null,
   };
   private readonly errors: ThrottledLog;
   private readonly results: ResultHandshake;
+  private readonly recipes: RecipeRegister | undefined;
 
   constructor(
     private readonly config: PlcConfig,
@@ -53,10 +59,20 @@ export class ModbusPlc implements Service {
   ) {
     this.errors = new ThrottledLog(deps.log, deps.clock);
     this.results = new ResultHandshake(config, { clock: deps.clock, log: deps.log, io: this.io });
+    if (config.recipe && deps.recipes) {
+      this.recipes = new RecipeRegister(config.recipe, deps.recipes, { log: deps.log, io: this.io });
+    }
   }
 
   snapshot(): PlcStatus {
-    return { ...this.status, dropped: this.results.dropped, inFlight: this.results.waiting };
+    return {
+      ...this.status,
+      dropped: this.results.dropped,
+      inFlight: this.results.waiting,
+      resultQueue: this.results.buffered,
+      resultBuffer: this.config.resultBuffer,
+      recipe: this.recipes?.snapshot() ?? null,
+    };
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -139,6 +155,7 @@ export class ModbusPlc implements Service {
 
   private async session(client: ModbusClient): Promise<void> {
     this.lastTrigger = undefined;
+    this.recipes?.reset();
     try {
       // the first read is a baseline: a part already present or a counter already moved is no trigger
       await this.pollTrigger(client);
@@ -153,6 +170,9 @@ export class ModbusPlc implements Service {
     let timeouts = 0;
     while (!this.stopping && client.isOpen) {
       try {
+        // the recipe before the trigger: a part triggered after the PLC wrote a recipe number is judged by it.
+        // A recipe register that fails (counted and logged by io()) never keeps the trigger from being read
+        await this.recipes?.poll(client).catch(() => undefined);
         await this.pollTrigger(client);
         await this.results.service(client);
         timeouts = 0;
@@ -186,11 +206,14 @@ export class ModbusPlc implements Service {
     this.acquisitionId = acquisitionId;
     this.status.triggers++;
     this.status.lastAcquisitionId = acquisitionId;
-    if (this.results.waiting >= this.config.maxInFlight) {
+    const { judging, buffered } = this.results;
+    if (judging >= this.config.maxInFlight || buffered >= this.config.resultBuffer) {
       this.status.overruns++;
       this.deps.log.warn(
-        { acquisitionId, inFlight: this.results.waiting },
-        'PLC trigger overrun: earlier parts still unposted; this part is not captured and gets no result',
+        { acquisitionId, judging, buffered },
+        judging >= this.config.maxInFlight
+          ? 'PLC trigger overrun: maxInFlight parts still being judged; this part is not captured and gets no result'
+          : 'PLC trigger overrun: the result buffer is full (the PLC takes no results); this part is not captured',
       );
     } else {
       const partId = await this.readPartId(client);
@@ -210,6 +233,7 @@ export class ModbusPlc implements Service {
     this.deps.onTrigger(t).then(
       (result) => {
         entry.result = result;
+        this.status.resultQueueMax = Math.max(this.status.resultQueueMax, this.results.buffered);
         this.wake();
       },
       (err: unknown) => {

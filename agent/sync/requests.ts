@@ -61,6 +61,11 @@ export const requestSchemas = {
     version: z.union([z.string().min(1), z.number()]).transform(String),
   }),
   'model/rollback': z.strictObject({ transaction, model: z.string().min(1) }),
+  // a recipe by id, or by the number a PLC would write (docs/recipes.md)
+  'recipe/select': z.strictObject({
+    transaction,
+    recipe: z.union([z.string().min(1).max(100), z.number().int().min(0).max(65_535)]),
+  }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

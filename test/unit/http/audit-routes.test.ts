@@ -22,6 +22,7 @@ function app(opts: { now?: () => number; metrics?: AgentMetrics } = {}) {
       'camera/enable': notHere,
       'model/promote': notHere,
       'model/rollback': notHere,
+      'recipe/select': notHere,
       ...auditRequestHandlers(audit),
     } as RequestHandlers,
     quietLog,
