@@ -52,6 +52,8 @@ export class ModbusPlc implements Service {
   private readonly errors: ThrottledLog;
   private readonly results: ResultHandshake;
   private readonly recipes: RecipeRegister | undefined;
+  /** Trigger counter and recipe register read in one request (offsets into the block), when close enough. */
+  private readonly recipeBlock: { start: number; count: number; trigger: number; recipe: number } | undefined;
 
   constructor(
     private readonly config: PlcConfig,
@@ -62,6 +64,7 @@ export class ModbusPlc implements Service {
     if (config.recipe && deps.recipes) {
       this.recipes = new RecipeRegister(config.recipe, deps.recipes, { log: deps.log, io: this.io });
     }
+    this.recipeBlock = recipeBlockOf(config);
   }
 
   snapshot(): PlcStatus {
@@ -158,7 +161,7 @@ export class ModbusPlc implements Service {
     this.recipes?.reset();
     try {
       // the first read is a baseline: a part already present or a counter already moved is no trigger
-      await this.pollTrigger(client);
+      await this.readTrigger(client);
     } catch {
       return; // counted and logged by io(); run() backs off and reconnects
     }
@@ -170,10 +173,7 @@ export class ModbusPlc implements Service {
     let timeouts = 0;
     while (!this.stopping && client.isOpen) {
       try {
-        // the recipe before the trigger: a part triggered after the PLC wrote a recipe number is judged by it.
-        // A recipe register that fails (counted and logged by io()) never keeps the trigger from being read
-        await this.recipes?.poll(client).catch(() => undefined);
-        await this.pollTrigger(client);
+        await this.pollLine(client);
         await this.results.service(client);
         timeouts = 0;
       } catch (err) {
@@ -186,19 +186,37 @@ export class ModbusPlc implements Service {
     this.results.dropAll();
   }
 
-  private async pollTrigger(client: ModbusClient): Promise<void> {
+  /**
+   * One poll of the line: the trigger, then the recipe register, then the part. The recipe is read after
+   * the trigger and acted on before the part is handed over, so a recipe number the PLC wrote before or in
+   * the same scan as the trigger always applies to that part; with the recipe register within
+   * RECIPE_BLOCK_SPAN of a trigger counter both are read in one request, one consistent PLC scan.
+   */
+  private async pollLine(client: ModbusClient): Promise<void> {
+    const fired = await this.readTrigger(client);
+    // a recipe register that fails (counted and logged by io()) never keeps a part from being judged
+    await this.recipes?.poll(client, !this.recipeBlock).catch(() => undefined);
+    if (fired !== undefined) await this.trigger(client, fired);
+  }
+
+  /** The acquisition id of a new trigger, or undefined; the first read of a session is only a baseline. */
+  private async readTrigger(client: ModbusClient): Promise<number | undefined> {
     const t = this.config.trigger;
     if (t.mode === 'partPresent') {
       const level = await this.io('read', 'trigger', () => readBit(client, t.table, t.address));
       const rising = level && this.lastTrigger === false;
       this.lastTrigger = level;
-      if (rising) await this.trigger(client, nextAcquisitionId(this.acquisitionId));
-      return;
+      return rising ? nextAcquisitionId(this.acquisitionId) : undefined;
     }
-    const [value = 0] = await this.io('read', 'trigger', () => readWords(client, t.address, 1));
+    const block = this.recipeBlock;
+    const words = await this.io('read', 'trigger', () =>
+      block ? readWords(client, block.start, block.count) : readWords(client, t.address, 1),
+    );
+    if (block) this.recipes?.seen(words[block.recipe] ?? 0);
+    const value = words[block ? block.trigger : 0] ?? 0;
     const previous = this.lastTrigger;
     this.lastTrigger = value;
-    if (previous !== undefined && value !== previous) await this.trigger(client, value);
+    return previous !== undefined && value !== previous ? value : undefined;
   }
 
   private async trigger(client: ModbusClient, acquisitionId: number): Promise<void> {
@@ -290,6 +308,23 @@ export class ModbusPlc implements Service {
       this.sleeper = { wake, interruptible };
     });
   }
+}
+
+/** How far apart a trigger counter and the recipe register may be to be read in one request. */
+export const RECIPE_BLOCK_SPAN = 16;
+
+function recipeBlockOf(config: PlcConfig) {
+  const t = config.trigger;
+  const r = config.recipe;
+  if (!r || t.mode !== 'triggerRegister' || Math.abs(r.address - t.address) >= RECIPE_BLOCK_SPAN)
+    return undefined;
+  const start = Math.min(r.address, t.address);
+  return {
+    start,
+    count: Math.abs(r.address - t.address) + 1,
+    trigger: t.address - start,
+    recipe: r.address - start,
+  };
 }
 
 /** A Modbus request io() gave up on because the PLC did not answer in time (modbus-serial's ETIMEDOUT). */

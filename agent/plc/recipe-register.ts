@@ -43,15 +43,21 @@ export class RecipeRegister {
     this.written = undefined;
   }
 
-  /** One poll: read the request (a change asks for a switch), then bring echo and status up to date. */
-  async poll(client: ModbusClient): Promise<void> {
+  /** The register's value, read with the trigger or by `poll`: a change asks for a switch, at once. */
+  seen(value: number): void {
+    if (value === this.requested) return;
+    const first = this.requested === undefined;
+    this.requested = value;
+    // on connect, a register already naming the active recipe is no request
+    if (value !== 0 && !(first && value === this.link.activeNumber())) this.ask(value);
+  }
+
+  /** One poll: read the request (unless it came with the trigger), then bring echo and status up to date. */
+  async poll(client: ModbusClient, read = true): Promise<void> {
     const { io } = this.deps;
-    const [value = 0] = await io('read', 'recipe', () => readWords(client, this.spec.address, 1));
-    if (value !== this.requested) {
-      const first = this.requested === undefined;
-      this.requested = value;
-      // on connect, a register already naming the active recipe is no request
-      if (value !== 0 && !(first && value === this.link.activeNumber())) this.ask(value);
+    if (read) {
+      const [value = 0] = await io('read', 'recipe', () => readWords(client, this.spec.address, 1));
+      this.seen(value);
     }
     const active = this.link.activeNumber();
     if (active !== this.echoed) {
@@ -60,9 +66,10 @@ export class RecipeRegister {
     }
     const { status } = this.spec;
     if (status !== undefined && this.status !== this.written) {
-      const value = RECIPE_STATUS[this.status];
-      await io('write', 'recipeStatus', () => client.writeRegister(status, value));
-      this.written = this.status;
+      // what is written, not what the status is once the write returns (a switch may end meanwhile)
+      const writing = this.status;
+      await io('write', 'recipeStatus', () => client.writeRegister(status, RECIPE_STATUS[writing]));
+      this.written = writing;
     }
   }
 
