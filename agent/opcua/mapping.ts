@@ -14,9 +14,9 @@ export type VisionState = 'Preoperational' | 'Operational' | 'Halted' | 'Error';
  * for a model is Preoperational; disabled (Halt) or stopped is Halted; a stream camera whose watchdog calls
  * it down, or a source whose last capture failed, is Error until frames come again.
  */
-export function visionStateOf(c: CameraStatus): VisionState {
+export function visionStateOf(c: CameraStatus, captureOk: boolean | null = null): VisionState {
   if (c.state === 'disabled' || c.state === 'stopped') return 'Halted';
-  if (c.connection?.state === 'down' || (c.connection === null && c.captureOk === false)) return 'Error';
+  if (c.connection?.state === 'down' || (c.connection === null && captureOk === false)) return 'Error';
   if (c.state === 'running') return 'Operational';
   return 'Preoperational';
 }

@@ -117,7 +117,7 @@ export class OpcUaService implements Service {
     if (!server) return;
     for (const [id, system] of server.systems) {
       const camera = this.parts.cameras.get(id);
-      if (camera) system.refresh(camera.snapshot());
+      if (camera) system.refresh(camera.snapshot(), camera.lastCaptureOk);
     }
   }
 

@@ -5,7 +5,7 @@ import type { RequestArgs, RequestName } from '../sync/index.js';
 
 /** What the OPC UA server reads and commands; each part through its own small surface. */
 export interface OpcUaParts {
-  cameras: ReadonlyMap<string, { snapshot(): CameraStatus }>;
+  cameras: ReadonlyMap<string, { snapshot(): CameraStatus; readonly lastCaptureOk: boolean | null }>;
   /** The active recipe, when recipes are configured. */
   recipe?: (() => { id: string; number: number }) | undefined;
   /** Every configured recipe. */

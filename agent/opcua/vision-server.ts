@@ -63,7 +63,10 @@ export async function startVisionServer(
   });
   const server = new OPCUAServer({
     port: config.port,
-    ...(config.host ? { host: config.host } : {}),
+    // bound to one address: that address is also the endpoint's host, so clients find the endpoint they dial
+    ...(config.host
+      ? { host: config.host, ...(config.host !== '0.0.0.0' ? { hostname: config.host } : {}) }
+      : {}),
     nodeset_filename: [nodesets.standard, nodesets.machineVision],
     serverCertificateManager: certificateManager,
     securityModes: modes,
@@ -121,7 +124,7 @@ function buildAddressSpace(
   const systems = new Map<string, VisionSystem>();
   for (const [id, camera] of opts.parts.cameras) {
     const system = new VisionSystem(addressSpace, mv, own, folder, id, opts.parts, opts.log);
-    system.refresh(camera.snapshot());
+    system.refresh(camera.snapshot(), camera.lastCaptureOk);
     systems.set(id, system);
   }
   return systems;

@@ -75,8 +75,8 @@ export class VisionSystem {
   }
 
   /** Follows the camera (called on its state events and once a second). */
-  refresh(status: CameraStatus): void {
-    const next = visionStateOf(status);
+  refresh(status: CameraStatus, captureOk: boolean | null = null): void {
+    const next = visionStateOf(status, captureOk);
     if (next === this.state) return;
     this.state = next;
     this.stateMachine.setState(next);
@@ -126,7 +126,8 @@ export class VisionSystem {
   }
 
   private bind(m: UAMethod | null, run: (args: Variant[]) => Promise<MethodResult>): void {
-    m?.bindMethod(async (args: Variant[]) => {
+    // two parameters: node-opcua takes a function of any other arity for the callback style
+    m?.bindMethod(async (args: Variant[], _context: unknown) => {
       try {
         return await run(args);
       } catch (err) {
@@ -138,8 +139,8 @@ export class VisionSystem {
 
   private async enable(enabled: boolean): Promise<MethodResult> {
     await this.parts.requests.run('camera/enable', { camera: this.cameraId, enabled }, 'opcua');
-    const status = this.parts.cameras.get(this.cameraId)?.snapshot();
-    if (status) this.refresh(status);
+    const camera = this.parts.cameras.get(this.cameraId);
+    if (camera) this.refresh(camera.snapshot(), camera.lastCaptureOk);
     return { statusCode: StatusCodes.Good, outputArguments: [int32(0)] };
   }
 
