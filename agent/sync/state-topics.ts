@@ -51,7 +51,10 @@ export class StateTopics implements Service {
 
   constructor(
     private readonly link: MqttLink,
-    private readonly cameras: ReadonlyMap<string, { snapshot(): CameraStatus }>,
+    private readonly cameras: ReadonlyMap<
+      string,
+      { snapshot(): CameraStatus; readonly lastCaptureOk: boolean | null }
+    >,
     private readonly deps: {
       events: EventBus;
       clock: Clock;
@@ -101,7 +104,8 @@ export class StateTopics implements Service {
   /** The state each camera would be published with now. */
   states(): Map<string, CameraStatePayload> {
     const out = new Map<string, CameraStatePayload>();
-    for (const [id, camera] of this.cameras) out.set(id, this.stateOf(camera.snapshot()));
+    for (const [id, camera] of this.cameras)
+      out.set(id, this.stateOf(camera.snapshot(), camera.lastCaptureOk));
     return out;
   }
 
@@ -159,10 +163,10 @@ export class StateTopics implements Service {
     return tally;
   }
 
-  private stateOf(c: CameraStatus): CameraStatePayload {
+  private stateOf(c: CameraStatus, captureOk: boolean | null): CameraStatePayload {
     const tally = this.tallyOf(c.id);
     return {
-      connection: connectionOf(c),
+      connection: connectionOf(c, captureOk),
       enabled: c.enabled,
       state: c.state,
       model: c.model,
@@ -176,9 +180,9 @@ export class StateTopics implements Service {
   }
 }
 
-function connectionOf(c: CameraStatus): CameraStatePayload['connection'] {
+function connectionOf(c: CameraStatus, captureOk: boolean | null): CameraStatePayload['connection'] {
   if (c.state === 'stopped') return 'stopped';
   if (c.connection) return c.connection.state;
-  if (c.captureOk === null) return 'starting';
-  return c.captureOk ? 'good' : 'down';
+  if (captureOk === null) return 'starting';
+  return captureOk ? 'good' : 'down';
 }

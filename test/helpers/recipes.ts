@@ -31,12 +31,14 @@ export interface RecipeAgentOptions {
   extraModels?: string;
   extraRecipes?: string;
   token?: string;
+  /** More keys inside `mqtt: { ... }`, e.g. `, format: both, sparkplug: { groupId: g }`. */
+  mqttExtra?: string;
 }
 
 export function recipeConfigText(o: RecipeAgentOptions & { dir: string }): string {
   return `agent: { id: recipe-test }
 store: { path: ${o.dir}/agent.db }
-mqtt: { url: "${o.brokerUrl ?? 'mqtt://127.0.0.1:1'}", topicRoot: ${o.topicRoot ?? 't/rcp'}, reconnectMinMs: 100, reconnectMaxMs: 500 }
+mqtt: { url: "${o.brokerUrl ?? 'mqtt://127.0.0.1:1'}", topicRoot: ${o.topicRoot ?? 't/rcp'}, reconnectMinMs: 100, reconnectMaxMs: 500${o.mqttExtra ?? ''} }
 health: { listen: "127.0.0.1:0"${o.token ? `, token: ${o.token}` : ''} }
 models:
   - { id: washer, path: ${WASHER_MODEL} }

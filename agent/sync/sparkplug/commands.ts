@@ -155,11 +155,17 @@ export class SparkplugCommands implements Service, SparkplugExtension {
     return true;
   }
 
+  /** The recipe, answered whether it changed or not (a refused select gets the unchanged value back). */
   private recipeChanged(): void {
     const recipe = this.deps.recipe?.();
     if (!recipe) return;
     const now = this.deps.clock.now();
-    this.nodeChanged();
+    const node = [
+      metric(COMMAND_METRICS.recipe, 'String', recipe.id, now),
+      metric(COMMAND_METRICS.recipeNumber, 'UInt32', recipe.number, now),
+    ];
+    for (const m of node) this.lastNode.set(m.name ?? '', m.value);
+    this.channel.publishData(undefined, node);
     for (const camera of this.deps.cameras.keys()) {
       this.channel.publishData(camera, [metric(COMMAND_METRICS.recipe, 'String', recipe.id, now)]);
     }
