@@ -2,8 +2,10 @@
  * `npm run bench:startup`: how long `edge-agent run` takes to start, as a plant's systemd sees it: the built
  * binary spawned on a small config (one folder camera, the washer model, a broker that is not there), timed
  * from spawn to its first log line (imports done) and to `agent started` (every stage up), then stopped.
- *   node --import tsx bench/startup.ts [runs] [--opcua]
+ *   node --import tsx bench/startup.ts [runs] [--opcua] [--bin PATH] [--alternate PATH]
  * `--opcua` adds `opcua: { enabled: true }` (node-opcua is imported only then). Run `npm run build` first.
+ * `--bin` times another build's bin/edge-agent.js (a baseline checkout); `--alternate` times this build and
+ * that one turn about, so a busy machine weighs on both alike.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -15,8 +17,13 @@ import { freePort } from '../test/helpers/net.js';
 const args = process.argv.slice(2);
 const runs = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
 const opcua = args.includes('--opcua');
+const valueOf = (flag: string) => {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const bins = [valueOf('--bin') ?? BIN, ...(valueOf('--alternate') ? [valueOf('--alternate') as string] : [])];
 
-async function once(): Promise<{ firstLog: number; started: number }> {
+async function once(bin: string): Promise<{ firstLog: number; started: number }> {
   const dir = tempDir('eva-startup-');
   const http = await freePort();
   const config = join(dir, 'agent.yaml');
@@ -32,7 +39,7 @@ cameras:
 ${opcua ? `opcua: { enabled: true, port: ${await freePort()}, pkiDir: ${dir}/pki }\n` : ''}`,
   );
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], {
+  const proc = spawn(process.execPath, [bin, 'run', '-c', config], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -58,10 +65,15 @@ ${opcua ? `opcua: { enabled: true, port: ${await freePort()}, pkiDir: ${dir}/pki
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-const results: { firstLog: number; started: number }[] = [];
-for (let i = 0; i < runs; i++) results.push(await once());
-process.stdout.write(
-  `edge-agent run start (${opcua ? 'opcua on' : 'opcua off'}), ${runs} runs: first log median ${median(results.map((r) => r.firstLog)).toFixed(0)} ms, ` +
-    `"agent started" median ${median(results.map((r) => r.started)).toFixed(0)} ms ` +
-    `(min ${Math.min(...results.map((r) => r.started)).toFixed(0)}, max ${Math.max(...results.map((r) => r.started)).toFixed(0)})\n`,
-);
+const results = new Map<string, { firstLog: number; started: number }[]>(bins.map((b) => [b, []]));
+for (let i = 0; i < runs; i++) {
+  for (const bin of bins) results.get(bin)?.push(await once(bin));
+}
+for (const [bin, rs] of results) {
+  const started = rs.map((r) => r.started);
+  process.stdout.write(
+    `${bin}: edge-agent run start (${opcua ? 'opcua on' : 'opcua off'}), ${runs} runs: first log median ` +
+      `${median(rs.map((r) => r.firstLog)).toFixed(0)} ms, "agent started" median ${median(started).toFixed(0)} ms ` +
+      `(min ${Math.min(...started).toFixed(0)}, max ${Math.max(...started).toFixed(0)})\n`,
+  );
+}
