@@ -17,11 +17,14 @@ import { freePort } from '../test/helpers/net.js';
 const args = process.argv.slice(2);
 const runs = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
 const opcua = args.includes('--opcua');
-const valueOf = (flag: string) => {
+const flagValue = (flag: string) => {
   const i = args.indexOf(flag);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const bins = [valueOf('--bin') ?? BIN, ...(valueOf('--alternate') ? [valueOf('--alternate') as string] : [])];
+const bins = [
+  flagValue('--bin') ?? BIN,
+  ...(flagValue('--alternate') ? [flagValue('--alternate') as string] : []),
+];
 
 async function once(bin: string): Promise<{ firstLog: number; started: number }> {
   const dir = tempDir('eva-startup-');

@@ -43,8 +43,6 @@ export interface CameraStatus {
   stallsLastHour: number;
   /** Stream sources only: the watchdog's view (good / degraded / down). */
   connection: { state: ConnectionState; reason: string; streamFps: number } | null;
-  /** Whether the last capture gave a frame (null before the first); for sources without a watchdog. */
-  captureOk: boolean | null;
   lastError: string | null;
 }
 
@@ -96,6 +94,11 @@ export class Camera<R> implements Service {
 
   get id(): string {
     return this.config.id;
+  }
+
+  /** Whether the last capture gave a frame (null before the first): the health of a source without a watchdog. */
+  get lastCaptureOk(): boolean | null {
+    return this.captureOk;
   }
 
   /** Parts in flight end by their deadline; stopping may take that long, and the usual margin on top. */
@@ -180,7 +183,6 @@ export class Camera<R> implements Service {
       reconnectsLastHour: watch?.reconnectsLastHour ?? 0,
       stallsLastHour: watch?.stallsLastHour ?? 0,
       connection: watch ? { state: watch.state, reason: watch.reason, streamFps: watch.fps } : null,
-      captureOk: this.captureOk,
       lastError: this.lastError,
     };
   }

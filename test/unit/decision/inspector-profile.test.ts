@@ -81,7 +81,7 @@ t.test(
     // the deadline is the part's recipe's too: 300 ms is past product-a's 250 but within product-b's 1000
     const third = inspector.inspect(shot('P-3'));
     await flush();
-    clock.advance(300);
+    await clock.advance(300);
     await flush();
     b.pending[1]?.(b.answer(scratch));
     t.match(await third, { recipe: 'product-b', verdict: 'OK', degraded: false });
