@@ -128,7 +128,8 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decis
     clock,
     metrics,
     log,
-    ...(recipes ? { profile: () => recipes.profile(c.id) } : {}),
+    // status shows the active recipe's model, also while a changeover to another is pending
+    ...(recipes ? { profile: () => recipes.activeProfile(c.id) } : {}),
   });
 }
 

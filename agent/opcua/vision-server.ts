@@ -32,6 +32,9 @@ const MODES = {
 } as const;
 
 /** The current policies only: no Basic128Rsa15/Basic256 (SHA-1, PKCS#1 v1.5 encryption). */
+/** node-opcua warnings that do not apply to this server's setup (logged at debug). */
+const NOT_OURS = /NODE-OPCUA-W27|security-revert=CVE-2023-46809/;
+
 const SECURE_POLICIES = [
   SecurityPolicy.Basic256Sha256,
   SecurityPolicy.Aes128_Sha256_RsaOaep,

@@ -69,6 +69,8 @@ export class VisionSystem {
       browseName: 'ActiveRecipe',
       dataType: DataType.String,
       description: 'The recipe parts are judged by now (agent-wide; docs/recipes.md)',
+      // sampled, and touched on every switch, so a subscription sees a switch at once
+      minimumSamplingInterval: 500,
       value: { get: () => new Variant({ dataType: DataType.String, value: parts.recipe?.()?.id ?? '' }) },
     });
     this.bindMethods(sm);

@@ -109,7 +109,12 @@ export class RecipeService implements Service {
     return this.active;
   }
 
-  /** The profile for the next shot of this camera. The hot path: one map lookup. */
+  /** The active recipe's profile of this camera (what status shows, also while a changeover is pending). */
+  activeProfile(cameraId: string): RecipeProfile {
+    return this.profiles().get(cameraId) as RecipeProfile;
+  }
+
+  /** The profile for the next shot of this camera (a pending changeover's). The hot path: one map lookup. */
   profile(cameraId: string): RecipeProfile {
     const profiles = this.pending?.profiles ?? this.profiles();
     return profiles.get(cameraId) as RecipeProfile; // every configured camera has one

@@ -131,7 +131,8 @@ export class MqttLink implements Service {
       state,
       agentId: this.agentId,
       version: AGENT_VERSION,
-      ...this.statusDetail,
+      // not in the will: it is built at connect time, and the recipe may change before it is sent
+      ...(state === 'offline' ? {} : this.statusDetail),
       ts: this.deps.clock.now(),
     });
   }

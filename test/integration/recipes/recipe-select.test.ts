@@ -144,9 +144,22 @@ t.test(
     const recipes = agent.recipes;
     if (!recipes) throw new Error('recipes not built');
     t.equal(agent.status().models.find((m) => m.id === 'broken')?.state, 'unloaded', 'not loaded at start');
-    await t.rejects(recipes.select('product-c'), {
+    const camera = agent.cameras.get('cam-1');
+    if (!camera) throw new Error('no camera');
+    const refused = recipes.select('product-c');
+    // while it is tried: status shows the active recipe, and says which one is pending
+    t.match(camera.snapshot(), { recipe: 'product-a', model: 'washer' });
+    t.match(recipes.snapshot(), { active: { id: 'product-a' }, pending: 'product-c' });
+    // a part triggered after the request belongs to product-c, waits for it, and is not judged by product-a
+    const held = camera.trigger('P-0');
+    await t.rejects(refused, {
       code: 'EVA_ERR_RECIPE_MODEL_UNAVAILABLE',
       message: /broken failed to load/,
+    });
+    t.match(await held, {
+      recipe: 'product-c',
+      verdict: 'ERROR',
+      reason: /recipe product-c was asked for before this part and refused: .*broken failed to load/,
     });
     t.equal(recipes.activeRecipe.id, 'product-a');
     t.match(agent.alerts.active(), [{ code: 'RECIPE_REFUSED', active: true }]);

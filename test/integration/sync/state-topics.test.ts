@@ -134,6 +134,10 @@ t.test(
       5_000,
       'R/status echoes product-b',
     );
+    t.notOk(
+      'recipe' in JSON.parse(link.statusPayload('offline')),
+      'the will (set at connect) carries no recipe that could be stale when the broker sends it',
+    );
 
     // a capture that fails is a connection down; a clean stop leaves `stopped` behind
     cam.lastCaptureOk = false;
