@@ -53,10 +53,13 @@ export async function startVisionServer(
 ): Promise<VisionServer> {
   const { log } = opts;
   // node-opcua writes its own warnings to the console; ours are JSON lines
-  setWarningLogger((_ctx: unknown, ...args: unknown[]) =>
-    log.warn({ module: 'node-opcua' }, format(...args)),
-  );
-  setErrorLogger((_ctx: unknown, ...args: unknown[]) => log.error({ module: 'node-opcua' }, format(...args)));
+  setWarningLogger((_ctx: unknown, ...args: unknown[]) => {
+    const message = format(...args);
+    // W27 is about RSA PKCS#1 v1.5 encryption, which only the policies not offered here use
+    if (NOT_OURS.test(message)) log.debug({ source: 'node-opcua' }, message);
+    else log.warn({ source: 'node-opcua' }, message);
+  });
+  setErrorLogger((_ctx: unknown, ...args: unknown[]) => log.error({ source: 'node-opcua' }, format(...args)));
   setLogLevel(LogLevel.Warning);
 
   const modes = config.securityModes.map((m) => MODES[m]);
