@@ -254,6 +254,8 @@ export class ModelDeployment implements Service {
   /** Makes `version` the active one between two frames; the version it replaces becomes `previous`. */
   promote(version: string, why = 'promote'): Promise<Record<string, unknown>> {
     return this.serial(async () => {
+      const off = `model ${this.id} is unloaded (no active recipe uses it): select a recipe that does first`;
+      if (this.unloaded) throw new AgentError(ErrorCodes.MODEL_DEPLOY, off);
       const old = this.active;
       if (old?.version === version) {
         throw new AgentError(

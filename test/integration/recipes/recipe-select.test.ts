@@ -119,6 +119,12 @@ t.test(
 
     // the model no recipe wants any more is unloaded once the parts on it had time to end (deadline + 2 s)
     await waitFor(() => models()['washer-int8'] === 'unloaded', 10_000, 'washer-int8 unloaded again');
+    // a model recipes unloaded is not promoted behind their back (its workers would outlive the next load)
+    const int8 = agent.models.get('washer-int8');
+    await t.rejects(int8 ? int8.promote('2') : Promise.reject(new Error('no model')), {
+      code: 'EVA_ERR_MODEL_DEPLOY',
+      message: /unloaded \(no active recipe uses it\)/,
+    });
 
     // back to product-b, then a restart: the last selected recipe survives it
     await recipes.select('product-b');
