@@ -6,10 +6,15 @@ export class PlcMemory {
   discrete: boolean[] = [];
   holding: number[] = [];
   writes: string[] = [];
+  /** How often each coil was read: a test that lowers a signal waits until the agent has seen it low. */
+  coilReads: number[] = [];
 
   vector() {
     return {
-      getCoil: (addr: number) => this.coils[addr] ?? false,
+      getCoil: (addr: number) => {
+        this.coilReads[addr] = (this.coilReads[addr] ?? 0) + 1;
+        return this.coils[addr] ?? false;
+      },
       getDiscreteInput: (addr: number) => this.discrete[addr] ?? false,
       getHoldingRegister: (addr: number) => this.holding[addr] ?? 0,
       getInputRegister: () => 0,
