@@ -10,6 +10,7 @@ import type { HttpServer } from './http/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { AgentMetrics } from './metrics.js';
 import { GroundTruth, type ModelDeployment, ShadowStore } from './models/index.js';
+import type { RecipeService } from './recipes/index.js';
 import { type Clock, systemClock } from './service.js';
 import { AuditLog, AuditQuery, DecisionStore, Storage, WalCheckpoint } from './store/index.js';
 import {
@@ -20,6 +21,7 @@ import {
   JsonChannel,
   MqttLink,
   OutboxPublisher,
+  PlantRequests,
 } from './sync/index.js';
 import { SparkplugChannel, sparkplugOptionsOf } from './sync/sparkplug/index.js';
 import { AGENT_VERSION } from './version.js';
@@ -27,6 +29,7 @@ import { buildApi, buildLine, buildModels, type Kernel } from './wiring.js';
 import { buildDataset } from './wiring-dataset.js';
 import { buildDrift } from './wiring-drift.js';
 import { buildMonitoring } from './wiring-health.js';
+import { buildPlantServices, buildRecipes, plcRecipeLink } from './wiring-plant.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -52,6 +55,8 @@ export class Agent {
   readonly link: MqttLink;
   readonly http: HttpServer;
   readonly health: StatusService;
+  /** Product changeover, when recipes are configured (docs/recipes.md). */
+  readonly recipes: RecipeService | undefined;
   private readonly lifecycle: Lifecycle;
   private readonly log: Logger;
 
@@ -100,6 +105,9 @@ export class Agent {
     const shadowStore = new ShadowStore(this.store, child('shadow'), events);
     const { models, inboxes } = buildModels(k, shadowStore, new GroundTruth(this.store));
     this.models = models;
+    const { recipes, modelServices } = buildRecipes(k, { models, store: this.store });
+    this.recipes = recipes;
+    const plant = new PlantRequests();
     // one outbox publisher per channel: a Sparkplug host being away never holds back the JSON topics
     const { maxInFlight, backlogShare, backlogRatePerSec } = config.mqtt;
     const publishers = channels.map(
@@ -113,36 +121,25 @@ export class Agent {
     );
     const drift = buildDrift(k, { store: this.store, link: this.link, sparkplug });
     const gate = (cameraId: string) => drift?.monitor.gate(cameraId);
-    const { cameras, plcs } = buildLine(k, { models, store: this.store, storage: this.storage, gate });
+    const { cameras, plcs } = buildLine(k, {
+      ...{ models, store: this.store, storage: this.storage, gate },
+      ...{ recipes, plcRecipes: plcRecipeLink(recipes, plant) },
+    });
     this.cameras = cameras;
 
     const { hardExamples, dataset } = buildDataset(k, { store: this.store, storage: this.storage });
-    const { link, storage } = this;
+    const { link, storage, store } = this;
+    const plantParts = { link, cameras, plcs, sparkplug, recipes, plant, store };
+    const { services: plantServices, opcua } = buildPlantServices(k, plantParts);
     const monitoring = buildMonitoring(k, {
-      cameras,
-      models,
-      storage,
-      auditQuery,
-      link,
-      publishers,
-      sparkplug,
-      plcs,
-      drift: drift?.monitor,
+      ...{ cameras, models, storage, auditQuery, link, publishers, sparkplug, plcs },
+      ...{ drift: drift?.monitor, recipes, opcua },
     });
     const { monitor, lineStats, problems, history, live, judged } = monitoring;
     this.health = monitoring.health;
     this.http = buildApi(k, {
-      ...{
-        audit,
-        auditQuery,
-        storage,
-        cameras,
-        models,
-        link,
-        health: this.health,
-        dataset,
-        drift: drift?.monitor,
-      },
+      ...{ audit, auditQuery, storage, cameras, models, link, health: this.health, dataset },
+      ...{ drift: drift?.monitor, recipes, onRouter: plant.attach.bind(plant) },
       routes: [monitoring.routes],
     });
     const reporter = new HealthReporter(
@@ -168,9 +165,12 @@ export class Agent {
           name: 'connect',
           services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
         },
-        { name: 'models', services: [...models.values(), ...inboxes, hardExamples] },
+        { name: 'models', services: [...modelServices, ...inboxes, hardExamples] },
         // drift listens before the line starts, so it sees every decision
-        { name: 'deliver', services: [...publishers, checkpoint, ...(drift ? [drift.monitor] : [])] },
+        {
+          name: 'deliver',
+          services: [...publishers, checkpoint, ...(drift ? [drift.monitor] : []), ...plantServices],
+        },
         { name: 'line', services: [...cameras.values(), ...plcs.values()] },
       ],
       log,

@@ -110,6 +110,26 @@ export const errorTable = defineErrors({
     message: ({ op, detail }: { op: string; detail: string }) => `PLC ${op}: ${detail}`,
   },
 
+  // recipes (product changeover; docs/recipes.md)
+  RECIPE_UNKNOWN: {
+    code: 'EVA_ERR_RECIPE_UNKNOWN',
+    status: 400,
+    message: ({ recipe, known }: { recipe: string | number; known: readonly string[] }) =>
+      `unknown recipe ${typeof recipe === 'number' ? `number ${recipe}` : `"${recipe}"`}; known: ${known.join(', ')}`,
+  },
+  /** A changeover refused because a model the recipe needs is not loaded and cannot be: nothing changed. */
+  RECIPE_MODEL_UNAVAILABLE: {
+    code: 'EVA_ERR_RECIPE_MODEL_UNAVAILABLE',
+    status: 409,
+    message: ({ recipe, model, why }: { recipe: string; model: string; why: string }) =>
+      `recipe ${recipe} refused: model ${model} ${why}; the active recipe is unchanged`,
+  },
+  /** Recipes cannot be switched right now (the agent is starting or stopping, or changeovers queue up). */
+  RECIPE_BUSY: { code: 'EVA_ERR_RECIPE_BUSY', status: 503, message: asGiven },
+
+  // the OPC UA server (docs/opcua.md)
+  OPCUA_START: { code: 'EVA_ERR_OPCUA_START', status: 500, message: asGiven },
+
   // the store
   STORE_OPEN: { code: 'EVA_ERR_STORE_OPEN', status: 500, message: asGiven },
   STORE_WRITE: { code: 'EVA_ERR_STORE_WRITE', status: 500, message: asGiven },

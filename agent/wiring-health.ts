@@ -11,8 +11,10 @@ import {
 } from './health/index.js';
 import type { RouteSet } from './http/index.js';
 import type { ModelDeployment } from './models/index.js';
+import type { OpcUaStatus } from './opcua/index.js';
 import { defaultWebDir, JudgedFrames, LiveEvents, PageAssets, pageRoutes, Snapshots } from './page/index.js';
 import type { PlcStatus } from './plc/index.js';
+import type { RecipeStatus } from './recipes/index.js';
 import type { AuditQuery, Storage } from './store/index.js';
 import type { MqttLink, OutboxPublisher, SparkplugStatus } from './sync/index.js';
 import type { Kernel } from './wiring.js';
@@ -35,6 +37,9 @@ export function buildMonitoring(
     plcs: ReadonlyMap<string, { snapshot(): PlcStatus }>;
     /** Drift monitoring, when configured: `drift` in `/api/status`. */
     drift?: { snapshot(): DriftStatus } | undefined;
+    /** Recipes and the OPC UA server, when configured: `recipes` and `opcua` in `/api/status`. */
+    recipes?: { snapshot(): RecipeStatus } | undefined;
+    opcua?: { snapshot(): OpcUaStatus } | undefined;
   },
 ) {
   const { config, clock, events, log, metrics, alerts } = k;
@@ -64,6 +69,7 @@ export function buildMonitoring(
     ...{ agentId: config.agent.id, clock, metrics, cameras, models, storage, link: parts.link },
     ...{ publishers: parts.publishers, sparkplug: parts.sparkplug, plcs: parts.plcs, alerts },
     ...{ system: monitor, activity: lineStats, problems, history, drift: parts.drift },
+    ...{ recipes: parts.recipes, opcua: parts.opcua },
   });
 
   const live = new LiveEvents({

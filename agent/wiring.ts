@@ -17,7 +17,8 @@ import {
   type ShadowStore,
   versionsDirOf,
 } from './models/index.js';
-import { ModbusPlc } from './plc/index.js';
+import { ModbusPlc, type PlcRecipeLink } from './plc/index.js';
+import type { RecipeService } from './recipes/index.js';
 import type { Clock } from './service.js';
 import type { AuditLog, AuditQuery, DecisionStore, Storage } from './store/index.js';
 import {
@@ -28,6 +29,7 @@ import {
   type MqttLink,
   type RequestableDrift,
   RequestRouter,
+  recipeRequestHandlers,
 } from './sync/index.js';
 
 /** What every part is built with: the frozen config and the injected kernel. Part of the composition root. */
@@ -73,6 +75,10 @@ interface LineParts {
   storage: Storage;
   /** The fitness gate of a camera's inspector (drift.gate: true), none otherwise. */
   gate?: (cameraId: string) => FrameGate | undefined;
+  /** Recipes, when configured: each shot asks them for its model, rules and deadline. */
+  recipes?: RecipeService | undefined;
+  /** Where a PLC's recipe register sends its requests (wiring-plant.ts). */
+  plcRecipes?: PlcRecipeLink | undefined;
 }
 
 /** Each camera with its source and inspector, and the PLC that triggers it where one is configured. */
@@ -87,7 +93,11 @@ export function buildLine(k: Kernel, parts: LineParts) {
       // PLC gets written, in trigger order
       const onTrigger = ({ partId }: { partId?: string }) => camera.trigger(partId);
       const log = k.log.child({ module: 'plc', camera: c.id });
-      plcs.set(c.id, new ModbusPlc(c.plc, { clock: k.clock, onTrigger, log }));
+      const recipes = parts.plcRecipes;
+      plcs.set(
+        c.id,
+        new ModbusPlc(c.plc, { clock: k.clock, onTrigger, log, ...(recipes ? { recipes } : {}) }),
+      );
     }
   }
   return { cameras, plcs };
@@ -97,6 +107,7 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decis
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
+  const { recipes } = parts;
   const inspector = new Inspector({
     cameraId: c.id,
     deadlineMs: c.deadlineMs,
@@ -105,6 +116,7 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decis
       c.id,
       rulesJudge(c.rules, () => model.labels),
     ),
+    ...(recipes ? { profile: () => recipes.profile(c.id) } : {}),
     // a verdict the store cannot take now is answered degraded and held in memory (docs/storage.md)
     record: (draft, evidence) => parts.storage.recordOrHold(draft, evidence),
     gate: parts.gate?.(c.id),
@@ -118,12 +130,21 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decis
     alreadyDecided: (ref) => parts.store.hasSourceRef(c.id, ref),
     onStateChange: connectionReporter(c.id, { alerts, events }),
   });
-  const isModelReady = () => model.state === 'ready';
+  // with recipes, the model the next part will be judged by (it changes with the recipe)
+  const isModelReady = recipes
+    ? () => parts.models.get(recipes.profile(c.id).modelId)?.state === 'ready'
+    : () => model.state === 'ready';
   return new Camera<Decision>(c, source, (shot) => inspector.inspect(shot), isModelReady, {
     clock,
     metrics,
     log,
-    onSkipped: () => model.frameSkipped(c.id),
+    // the skip counts against the model judging this camera now (the active recipe's, with recipes)
+    onSkipped: () => {
+      const now = recipes ? parts.models.get(recipes.activeProfile(c.id).modelId) : model;
+      now?.frameSkipped(c.id);
+    },
+    // status shows the active recipe's model, also while a changeover to another is pending
+    ...(recipes ? { profile: () => recipes.activeProfile(c.id) } : {}),
   });
 }
 
@@ -143,6 +164,9 @@ export function buildApi(
     dataset?: DatasetDeps;
     /** Drift monitoring (`drift/baseline`, `GET /api/drift`); none when agent.yaml has no `drift`. */
     drift?: (RequestableDrift & { api(query: { camera?: string; limit?: number }): unknown }) | undefined;
+    recipes?: RecipeService | undefined;
+    /** Plant systems (PLC, OPC UA, Sparkplug) send their requests through the same router. */
+    onRouter?: (router: RequestRouter) => void;
   },
 ): HttpServer {
   const { audit, auditQuery, health, models, drift } = parts;
@@ -152,6 +176,7 @@ export function buildApi(
       ...auditRequestHandlers(audit, k.events),
       ...lineRequestHandlers(parts.cameras, models),
       ...driftRequestHandlers(drift),
+      ...recipeRequestHandlers(parts.recipes),
     },
     k.log.child({ module: 'requests' }),
     {
@@ -161,6 +186,7 @@ export function buildApi(
     },
   );
   requests.attach(parts.link);
+  parts.onRouter?.(requests);
   const app = buildHttpApp({
     status: () => health.status(),
     readiness: () => health.readiness(),

@@ -19,6 +19,13 @@ export type ShotHandler<R> = (shot: CameraShot) => Promise<R>;
 
 export type CameraState = 'starting' | 'running' | 'waiting-for-model' | 'disabled' | 'stopped';
 
+/** Recipes: what the camera judges with right now (the model id and deadline change with the recipe). */
+export interface CameraProfile {
+  readonly modelId: string;
+  readonly deadlineMs: number;
+  readonly recipe?: string | undefined;
+}
+
 export interface CameraStatus {
   id: string;
   state: CameraState;
@@ -26,6 +33,8 @@ export interface CameraStatus {
   trigger: string;
   source: string;
   model: string;
+  /** The active recipe, when recipes are configured. */
+  recipe?: string;
   fps: number;
   lastFrameAgeMs: number | null;
   inflight: number;
@@ -68,6 +77,7 @@ export class Camera<R> implements Service {
   private skipped = 0;
   private frameTimes: number[] = [];
   private lastError: string | null = null;
+  private captureOk: boolean | null = null;
   private readonly captureLog: RateLimitedLog;
 
   constructor(
@@ -81,6 +91,8 @@ export class Camera<R> implements Service {
       metrics: AgentMetrics;
       /** A tick skipped because the previous part was still being judged (the model's throughput). */
       onSkipped?: () => void;
+      /** Recipes: the model, deadline and recipe of the next shot (default: the camera's config). */
+      profile?: () => CameraProfile;
     },
   ) {
     this.name = `camera:${config.id}`;
@@ -92,9 +104,18 @@ export class Camera<R> implements Service {
     return this.config.id;
   }
 
+  /** Whether the last capture gave a frame (null before the first): the health of a source without a watchdog. */
+  get lastCaptureOk(): boolean | null {
+    return this.captureOk;
+  }
+
   /** Parts in flight end by their deadline; stopping may take that long, and the usual margin on top. */
   get stopTimeoutMs(): number {
-    return this.config.deadlineMs + STOP_TIMEOUT_MS;
+    return Math.max(this.config.deadlineMs, this.profile().deadlineMs) + STOP_TIMEOUT_MS;
+  }
+
+  private profile(): CameraProfile {
+    return this.deps.profile?.() ?? { modelId: this.config.model, deadlineMs: this.config.deadlineMs };
   }
 
   /** Triggered from outside (MQTT, HTTP or a PLC): one shot per request, no loop of its own. */
@@ -139,7 +160,7 @@ export class Camera<R> implements Service {
     const grab = new AbortController();
     const timer = this.deps.clock.setTimeout(
       () => grab.abort(new Error('no frame before the deadline')),
-      this.config.deadlineMs + GRAB_GRACE_MS,
+      this.profile().deadlineMs + GRAB_GRACE_MS,
     );
     const frame = this.source.next(grab.signal).finally(() => this.deps.clock.clearTimeout(timer));
     frame.then((f) => this.noteFrame(f)).catch((err: unknown) => this.noteCaptureError(err));
@@ -173,13 +194,15 @@ export class Camera<R> implements Service {
     const now = this.deps.clock.now();
     this.frameTimes = this.frameTimes.filter((t) => now - t <= FPS_WINDOW_MS);
     const watch = this.source.snapshot?.();
+    const profile = this.profile();
     return {
       id: this.config.id,
       state: this.state,
       enabled: this.enabled,
       trigger: this.config.trigger.type,
       source: this.source.kind,
-      model: this.config.model,
+      model: profile.modelId,
+      ...(profile.recipe !== undefined ? { recipe: profile.recipe } : {}),
       fps: Math.round((this.frameTimes.length / (FPS_WINDOW_MS / 1000)) * 100) / 100,
       lastFrameAgeMs: watch
         ? watch.lastFrameAgeMs
@@ -279,11 +302,13 @@ export class Camera<R> implements Service {
 
   private noteFrame(frame: Frame): void {
     this.lastFrame = frame;
+    this.captureOk = true;
     this.lastFrameAt = frame.capturedAt;
     this.frameTimes.push(frame.capturedAt);
   }
 
   private noteCaptureError(err: unknown): void {
+    this.captureOk = false;
     this.lastError = describeError(err);
     this.deps.metrics.captureErrors.inc({ camera: this.config.id });
     // a dead camera fails every attempt: one line per minute, with the count of the ones held back

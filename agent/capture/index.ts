@@ -9,7 +9,14 @@ import { MjpegSource } from './mjpeg-source.js';
 import { SyntheticSource } from './synthetic-source.js';
 import { WatchedSource } from './watchdog.js';
 
-export { Camera, type CameraShot, type CameraState, type CameraStatus, type ShotHandler } from './camera.js';
+export {
+  Camera,
+  type CameraProfile,
+  type CameraShot,
+  type CameraState,
+  type CameraStatus,
+  type ShotHandler,
+} from './camera.js';
 export { connectionReporter } from './connection-report.js';
 export { decodeFrame, openGuarded } from './decode-frame.js';
 export { FfmpegSource } from './ffmpeg-source.js';

@@ -3,6 +3,7 @@ import { AgentError, ErrorCodes } from '../errors.js';
 import { READ_LIMITS, readTextLimited } from '../read-limited.js';
 import { substituteEnv } from './env.js';
 import { pathKindProblems } from './path-checks.js';
+import { recipeCrossChecks } from './recipe-checks.js';
 import { type AgentConfig, configSchema } from './schema.js';
 import { keysAt, scalarKindAt, suggest } from './schema-walk.js';
 import { formatPath, type PathKey, readYaml } from './yaml-doc.js';
@@ -220,6 +221,7 @@ function crossChecks(raw: unknown): { path: PathKey[]; message: string }[] {
       }
     }
   });
+  out.push(...recipeCrossChecks(doc));
   const mqtt = doc.mqtt as Record<string, unknown> | undefined;
   // without a group the edge node has no topics: refuse rather than silently publish no Sparkplug at all
   if (mqtt && (mqtt.format === 'sparkplug' || mqtt.format === 'both') && mqtt.sparkplug === undefined) {

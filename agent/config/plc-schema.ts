@@ -53,6 +53,17 @@ const resultAckSchema = z.strictObject({
   address,
 });
 
+// Recipes (docs/recipes.md): the PLC selects the product (Cognex's Job Load, LandingEdge's sub-configuration
+// index) by writing a recipe number; the agent echoes the active one back
+const recipeRegisterSchema = z.strictObject({
+  // holding register the PLC writes the wanted recipe's number into; 0 = no request
+  address,
+  // holding register the agent writes the active recipe's number into
+  echo: address,
+  // holding register: 0 = the echo is what was asked, 1 = changing over, 2 = refused (docs/recipes.md)
+  status: address.optional(),
+});
+
 const defaultTrigger = partPresentTrigger.parse({ mode: 'partPresent' });
 
 export const plcConfigSchema = z
@@ -77,6 +88,11 @@ export const plcConfigSchema = z
     uncertainAs: z.enum(['ng', 'ok']).default('ng'),
     // triggers judged at once; one more is an overrun and gets an NG without a capture
     maxInFlight: z.number().int().min(1).max(64).default(4),
+    // finished results waiting for the PLC to take them (Cognex buffers 8): a slow result ack delays the
+    // posting, never the next trigger; one more finished result than this is an overrun
+    resultBuffer: z.number().int().min(1).max(64).default(8),
+    // the recipe register pair (docs/recipes.md); off unless set
+    recipe: recipeRegisterSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.reconnectMinMs > c.reconnectMaxMs) {
@@ -111,6 +127,10 @@ function duplicateHoldingRegisters(c: Parsed): [string[], number][] {
     used.push([['outputs', 'resultValid'], c.outputs.resultValid]);
   }
   if (c.trigger.mode === 'triggerRegister') used.push([['trigger', 'address'], c.trigger.address]);
+  if (c.recipe) {
+    used.push([['recipe', 'address'], c.recipe.address], [['recipe', 'echo'], c.recipe.echo]);
+    if (c.recipe.status !== undefined) used.push([['recipe', 'status'], c.recipe.status]);
+  }
   if (c.partId) {
     for (let i = 0; i < c.partId.count; i++) used.push([['partId', 'address'], c.partId.address + i]);
   }

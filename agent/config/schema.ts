@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defaultDriftConfig, driftSchema, parseDuration } from './drift-schema.js';
 import { plcConfigSchema } from './plc-schema.js';
+import { opcuaSchema, recipeSchema } from './recipe-schema.js';
+import { rulesSchema } from './rules-schema.js';
 
 export { defaultDriftConfig, parseDuration };
 
@@ -329,24 +331,6 @@ const triggerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('plc') }),
 ]);
 
-const rulesSchema = z.strictObject({
-  // classes that make a part NG; default: every label except "ok"
-  ngClasses: z.array(z.string().min(1)).min(1).optional(),
-  minScore: z.number().min(0).max(1).default(0.5),
-  uncertainBelow: z.number().min(0).max(1).default(0.2),
-  // extension: detection - boxes smaller than this many source pixels² are ignored (default 0)
-  minBoxArea: z.number().min(0).optional(),
-  // extension: detection - region of interest [x1, y1, x2, y2] in source pixels; a box centred outside is ignored
-  roi: z
-    .tuple([z.number(), z.number(), z.number(), z.number()])
-    .refine(([x1, y1, x2, y2]) => x2 > x1 && y2 > y1, 'roi must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1')
-    .optional(),
-  // extension: anomaly - overrides the manifest's threshold on the normalised score
-  anomalyThreshold: z.number().min(0).max(1).optional(),
-  // extension: anomaly - scores from here up to the threshold are UNCERTAIN (no band when unset)
-  anomalyUncertainBelow: z.number().min(0).max(1).optional(),
-});
-
 const cameraSchema = z.strictObject({
   id: identifier,
   enabled: z.boolean().default(true),
@@ -367,6 +351,12 @@ export const configSchema = z.strictObject({
   models: z.array(modelSchema).min(1),
   cameras: z.array(cameraSchema).min(1),
   drift: driftSchema.optional(),
+  // product changeover (docs/recipes.md): each recipe overrides, per camera, the keys it names
+  recipes: z.array(recipeSchema).default([]),
+  // the recipe at first start (default: the first listed); the last one selected survives restarts
+  activeRecipe: identifier.optional(),
+  // the OPC 40100 Machine Vision server (docs/opcua.md)
+  opcua: opcuaSchema.default(opcuaSchema.parse({})),
 });
 
 export type AgentConfig = z.output<typeof configSchema>;
@@ -377,6 +367,9 @@ export type TriggerConfig = CameraConfig['trigger'];
 export type RulesConfig = CameraConfig['rules'];
 export type ProviderName = z.output<typeof providerSchema>;
 export type DriftConfig = NonNullable<AgentConfig['drift']>;
+export type RecipeConfig = AgentConfig['recipes'][number];
+export type RecipeCameraConfig = RecipeConfig['cameras'][string];
+export type OpcUaConfig = AgentConfig['opcua'];
 
 /** The schema as JSON Schema, for editors (`edge-agent config schema`). */
 export function configJsonSchema(): unknown {

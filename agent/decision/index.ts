@@ -1,4 +1,11 @@
-export { type Evidence, type FrameGate, type Inferrer, Inspector, type InspectorDeps } from './inspector.js';
+export {
+  type Evidence,
+  type FrameGate,
+  type Inferrer,
+  type InspectionProfile,
+  Inspector,
+  type InspectorDeps,
+} from './inspector.js';
 export {
   judge,
   judgeAnomaly,

@@ -34,11 +34,27 @@ export interface FrameGate {
   unfit(inference: Inference): string | undefined;
 }
 
+/**
+ * How one part is judged: the model, the rules, the deadline and the recipe they come from. Taken once per
+ * shot, when the shot starts, and kept to its end, so a part is judged wholly by one recipe, never a mix.
+ */
+export interface InspectionProfile {
+  readonly recipe?: string | undefined;
+  readonly model: Inferrer;
+  readonly rules: RulesConfig;
+  readonly deadlineMs: number;
+}
+
 export interface InspectorDeps {
   cameraId: string;
   deadlineMs: number;
   rules: RulesConfig;
   model: Inferrer;
+  /**
+   * Recipes: the profile for the next shot, asked once per shot (a map lookup: the hot path stays cheap).
+   * Without it every shot is judged by `model`, `rules` and `deadlineMs` above.
+   */
+  profile?: () => InspectionProfile;
   /**
    * Stores the decision durably (and queues it for delivery); returns it with its identity. `evidence` is
    * the frame (and model output) when there is one, for the images the store keeps; it is given the time
@@ -77,10 +93,17 @@ export interface Evidence {
  * never published as a second verdict for the same part.
  */
 export class Inspector {
-  constructor(private readonly deps: InspectorDeps) {}
+  private readonly fixed: InspectionProfile;
+
+  constructor(private readonly deps: InspectorDeps) {
+    this.fixed = { model: deps.model, rules: deps.rules, deadlineMs: deps.deadlineMs };
+  }
 
   async inspect(shot: CameraShot): Promise<Decision> {
-    const { clock, deadlineMs } = this.deps;
+    const { clock } = this.deps;
+    // taken before anything awaits: a recipe switched from here on applies to the next part, not this one
+    const profile = this.deps.profile?.() ?? this.fixed;
+    const { deadlineMs } = profile;
     const startedAt = performance.now();
     const cancel = new AbortController();
     let stage: Stage = 'waiting for a frame';
@@ -106,12 +129,12 @@ export class Inspector {
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
-      const inference = await this.deps.model.infer(frame, cancel.signal, (model) => {
+      const inference = await profile.model.infer(frame, cancel.signal, (model) => {
         seen.model = model;
       });
       seen.inference = inference;
-      return this.fromInference(shot, frame, inference, startedAt);
-    })().catch((err: unknown) => this.errorDraft(shot, seen, err, startedAt));
+      return this.fromInference(shot, profile, frame, inference, startedAt);
+    })().catch((err: unknown) => this.errorDraft(shot, profile, seen, err, startedAt));
 
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
@@ -127,7 +150,8 @@ export class Inspector {
     if (winner === 'deadline') {
       cancel.abort();
       this.deps.metrics.deadlineMisses.inc({ camera: this.deps.cameraId });
-      draft = this.fallbackDraft(shot, seen, `no verdict within ${deadlineMs} ms (${stage})`, startedAt);
+      const reason = `no verdict within ${deadlineMs} ms (${stage})`;
+      draft = this.fallbackDraft(shot, profile, seen, reason, startedAt);
       void work.then((late) => {
         this.deps.metrics.lateResults.inc({ camera: this.deps.cameraId });
         this.deps.log.warn(
@@ -162,14 +186,15 @@ export class Inspector {
 
   private fromInference(
     shot: CameraShot,
+    profile: InspectionProfile,
     frame: Frame,
     inference: Inference,
     startedAt: number,
   ): DecisionDraft {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
     // with the labels of the version that produced it (a frame started just before a promotion)
-    const labels = inference.labels ?? this.deps.model.labels;
-    const judged = judge(inference.result, this.deps.rules, labels);
+    const labels = inference.labels ?? profile.model.labels;
+    const judged = judge(inference.result, profile.rules, labels);
     const { result } = judged;
     const unfit = this.unfit(inference);
     // a frame the model cannot judge gets no confident verdict: UNCERTAIN, degraded, and why (the model's
@@ -189,7 +214,7 @@ export class Inspector {
       inference.timings.preprocess / 1000,
     );
     return {
-      ...this.base(shot, { capturedAt: frame.capturedAt, ref: frame.ref }),
+      ...this.base(shot, profile, { capturedAt: frame.capturedAt, ref: frame.ref }),
       verdict: outcome.verdict,
       reason: outcome.reason,
       degraded: unfit !== undefined,
@@ -211,27 +236,39 @@ export class Inspector {
     }
   }
 
-  private errorDraft(shot: CameraShot, seen: Seen, err: unknown, startedAt: number): DecisionDraft {
+  private errorDraft(
+    shot: CameraShot,
+    profile: InspectionProfile,
+    seen: Seen,
+    err: unknown,
+    startedAt: number,
+  ): DecisionDraft {
     this.deps.log.warn({ err, partId: shot.partId }, 'inspection failed; recording ERROR');
     return {
-      ...this.base(shot, seen),
+      ...this.base(shot, profile, seen),
       verdict: 'ERROR',
       reason: describeError(err),
       degraded: false,
-      model: this.intended(seen),
+      model: this.intended(profile, seen),
       result: null,
       latencyMs: this.latency(startedAt),
       image: null,
     };
   }
 
-  private fallbackDraft(shot: CameraShot, seen: Seen, reason: string, startedAt: number): DecisionDraft {
+  private fallbackDraft(
+    shot: CameraShot,
+    profile: InspectionProfile,
+    seen: Seen,
+    reason: string,
+    startedAt: number,
+  ): DecisionDraft {
     return {
-      ...this.base(shot, seen),
+      ...this.base(shot, profile, seen),
       verdict: 'UNCERTAIN',
       reason,
       degraded: true,
-      model: this.intended(seen),
+      model: this.intended(profile, seen),
       result: null,
       latencyMs: this.latency(startedAt),
       image: null,
@@ -239,14 +276,15 @@ export class Inspector {
   }
 
   /** The model version a part was meant for: the one that took its frame, else the one frames go to now. */
-  private intended(seen: Seen): ModelRef | null {
-    return seen.model ?? this.deps.model.current?.() ?? null;
+  private intended(profile: InspectionProfile, seen: Seen): ModelRef | null {
+    return seen.model ?? profile.model.current?.() ?? null;
   }
 
-  private base(shot: CameraShot, seen: Seen) {
+  private base(shot: CameraShot, profile: InspectionProfile, seen: Seen) {
     return {
       cameraId: this.deps.cameraId,
       ...(shot.partId !== undefined ? { partId: shot.partId } : {}),
+      ...(profile.recipe !== undefined ? { recipe: profile.recipe } : {}),
       triggeredAt: shot.triggeredAt,
       capturedAt: seen.capturedAt,
       decidedAt: this.deps.clock.now(),

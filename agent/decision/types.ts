@@ -15,6 +15,8 @@ export interface LatencyMs {
 export interface DecisionDraft {
   cameraId: string;
   partId?: string;
+  /** The recipe the part was judged by, when recipes are configured (CONTRACT section 3). */
+  recipe?: string;
   triggeredAt: number;
   capturedAt: number | null;
   decidedAt: number;
@@ -51,6 +53,7 @@ export function composeDecision(
     agentId: identity.agentId,
     cameraId: draft.cameraId,
     ...(draft.partId !== undefined ? { partId: draft.partId } : {}),
+    ...(draft.recipe !== undefined ? { recipe: draft.recipe } : {}),
     triggeredAt: draft.triggeredAt,
     capturedAt: draft.capturedAt,
     decidedAt: draft.decidedAt,

@@ -2,7 +2,9 @@ import type { Alert } from '../alerts.js';
 import type { CameraStatus } from '../capture/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { DeploymentStatus } from '../models/index.js';
+import type { OpcUaStatus } from '../opcua/index.js';
 import type { PlcStatus } from '../plc/index.js';
+import type { RecipeStatus } from '../recipes/index.js';
 import type { Clock } from '../service.js';
 import type { Storage } from '../store/index.js';
 import type { LinkStatus, SparkplugStatus } from '../sync/index.js';
@@ -44,6 +46,10 @@ export interface StatusSources {
   history?: Pick<StatusHistory, 'snapshot'>;
   /** Drift monitoring, when configured (docs/drift.md). */
   drift?: { snapshot(): DriftStatus } | undefined;
+  /** Recipes, when configured (docs/recipes.md). */
+  recipes?: { snapshot(): RecipeStatus } | undefined;
+  /** The OPC UA server, when enabled (docs/opcua.md). */
+  opcua?: { snapshot(): OpcUaStatus } | undefined;
 }
 
 /** What `drift` in `/api/status` holds (drift's DriftMonitor.snapshot), as much of it as status reads. */
@@ -108,6 +114,8 @@ export class StatusService {
       },
       sparkplug: s.sparkplug?.snapshot() ?? null,
       plc: [...s.plcs].map(([camera, plc]) => ({ camera, ...plc.snapshot() })),
+      recipes: s.recipes?.snapshot() ?? null,
+      opcua: s.opcua?.snapshot() ?? null,
       alerts,
       drift: drift ?? null,
       system,

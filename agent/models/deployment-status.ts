@@ -14,7 +14,11 @@ export interface ModelProblem {
   message: string;
 }
 
-export interface DeploymentStatus extends ModelStatus {
+/** `unloaded`: recipes freed this model while no active recipe uses it (docs/recipes.md). */
+export type DeploymentState = ModelStatus['state'] | 'unloaded';
+
+export interface DeploymentStatus extends Omit<ModelStatus, 'state'> {
+  state: DeploymentState;
   /** The running version's file on disk: `changed` says why it is not the one loaded (MODEL_FILE_CHANGED). */
   file: ModelFileStatus;
   previousVersion: string | null;
@@ -38,7 +42,7 @@ const DAY_MS = 86_400_000;
 
 export function statusOf(parts: {
   file: ModelFileStatus;
-  base: ModelStatus;
+  base: Omit<ModelStatus, 'state'> & { state: DeploymentState };
   lanes: Lanes;
   book: RolloutBook;
   installed: string[];

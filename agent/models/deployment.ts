@@ -8,12 +8,11 @@ import {
   type Inference,
   loadingStatus,
   type ModelRef,
-  type ModelState,
   type ProviderFallback,
   type WorkerFaults,
 } from '../inference/index.js';
 import type { Clock, Service } from '../service.js';
-import { type DeploymentStatus, statusOf } from './deployment-status.js';
+import { type DeploymentState, type DeploymentStatus, statusOf } from './deployment-status.js';
 import { ModelFileWatch } from './file-watch.js';
 import type { GroundTruth, VersionScores } from './ground-truth.js';
 import { HealthWatch } from './health-watch.js';
@@ -31,7 +30,7 @@ declare module '../events.js' {
   }
 }
 
-export type { DeploymentStatus } from './deployment-status.js';
+export type { DeploymentState, DeploymentStatus } from './deployment-status.js';
 
 export interface DeploymentDeps {
   log: Logger;
@@ -101,7 +100,8 @@ export class ModelDeployment implements Service {
     return this.config.id;
   }
 
-  get state(): ModelState {
+  get state(): DeploymentState {
+    if (this.changes.lanes.unloaded) return 'unloaded';
     return this.changes.lanes.active?.state ?? 'loading';
   }
 
@@ -118,7 +118,7 @@ export class ModelDeployment implements Service {
     const base = lanes.active?.snapshot() ?? loadingStatus(this.config.id);
     return statusOf({
       file: this.fileWatch.snapshot(),
-      base,
+      base: lanes.unloaded ? { ...base, state: 'unloaded' as const } : base,
       lanes,
       book,
       installed: this.changes.versions.installed(),
@@ -161,6 +161,20 @@ export class ModelDeployment implements Service {
     await this.fileWatch.stop();
     this.deps.events?.removeListeners(this.name);
     await this.changes.stop();
+  }
+
+  /** Recipes (docs/recipes.md): frees the workers while no active recipe uses this model; parts on it finish first. */
+  async unload(): Promise<void> {
+    await this.changes.unload();
+    if (this.activeLabels) this.deps.metrics?.active.remove(this.activeLabels);
+    this.activeLabels = undefined;
+    const change = { modelId: this.config.id, version: null, state: 'unloaded', provider: null };
+    this.deps.events?.emit('ModelChanged', change);
+  }
+
+  /** Recipes: loads the model again after `unload()`, as at start (the recorded active version). */
+  load(signal?: AbortSignal): Promise<void> {
+    return this.changes.load(signal);
   }
 
   /** The model as one camera sees it: its results feed the shadow comparison under that camera's rules. */

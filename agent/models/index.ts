@@ -1,5 +1,6 @@
 export {
   type DeploymentDeps,
+  type DeploymentState,
   type DeploymentStatus,
   ModelDeployment,
 } from './deployment.js';

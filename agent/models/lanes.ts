@@ -38,6 +38,8 @@ export class Lanes {
   active: ModelRunner | undefined;
   shadow: ShadowLane | undefined;
   canary: Canary | undefined;
+  /** Recipes freed this model's workers while no active recipe uses it (docs/recipes.md). */
+  unloaded = false;
 
   constructor(private readonly modelId: string) {}
 
@@ -74,7 +76,10 @@ export class Lanes {
   ): Promise<Inference> {
     const { signal, cameraId, judge } = opts;
     const { runner, canary } = this.pick(cameraId, true);
-    if (!runner) throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.modelId} is loading`);
+    if (!runner) {
+      const state = this.unloaded ? 'unloaded (no active recipe uses it)' : 'loading';
+      throw new AgentError(ErrorCodes.MODEL_UNAVAILABLE, `model ${this.modelId} is ${state}`);
+    }
     opts.took?.(refOf(runner));
     const t0 = performance.now();
     let outcome: Outcome = 'ok';

@@ -175,6 +175,29 @@ export class VersionChanges extends VersionsCore {
     return at === null || !this.book.previous ? null : at + this.config.keepPreviousDays * DAY_MS;
   }
 
+  /**
+   * Recipes (docs/recipes.md): frees the workers while no active recipe uses this model; parts on it finish
+   * first. A shadow or canary under way ends with it (the rollout record stays: `load()` resumes from it).
+   */
+  unload(): Promise<void> {
+    return this.serial(async () => {
+      const { active, shadow, canary } = this.lanes;
+      [this.lanes.active, this.lanes.shadow, this.lanes.canary] = [undefined, undefined, undefined];
+      this.lanes.unloaded = true;
+      shadow?.close();
+      await Promise.all([retire(active), retire(shadow?.runner), retire(canary?.runner)]);
+    });
+  }
+
+  /** Recipes: loads the model again after `unload()`, as at start (the recorded active version). */
+  load(signal?: AbortSignal): Promise<void> {
+    return this.serial(async () => {
+      if (!this.lanes.unloaded) return;
+      this.lanes.unloaded = false;
+      await this.start(signal);
+    });
+  }
+
   private async promoteNow(
     version: string,
     why: Why,
@@ -182,6 +205,11 @@ export class VersionChanges extends VersionsCore {
   ): Promise<Record<string, unknown>> {
     const { lanes } = this;
     const id = this.config.id;
+    if (lanes.unloaded) {
+      throw deployError(
+        `model ${id} is unloaded (no active recipe uses it): select a recipe that does first`,
+      );
+    }
     const activeVersion = lanes.active?.version ?? null;
     const unchanged = `active version ${activeVersion} unchanged`;
     if (lanes.canary) {

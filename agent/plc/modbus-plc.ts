@@ -1,6 +1,7 @@
 import type { PlcConfig } from '../config/index.js';
 import { AgentError, agentError, ErrorCodes } from '../errors.js';
 import { backoffDelay, type Service, withTimeout } from '../service.js';
+import { RecipeRegister } from './recipe-register.js';
 import {
   decodePartId,
   ModbusClient,
@@ -43,9 +44,16 @@ export class ModbusPlc implements Service {
     overruns: 0,
     dropped: 0,
     inFlight: 0,
+    resultQueue: 0,
+    resultQueueMax: 0,
+    resultBuffer: 0,
+    recipe: null,
   };
   private readonly errors: ThrottledLog;
   private readonly results: ResultHandshake;
+  private readonly recipes: RecipeRegister | undefined;
+  /** Trigger counter and recipe register read in one request (offsets into the block), when close enough. */
+  private readonly recipeBlock: { start: number; count: number; trigger: number; recipe: number } | undefined;
 
   constructor(
     private readonly config: PlcConfig,
@@ -53,10 +61,21 @@ export class ModbusPlc implements Service {
   ) {
     this.errors = new ThrottledLog(deps.log, deps.clock);
     this.results = new ResultHandshake(config, { clock: deps.clock, log: deps.log, io: this.io });
+    if (config.recipe && deps.recipes) {
+      this.recipes = new RecipeRegister(config.recipe, deps.recipes, { log: deps.log, io: this.io });
+    }
+    this.recipeBlock = recipeBlockOf(config);
   }
 
   snapshot(): PlcStatus {
-    return { ...this.status, dropped: this.results.dropped, inFlight: this.results.waiting };
+    return {
+      ...this.status,
+      dropped: this.results.dropped,
+      inFlight: this.results.waiting,
+      resultQueue: this.results.buffered,
+      resultBuffer: this.config.resultBuffer,
+      recipe: this.recipes?.snapshot() ?? null,
+    };
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -139,9 +158,10 @@ export class ModbusPlc implements Service {
 
   private async session(client: ModbusClient): Promise<void> {
     this.lastTrigger = undefined;
+    this.recipes?.reset();
     try {
       // the first read is a baseline: a part already present or a counter already moved is no trigger
-      await this.pollTrigger(client);
+      await this.readTrigger(client);
     } catch {
       return; // counted and logged by io(); run() backs off and reconnects
     }
@@ -153,7 +173,7 @@ export class ModbusPlc implements Service {
     let timeouts = 0;
     while (!this.stopping && client.isOpen) {
       try {
-        await this.pollTrigger(client);
+        await this.pollLine(client);
         await this.results.service(client);
         timeouts = 0;
       } catch (err) {
@@ -166,19 +186,37 @@ export class ModbusPlc implements Service {
     this.results.dropAll();
   }
 
-  private async pollTrigger(client: ModbusClient): Promise<void> {
+  /**
+   * One poll of the line: the trigger, then the recipe register, then the part. The recipe is read after
+   * the trigger and acted on before the part is handed over, so a recipe number the PLC wrote before or in
+   * the same scan as the trigger always applies to that part; with the recipe register within
+   * RECIPE_BLOCK_SPAN of a trigger counter both are read in one request, one consistent PLC scan.
+   */
+  private async pollLine(client: ModbusClient): Promise<void> {
+    const fired = await this.readTrigger(client);
+    // a recipe register that fails (counted and logged by io()) never keeps a part from being judged
+    await this.recipes?.poll(client, !this.recipeBlock).catch(() => undefined);
+    if (fired !== undefined) await this.trigger(client, fired);
+  }
+
+  /** The acquisition id of a new trigger, or undefined; the first read of a session is only a baseline. */
+  private async readTrigger(client: ModbusClient): Promise<number | undefined> {
     const t = this.config.trigger;
     if (t.mode === 'partPresent') {
       const level = await this.io('read', 'trigger', () => readBit(client, t.table, t.address));
       const rising = level && this.lastTrigger === false;
       this.lastTrigger = level;
-      if (rising) await this.trigger(client, nextAcquisitionId(this.acquisitionId));
-      return;
+      return rising ? nextAcquisitionId(this.acquisitionId) : undefined;
     }
-    const [value = 0] = await this.io('read', 'trigger', () => readWords(client, t.address, 1));
+    const block = this.recipeBlock;
+    const words = await this.io('read', 'trigger', () =>
+      block ? readWords(client, block.start, block.count) : readWords(client, t.address, 1),
+    );
+    if (block) this.recipes?.seen(words[block.recipe] ?? 0);
+    const value = words[block ? block.trigger : 0] ?? 0;
     const previous = this.lastTrigger;
     this.lastTrigger = value;
-    if (previous !== undefined && value !== previous) await this.trigger(client, value);
+    return previous !== undefined && value !== previous ? value : undefined;
   }
 
   private async trigger(client: ModbusClient, acquisitionId: number): Promise<void> {
@@ -186,11 +224,14 @@ export class ModbusPlc implements Service {
     this.acquisitionId = acquisitionId;
     this.status.triggers++;
     this.status.lastAcquisitionId = acquisitionId;
-    if (this.results.waiting >= this.config.maxInFlight) {
+    const { judging, buffered } = this.results;
+    if (judging >= this.config.maxInFlight || buffered >= this.config.resultBuffer) {
       this.status.overruns++;
       this.deps.log.warn(
-        { acquisitionId, inFlight: this.results.waiting },
-        'PLC trigger overrun: earlier parts still unposted; this part is not captured and gets no result',
+        { acquisitionId, judging, buffered },
+        judging >= this.config.maxInFlight
+          ? 'PLC trigger overrun: maxInFlight parts still being judged; this part is not captured and gets no result'
+          : 'PLC trigger overrun: the result buffer is full (the PLC takes no results); this part is not captured',
       );
     } else {
       const partId = await this.readPartId(client);
@@ -210,6 +251,7 @@ export class ModbusPlc implements Service {
     this.deps.onTrigger(t).then(
       (result) => {
         entry.result = result;
+        this.status.resultQueueMax = Math.max(this.status.resultQueueMax, this.results.buffered);
         this.wake();
       },
       (err: unknown) => {
@@ -266,6 +308,23 @@ export class ModbusPlc implements Service {
       this.sleeper = { wake, interruptible };
     });
   }
+}
+
+/** How far apart a trigger counter and the recipe register may be to be read in one request. */
+export const RECIPE_BLOCK_SPAN = 16;
+
+function recipeBlockOf(config: PlcConfig) {
+  const t = config.trigger;
+  const r = config.recipe;
+  if (!r || t.mode !== 'triggerRegister' || Math.abs(r.address - t.address) >= RECIPE_BLOCK_SPAN)
+    return undefined;
+  const start = Math.min(r.address, t.address);
+  return {
+    start,
+    count: Math.abs(r.address - t.address) + 1,
+    trigger: t.address - start,
+    recipe: r.address - start,
+  };
 }
 
 /** A Modbus request io() gave up on because the PLC did not answer in time (modbus-serial's ETIMEDOUT). */

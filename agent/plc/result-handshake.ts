@@ -33,6 +33,16 @@ export class ResultHandshake {
     return this.queue.length;
   }
 
+  /** Parts still being judged (their result has not arrived). */
+  get judging(): number {
+    return this.queue.filter((e) => !e.result).length;
+  }
+
+  /** Results that arrived and wait for their turn to be posted: the result buffer. */
+  get buffered(): number {
+    return this.queue.filter((e) => e.result).length;
+  }
+
   get dropped(): number {
     return this.droppedCount;
   }

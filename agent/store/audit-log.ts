@@ -18,8 +18,11 @@ declare module '../events.js' {
   }
 }
 
-/** Where a request came from. `internal` is a call from inside the process (tests, tools). */
-export type RequestVia = 'mqtt' | 'http' | 'internal';
+/**
+ * Where a request came from. `internal` is a call from inside the process (tests, tools); `plc`, `opcua` and
+ * `sparkplug` are plant systems selecting a recipe or commanding a camera (docs/recipes.md).
+ */
+export type RequestVia = 'mqtt' | 'http' | 'internal' | 'plc' | 'opcua' | 'sparkplug';
 
 export interface RequestLogEntry {
   receivedAt: number;

@@ -22,6 +22,8 @@ export {
 export { explainMqttError } from './mqtt-errors.js';
 export { type AgentState, type LinkStatus, MqttLink, redactUrl } from './mqtt-link.js';
 export { OutboxPublisher, type PublisherOptions } from './outbox-publisher.js';
+export { PlantRequests } from './plant-requests.js';
+export { type RequestableRecipes, recipeRequestHandlers } from './recipe-requests.js';
 export {
   MAX_REQUEST_BYTES,
   type RequestArgs,
@@ -34,4 +36,5 @@ export {
   requestSchemas,
 } from './requests.js';
 export type { SparkplugStatus } from './sparkplug/index.js';
+export { type CameraStatePayload, STATE_CHECK_MS, StateTopics } from './state-topics.js';
 export { TokenBucket } from './token-bucket.js';

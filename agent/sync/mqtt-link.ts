@@ -37,6 +37,7 @@ const STOP_MS = 2_000;
 export class MqttLink implements Service {
   readonly name = 'mqtt';
   private readonly connection: MqttConnection;
+  private statusDetail: Record<string, unknown> = {};
 
   constructor(
     config: MqttLinkConfig,
@@ -134,8 +135,22 @@ export class MqttLink implements Service {
       state,
       agentId: this.agentId,
       version: AGENT_VERSION,
+      // not in the will: it is built at connect time, and the recipe may change before it is sent
+      ...(state === 'offline' ? {} : this.statusDetail),
       ts: this.deps.clock.now(),
     });
+  }
+
+  /**
+   * Fields added to `R/status` from now on (the active recipe, so the plant sees the echo there too), and in
+   * the will; `online` is published again with them at once.
+   */
+  setStatusDetail(detail: Record<string, unknown>): void {
+    this.statusDetail = { ...detail };
+    if (!this.connected) return; // the next session publishes it anyway
+    this.publish(this.statusTopic, this.statusPayload('online'), { qos: 1, retain: true }).catch(
+      (err: unknown) => this.deps.log.warn({ err }, 'could not publish the status'),
+    );
   }
 
   private get statusTopic(): string {

@@ -98,6 +98,11 @@ export const requestSchemas = {
     camera: z.string().min(1),
     decisions: z.number().int().min(MIN_BASELINE_FRAMES).max(MAX_BASELINE_FRAMES).optional(),
   }),
+  // a recipe by id, or by the number a PLC would write (docs/recipes.md)
+  'recipe/select': z.strictObject({
+    transaction,
+    recipe: z.union([z.string().min(1).max(100), z.number().int().min(0).max(65_535)]),
+  }),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;

@@ -8,18 +8,31 @@ import { redactUrl } from '../mqtt-link.js';
 import { SparkplugConnection } from './connection.js';
 import { assertSparkplugOptions, SPARKPLUG_DEFAULTS, type SparkplugOptions } from './options.js';
 import {
+  commandMetrics,
   decisionData,
   deviceBirth,
   deviceDeath,
   driftData,
-  isRebirthRequest,
+  isRebirth,
+  NODE_METRICS,
   nodeBirth,
   nodeDeath,
   parseHostState,
+  type SparkplugMetric,
   type SparkplugPayload,
   type SparkplugTopics,
   sparkplugTopics,
 } from './payloads.js';
+
+/**
+ * What the edge node says and hears beyond decisions (sparkplug/commands.ts): metrics added to the NBIRTH
+ * and every DBIRTH, and the NCMD/DCMD metrics other than `Node Control/Rebirth`.
+ */
+export interface SparkplugExtension {
+  nodeMetrics(now: number): SparkplugMetric[];
+  deviceMetrics(deviceId: string, now: number): SparkplugMetric[];
+  command(deviceId: string | undefined, metrics: SparkplugMetric[]): void;
+}
 
 export interface SparkplugStatus {
   /** Born: births published and (with STATE gating) the primary host online; deliver() works. */
@@ -58,6 +71,7 @@ export class SparkplugChannel implements Service, DeliveryChannel {
   private born = false;
   private hostOnline = false;
   private hostTimestamp: number | null = null;
+  private extension: SparkplugExtension | undefined;
 
   constructor(
     private readonly options: SparkplugOptions,
@@ -97,6 +111,25 @@ export class SparkplugChannel implements Service, DeliveryChannel {
 
   onUp(fn: Listener): void {
     this.upListeners.add(fn);
+  }
+
+  /** Commands and the metrics that answer them (sparkplug/commands.ts); births from now on carry them. */
+  extend(extension: SparkplugExtension | undefined): void {
+    this.extension = extension;
+  }
+
+  /**
+   * NDATA (no device) or DDATA with these metrics, QoS 0 as the spec has it; nothing while not born (the
+   * next births carry the current values).
+   */
+  publishData(deviceId: string | undefined, metrics: SparkplugMetric[]): void {
+    if (!this.born || metrics.length === 0) return;
+    if (deviceId !== undefined && !this.devices.has(deviceId)) return;
+    const topic = deviceId === undefined ? this.topics.ndata : this.topics.ddata(deviceId);
+    const payload: SparkplugPayload = { timestamp: this.deps.clock.now(), seq: this.nextSeq(), metrics };
+    this.conn
+      .publish(topic, payload, 0)
+      .catch((err: unknown) => this.deps.log.warn({ err, topic }, 'Sparkplug data not sent'));
   }
 
   onDown(fn: Listener): void {
@@ -144,7 +177,7 @@ export class SparkplugChannel implements Service, DeliveryChannel {
         );
       }
       this.devices.add(device);
-      this.publishBirth(this.topics.dbirth(device), this.deviceBirth());
+      this.publishBirth(this.topics.dbirth(device), this.deviceBirth(device));
     }
     const qos = this.options.ddataQos ?? SPARKPLUG_DEFAULTS.ddataQos;
     const payload = decisionData(decision, historical, this.nextSeq(), this.deps.clock.now());
@@ -162,8 +195,13 @@ export class SparkplugChannel implements Service, DeliveryChannel {
     await this.conn.publish(this.topics.ddata(report.cameraId), payload, qos);
   }
 
-  private deviceBirth() {
-    return deviceBirth(this.nextSeq(), this.deps.clock.now(), this.options.driftMetrics === true);
+  private deviceBirth(device: string) {
+    const now = this.deps.clock.now();
+    return this.withExtension(
+      deviceBirth(this.nextSeq(), now, this.options.driftMetrics === true),
+      now,
+      device,
+    );
   }
 
   private onReady(): void {
@@ -179,21 +217,23 @@ export class SparkplugChannel implements Service, DeliveryChannel {
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === this.topics.state) {
       this.onHostState(payload);
-    } else if (topic === this.topics.ncmd) {
-      let rebirth: boolean;
+    } else {
+      const device = topic === this.topics.ncmd ? undefined : topic.split('/')[4];
+      let metrics: SparkplugMetric[];
       try {
-        rebirth = isRebirthRequest(payload);
+        metrics = commandMetrics(payload);
       } catch (err) {
-        this.deps.log.warn({ err, topic }, 'malformed NCMD ignored');
+        this.deps.log.warn({ err, topic }, 'malformed command ignored');
         return;
       }
       // while not born (host offline), the next birth comes by itself
-      if (rebirth && this.born) {
+      if (device === undefined && isRebirth(metrics) && this.born) {
         this.deps.log.info('rebirth requested by a host');
         this.birth();
       }
-    } else {
-      this.deps.log.debug({ topic }, 'DCMD ignored: cameras expose no writable metrics');
+      const rest = metrics.filter((m) => m.name !== NODE_METRICS.rebirth);
+      if (rest.length > 0 && this.extension) this.extension.command(device, rest);
+      else if (rest.length > 0) this.deps.log.debug({ topic }, 'command ignored: no writable metrics');
     }
   }
 
@@ -225,17 +265,24 @@ export class SparkplugChannel implements Service, DeliveryChannel {
     if (bdSeq === null) return;
     const now = this.deps.clock.now();
     this.seq = 0;
-    this.publishBirth(this.topics.nbirth, nodeBirth(bdSeq, this.nextSeq(), now));
+    this.publishBirth(this.topics.nbirth, this.withExtension(nodeBirth(bdSeq, this.nextSeq(), now), now));
     for (const device of this.devices) {
       this.publishBirth(
         this.topics.dbirth(device),
-        deviceBirth(this.nextSeq(), now, this.options.driftMetrics === true),
+        this.withExtension(deviceBirth(this.nextSeq(), now, this.options.driftMetrics === true), now, device),
       );
     }
     if (this.born) return;
     this.born = true;
     this.deps.log.info({ bdSeq, devices: this.devices.size }, 'Sparkplug edge node born');
     this.notify(this.upListeners);
+  }
+
+  private withExtension(birth: SparkplugPayload, now: number, deviceId?: string): SparkplugPayload {
+    const ext = this.extension;
+    if (!ext) return birth;
+    const more = deviceId === undefined ? ext.nodeMetrics(now) : ext.deviceMetrics(deviceId, now);
+    return { ...birth, metrics: [...(birth.metrics ?? []), ...more] };
   }
 
   /** Births are QoS 0 (spec); a lost one surfaces as a host rebirth request, so failures are only logged. */

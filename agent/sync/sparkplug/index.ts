@@ -1,4 +1,5 @@
-export { SparkplugChannel, type SparkplugStatus } from './channel.js';
+export { SparkplugChannel, type SparkplugExtension, type SparkplugStatus } from './channel.js';
+export { COMMAND_METRICS, type CommandDeps, NODE_CHECK_MS, SparkplugCommands } from './commands.js';
 export { type SessionEvents, SparkplugConnection } from './connection.js';
 export { sparkplugOptionsOf } from './from-config.js';
 export {

@@ -21,6 +21,7 @@ export function sparkplugTopics(groupId: string, edgeNodeId: string, primaryHost
     nbirth: node('NBIRTH'),
     ndeath: node('NDEATH'),
     ncmd: node('NCMD'),
+    ndata: node('NDATA'),
     dcmd: `${node('DCMD')}/+`,
     dbirth: (deviceId: string) => `${node('DBIRTH')}/${deviceId}`,
     ddata: (deviceId: string) => `${node('DDATA')}/${deviceId}`,
@@ -171,11 +172,17 @@ export function decisionData(d: Decision, historical: boolean, seq: number, now:
   };
 }
 
-/** True when an NCMD asks for a rebirth (`Node Control/Rebirth` = true). Throws on a malformed payload. */
-export function isRebirthRequest(payload: Buffer): boolean {
-  const decoded = codec.decodePayload(payload);
-  return (decoded.metrics ?? []).some((m) => m.name === NODE_METRICS.rebirth && m.value === true);
+export function isRebirth(metrics: readonly SparkplugMetric[]): boolean {
+  return metrics.some((m) => m.name === NODE_METRICS.rebirth && m.value === true);
 }
+
+/** A command's metrics (NCMD, DCMD); at most MAX_COMMAND_METRICS of them. Throws on a malformed payload. */
+export function commandMetrics(payload: Buffer): SparkplugMetric[] {
+  return (codec.decodePayload(payload).metrics ?? []).slice(0, MAX_COMMAND_METRICS);
+}
+
+/** A host writes a few metrics per command; more is not a command worth reading through. */
+export const MAX_COMMAND_METRICS = 32;
 
 export interface HostState {
   online: boolean;

@@ -24,6 +24,7 @@ function app(opts: { now?: () => number; metrics?: AgentMetrics } = {}) {
       'model/rollback': notHere,
       'model/delete': notHere,
       'drift/baseline': notHere,
+      'recipe/select': notHere,
       ...auditRequestHandlers(audit),
     } as RequestHandlers,
     quietLog,
