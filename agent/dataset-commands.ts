@@ -1,19 +1,27 @@
-import type { CliCommand } from './cli/index.js';
-import { configOption } from './cli/index.js';
-import { runDatasetCli, runValidateCli } from './dataset/index.js';
-import { runBaselineCli } from './drift/index.js';
+import { type CliCommand, configOption, configPathOf, intOption, UsageError } from './cli/index.js';
+import { type AgentConfig, type CameraConfig, loadConfigFile } from './config/index.js';
+import { MAX_EXPORT_ITEMS, parseSince, runDatasetExport, runModelValidate } from './dataset/index.js';
+import { runBaselineBuild } from './drift/index.js';
+import { describeError } from './errors.js';
 import { createRootLogger } from './logger.js';
 
-/** Options as commander gave them, back into the argv the dataset CLI reads (it parses its own). */
-function argvOf(opts: Record<string, unknown>, names: readonly string[]): string[] {
-  const argv: string[] = [];
-  for (const name of names) {
-    const value = opts[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
-    if (value === undefined || value === false) continue;
-    argv.push(`--${name}`);
-    if (value !== true) argv.push(String(value));
+/** The camera `--camera` names, or a usage error listing the configured ones. */
+function cameraOf(config: AgentConfig, id: unknown): CameraConfig {
+  const camera = config.cameras.find((c) => c.id === id);
+  if (camera) return camera;
+  const known = config.cameras.map((c) => c.id).join(', ');
+  throw new UsageError(
+    `--camera must name a configured camera (${known}), got "${String(id).slice(0, 100)}"`,
+  );
+}
+
+/** `--since DATE` as a time, or a usage error. */
+function sinceOf(text: unknown): number | undefined {
+  try {
+    return parseSince(text as string | undefined);
+  } catch (err) {
+    throw new UsageError(describeError(err));
   }
-  return argv;
 }
 
 /** Logs go to stderr, warnings only: stdout carries the command's report. */
@@ -30,8 +38,15 @@ export const datasetExportCommand: CliCommand = {
       .option('--since <date>', 'only frames kept since this date (ISO 8601)')
       .option('--limit <n>', 'at most this many frames')
       .requiredOption('--out <file>', 'the zip to write'),
-  run: ({ opts }) =>
-    runDatasetCli(['export', ...argvOf(opts, ['config', 'camera', 'since', 'limit', 'out'])], quietLog()),
+  run: ({ opts, ctx }) => {
+    const config = loadConfigFile(configPathOf(opts, ctx.env), ctx.env);
+    const camera = cameraOf(config, opts.camera);
+    const limit = opts.limit === undefined ? undefined : intOption(opts, 'limit', 1);
+    if (limit !== undefined && limit > MAX_EXPORT_ITEMS)
+      throw new UsageError(`--limit must be at most ${MAX_EXPORT_ITEMS}, got ${limit}`);
+    const out = opts.out as string;
+    return runDatasetExport(config, camera, { since: sinceOf(opts.since), limit, out }, quietLog());
+  },
 };
 
 /** `edge-agent model validate` (CONTRACT section 1; docs/dataset.md). */
@@ -45,8 +60,14 @@ export const modelValidateCommand: CliCommand = {
       .option('--all', 'count unverified labels too (the verdict, not a person, said them)')
       .option('--min-accuracy <x>', 'exit 1 below this accuracy')
       .option('--json', 'print the report as JSON'),
-  run: ({ opts }) =>
-    runValidateCli(argvOf(opts, ['model', 'dataset', 'all', 'min-accuracy', 'json']), quietLog()),
+  run: ({ opts }) => {
+    const min = opts.minAccuracy === undefined ? undefined : Number(opts.minAccuracy);
+    if (min !== undefined && !(min >= 0 && min <= 1))
+      throw new UsageError(`--min-accuracy must be a number from 0 to 1, got ${String(opts.minAccuracy)}`);
+    const [modelDir, dataset] = [opts.model as string, opts.dataset as string];
+    const [all, json] = [opts.all === true, opts.json === true];
+    return runModelValidate({ modelDir, dataset, all, min, json }, quietLog());
+  },
 };
 
 /** `edge-agent baseline build` (CONTRACT section 1; docs/drift.md). */
@@ -59,5 +80,11 @@ export const baselineBuildCommand: CliCommand = {
       .requiredOption('--camera <id>', 'the camera the baseline is for (its model judges the images)')
       .requiredOption('--from <dir>', 'a folder of commissioning images')
       .option('--json', 'print the result as JSON'),
-  run: ({ opts }) => runBaselineCli(['build', ...argvOf(opts, ['config', 'camera', 'from', 'json'])]),
+  run: ({ opts, ctx }) => {
+    const config = loadConfigFile(configPathOf(opts, ctx.env), ctx.env);
+    const [camera, from] = [opts.camera as string, opts.from as string];
+    // stdout carries the result (text or --json); logs go to stderr
+    const log = createRootLogger({ pretty: ctx.stderr.isTTY === true, stderr: true });
+    return runBaselineBuild(config, { camera, from, json: opts.json === true }, log);
+  },
 };

@@ -1,4 +1,4 @@
-export { DATASET_USAGE, parseSince, runDatasetCli, runValidateCli } from './dataset-cli.js';
+export { parseSince, runDatasetExport, runModelValidate } from './dataset-cli.js';
 export { type ExportRequest, type ExportSummary, exportDataset, MAX_EXPORT_ITEMS } from './export.js';
 export { type BudgetView, type HardExampleOptions, HardExampleStore } from './hard-examples.js';
 export { type HardnessPolicy, type HardReason, hardReasons } from './hardness.js';

@@ -1,17 +1,15 @@
 /**
  * `edge-agent baseline build -c FILE --camera ID --from DIR` (CONTRACT section 1): runs the camera's model
- * over commissioning images and stores a drift baseline for it in the agent's database. Kept in its own file
- * with one hook in main.ts, so the CLI can move to another argument parser without touching drift.
+ * over commissioning images and stores a drift baseline for it in the agent's database. The command line
+ * itself (options, the config file) is agent/dataset-commands.ts's; this file only builds.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { type AgentConfig, ConfigError, defaultDriftConfig, loadConfigFile } from '../config/index.js';
+import { type AgentConfig, defaultDriftConfig } from '../config/index.js';
 import { judge } from '../decision/index.js';
 import { agentError, describeError } from '../errors.js';
-import { createRootLogger } from '../logger.js';
 import { ModelDeployment, versionsDirOf } from '../models/index.js';
 import { systemClock } from '../service.js';
 import { DecisionStore } from '../store/index.js';
@@ -20,10 +18,6 @@ import { STATS } from './catalogue.js';
 import { DriftStore } from './drift-store.js';
 import { type FrameFeatures, featuresOf } from './features.js';
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_CONFIG = 78;
-
 /** Image files a commissioning folder may hold (others, like labels.csv, are passed over). */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.gif']);
 /** A file larger than this is no camera frame: skipped, with the reason, not read. */
@@ -31,72 +25,34 @@ const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 /** Skipped files listed in the summary at most (the count is always given). */
 const SKIPPED_LISTED = 10;
 
-const USAGE = `Usage:
-  edge-agent baseline build -c FILE --camera ID --from DIR [--json]
-
-Runs camera ID's model (the version the agent would run) over the images in DIR (commissioning images of
-good production, in name order) and stores a drift baseline for that camera and model in the agent's
-database (store.path). A running agent takes it up at its next drift.schedule tick.
-Exit status: 0 built, 1 failed, 78 bad config.`;
-
 interface Skipped {
   file: string;
   reason: string;
 }
 
-export async function runBaselineCli(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
+/**
+ * `edge-agent baseline build`: the baseline of `cameraId` from the images in `dir`, stored in the agent's
+ * database; stdout carries the result (text or JSON), logs go to `log`. Returns the exit status (0 built, 1
+ * not); a config problem never reaches here (the command loads the config, exit 78).
+ */
+export async function runBaselineBuild(
+  config: AgentConfig,
+  opts: { camera: string; from: string; json: boolean },
+  log: Logger,
+): Promise<number> {
   try {
-    parsed = parse(argv);
-  } catch (err) {
-    process.stderr.write(`${describeError(err)}\n\n${USAGE}\n`);
-    return EXIT_FAILURE;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return EXIT_OK;
-  }
-  if (positionals[0] !== 'build' || !values.camera || !values.from) {
-    process.stderr.write(`${USAGE}\n`);
-    return EXIT_FAILURE;
-  }
-  const configPath = values.config ?? process.env.EDGE_AGENT_CONFIG ?? './agent.yaml';
-  let config: AgentConfig;
-  try {
-    config = loadConfigFile(configPath);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`bad config: ${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
-  // stdout carries the result (text or --json); logs go to stderr
-  const log = createRootLogger({ pretty: process.stderr.isTTY === true, stderr: true }).child({
-    module: 'baseline',
-  });
-  try {
-    const baseline = await build(config, values.camera, values.from, log, values.json);
-    return baseline ? EXIT_OK : EXIT_FAILURE;
+    const baseline = await build(
+      config,
+      opts.camera,
+      opts.from,
+      log.child({ module: 'baseline' }),
+      opts.json,
+    );
+    return baseline ? 0 : 1;
   } catch (err) {
     process.stderr.write(`baseline not built: ${describeError(err)}\n`);
-    return EXIT_FAILURE;
+    return 1;
   }
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      camera: { type: 'string' },
-      from: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
 }
 
 async function build(

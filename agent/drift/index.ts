@@ -13,7 +13,7 @@ export {
   MAX_BASELINE_FRAMES,
   MIN_BASELINE_FRAMES,
 } from './baseline.js';
-export { runBaselineCli } from './baseline-cli.js';
+export { runBaselineBuild } from './baseline-cli.js';
 export { type Budget, budgetFor } from './calibration.js';
 export { type DriftAlertCode, STATS, type StatName } from './catalogue.js';
 export { type BaselineInfo, DriftStore, type ReportSummary } from './drift-store.js';
