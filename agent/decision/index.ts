@@ -1,3 +1,4 @@
+export { FrameHasher, type HashFrame, sha256Now } from './frame-hasher.js';
 export {
   type Evidence,
   type FrameGate,

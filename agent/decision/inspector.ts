@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { CameraShot, Frame } from '../capture/index.js';
@@ -7,6 +6,7 @@ import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import type { Inference, ModelRef } from '../inference/index.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock } from '../service.js';
+import { type HashFrame, sha256Now } from './frame-hasher.js';
 import { judge } from './rules.js';
 import type { Decision, DecisionDraft, LatencyMs } from './types.js';
 
@@ -63,6 +63,11 @@ export interface InspectorDeps {
   record: (draft: DecisionDraft, evidence?: Evidence) => Decision | Promise<Decision>;
   /** When set (drift.gate: true), a frame unfit to judge gets a degraded UNCERTAIN instead of the model's verdict. */
   gate?: FrameGate | undefined;
+  /**
+   * The frame's sha256 for `image.sha256` (a FrameHasher: off the event loop, while the model runs); default:
+   * hashed here, on the event loop.
+   */
+  hashFrame?: HashFrame;
   clock: Clock;
   log: Logger;
   metrics: AgentMetrics;
@@ -94,15 +99,39 @@ export interface Evidence {
  */
 export class Inspector {
   private readonly fixed: InspectionProfile;
+  /**
+   * Settles when the previous part's record did: each part is recorded after the one triggered before it, so
+   * a camera's seq order is its trigger order even when the model answers out of order (two workers, a
+   * camera with its next part already started: docs/capture.md).
+   */
+  private previousRecord: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: InspectorDeps) {
     this.fixed = { model: deps.model, rules: deps.rules, deadlineMs: deps.deadlineMs };
   }
 
   async inspect(shot: CameraShot): Promise<Decision> {
-    const { clock } = this.deps;
-    // taken before anything awaits: a recipe switched from here on applies to the next part, not this one
+    // taken before anything awaits: a recipe switched from here on applies to the next part, not this one;
+    // the place in the record order too (inspect is called in trigger order)
     const profile = this.deps.profile?.() ?? this.fixed;
+    const previous = this.previousRecord;
+    let recorded = () => {};
+    this.previousRecord = new Promise<void>((resolve) => {
+      recorded = resolve;
+    });
+    try {
+      return await this.judgeAndRecord(shot, profile, previous);
+    } finally {
+      recorded();
+    }
+  }
+
+  private async judgeAndRecord(
+    shot: CameraShot,
+    profile: InspectionProfile,
+    previous: Promise<void>,
+  ): Promise<Decision> {
+    const { clock } = this.deps;
     const { deadlineMs } = profile;
     const startedAt = performance.now();
     const cancel = new AbortController();
@@ -129,11 +158,14 @@ export class Inspector {
       seen.frame = frame;
       stage = 'inference';
       this.deps.metrics.frames.inc({ camera: this.deps.cameraId });
+      // hashed while the model runs (off the event loop with a FrameHasher); awaited only for its verdict
+      const sha256 = (this.deps.hashFrame ?? sha256Now)(frame.data);
+      sha256.catch(() => {}); // a part that ends otherwise (deadline, error) never reads it
       const inference = await profile.model.infer(frame, cancel.signal, (model) => {
         seen.model = model;
       });
       seen.inference = inference;
-      return this.fromInference(shot, profile, frame, inference, startedAt);
+      return this.fromInference(shot, profile, frame, inference, startedAt, await sha256);
     })().catch((err: unknown) => this.errorDraft(shot, profile, seen, err, startedAt));
 
     let timer: ReturnType<Clock['setTimeout']> | undefined;
@@ -175,6 +207,8 @@ export class Inspector {
           dueAt: shot.triggeredAt + deadlineMs,
         }
       : undefined;
+    // recorded after the part triggered before it (its own verdict and deadline are already settled)
+    await previous;
     const decision = await this.deps.record(draft, evidence);
     this.deps.metrics.decisions.inc({ camera: this.deps.cameraId, verdict: decision.verdict });
     this.deps.metrics.decisionLatency.observe(
@@ -190,6 +224,7 @@ export class Inspector {
     frame: Frame,
     inference: Inference,
     startedAt: number,
+    sha256: string,
   ): DecisionDraft {
     // the rules for the model's task (rules.ts); an anomaly result carries the threshold actually applied
     // with the labels of the version that produced it (a frame started just before a promotion)
@@ -221,7 +256,7 @@ export class Inspector {
       model: inference.model,
       result,
       latencyMs: this.latency(startedAt, inference.timings),
-      image: { sha256: createHash('sha256').update(frame.data).digest('hex'), stored: false },
+      image: { sha256, stored: false },
     };
   }
 
