@@ -59,11 +59,19 @@ const CAPTURE_RETRY_MS = 1_000;
 const GRAB_GRACE_MS = 1_000;
 /** The measured fps is averaged over this window. */
 const FPS_WINDOW_MS = 10_000;
+/**
+ * A continuous camera has at most this many parts in flight: the one being judged and the next, already
+ * started (its frame read and handed to the model) so that its decode runs while the other infers. One
+ * ahead, never more: a slow model costs the line throughput, never a queue of stale frames or memory.
+ */
+export const CONTINUOUS_PARTS_IN_FLIGHT = 2;
 
 /**
- * One camera: its source and its trigger. Free-running triggers (`interval`, `continuous`) take frames as
- * they come, one part in flight at a time (a tick that finds the camera busy is skipped and counted);
- * requested triggers (`mqtt`, `http`) each become a shot with the first frame captured after the request.
+ * One camera: its source and its trigger. `interval` takes a frame per tick, one part in flight at a time (a
+ * tick that finds the camera busy is skipped and counted); `continuous` takes frames as fast as the model
+ * judges them, with the next part started while one is judged (CONTINUOUS_PARTS_IN_FLIGHT); requested
+ * triggers (`mqtt`, `http`, `plc`) each become a shot with the first frame captured after the request. The
+ * inspector records a camera's parts in the order they were handed to it (docs/capture.md).
  */
 export class Camera<R> implements Service {
   readonly name: string;
@@ -246,10 +254,10 @@ export class Camera<R> implements Service {
         if (wait > 0) await sleep(wait, signal, this.deps.clock);
         else nextTick = this.deps.clock.now(); // fell behind: do not try to catch up with a burst
       }
-      if (this.inflight.size > 0) {
+      if (this.inflight.size >= (periodMs === 0 ? CONTINUOUS_PARTS_IN_FLIGHT : 1)) {
         if (periodMs === 0) {
-          // continuous: a part still in flight (a requested one, or one from before a disable) is waited
-          // for, never spun on: the next frame is taken as soon as it is judged
+          // continuous, one part judged and the next already started: the oldest is waited for, never spun
+          // on, and the frame after them is taken as soon as one is done
           await this.oneSettled(signal);
           continue;
         }
@@ -270,8 +278,9 @@ export class Camera<R> implements Service {
         continue;
       }
       this.noteFrame(frame);
-      const shot = this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
-      if (trigger.type === 'continuous') await shot.catch(() => {});
+      // not awaited: the loop goes on to the next frame (continuous) or tick (interval) meanwhile; a failed
+      // shot is kept as lastError and logged by track()
+      void this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
     }
   }
 
