@@ -121,7 +121,7 @@ export class Agent {
     );
     const drift = buildDrift(k, { store: this.store, link: this.link, sparkplug });
     const gate = (cameraId: string) => drift?.monitor.gate(cameraId);
-    const { cameras, plcs, hasher } = buildLine(k, {
+    const { cameras, plcs } = buildLine(k, {
       ...{ models, store: this.store, storage: this.storage, gate },
       ...{ recipes, plcRecipes: plcRecipeLink(recipes, plant) },
     });
@@ -165,7 +165,7 @@ export class Agent {
           name: 'connect',
           services: [this.http, link, ...(sparkplug ? [sparkplug] : []), reporter, history, live, judged],
         },
-        { name: 'models', services: [...modelServices, ...inboxes, hardExamples, hasher] },
+        { name: 'models', services: [...modelServices, ...inboxes, hardExamples] },
         // drift listens before the line starts, so it sees every decision
         {
           name: 'deliver',

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
 import { Camera, connectionReporter, createSource } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
-import { type Decision, type FrameGate, FrameHasher, Inspector } from './decision/index.js';
+import { type Decision, type FrameGate, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
 import type { StatusService } from './health/index.js';
 import { buildHttpApp, type DatasetDeps, HttpServer, type RouteSet } from './http/index.js';
@@ -85,10 +85,8 @@ interface LineParts {
 export function buildLine(k: Kernel, parts: LineParts) {
   const cameras = new Map<string, Camera<Decision>>();
   const plcs = new Map<string, ModbusPlc>();
-  // one worker thread hashes every camera's frames (image.sha256) off the event loop
-  const hasher = new FrameHasher(k.log.child({ module: 'frame-hasher' }));
   for (const c of k.config.cameras) {
-    const camera = buildCamera(k, c, parts, hasher);
+    const camera = buildCamera(k, c, parts);
     cameras.set(c.id, camera);
     if (c.plc) {
       // the camera records a verdict by its deadline whatever happens (fallback included): that is what the
@@ -102,10 +100,10 @@ export function buildLine(k: Kernel, parts: LineParts) {
       );
     }
   }
-  return { cameras, plcs, hasher };
+  return { cameras, plcs };
 }
 
-function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts, hasher: FrameHasher): Camera<Decision> {
+function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decision> {
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
@@ -122,7 +120,6 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts, hasher: Frame
     // a verdict the store cannot take now is answered degraded and held in memory (docs/storage.md)
     record: (draft, evidence) => parts.storage.recordOrHold(draft, evidence),
     gate: parts.gate?.(c.id),
-    hashFrame: hasher.hash,
     clock,
     log,
     metrics,

@@ -1,4 +1,3 @@
-export { FrameHasher, type HashFrame, sha256Now } from './frame-hasher.js';
 export {
   type Evidence,
   type FrameGate,

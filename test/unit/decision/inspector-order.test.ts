@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { Frame } from '../../../agent/capture/index.js';
-import { type Decision, FrameHasher, type Inferrer, Inspector } from '../../../agent/decision/index.js';
+import { type Decision, type Inferrer, Inspector } from '../../../agent/decision/index.js';
 import type { Inference } from '../../../agent/inference/index.js';
 import { AgentMetrics } from '../../../agent/metrics.js';
 import { quietLog, tempStore } from '../../helpers/fixtures.js';
@@ -10,7 +9,7 @@ import { flush, ManualClock } from '../../helpers/manual-clock.js';
 // A camera's parts are recorded in trigger order (seq order = trigger order), whatever order the model
 // answers in: two workers, or a continuous camera with its next part already started (docs/capture.md).
 
-function setup(t: Test, deadlineMs = 250, hashFrame?: FrameHasher['hash']) {
+function setup(t: Test, deadlineMs = 250) {
   const clock = new ManualClock();
   const { store } = tempStore();
   t.teardown(() => store.close());
@@ -36,7 +35,6 @@ function setup(t: Test, deadlineMs = 250, hashFrame?: FrameHasher['hash']) {
       recorded.push(d.partId ?? '?');
       return store.record(d);
     },
-    ...(hashFrame ? { hashFrame } : {}),
     clock,
     log: quietLog,
     metrics: new AgentMetrics(false),
@@ -116,20 +114,3 @@ t.test('a part whose record fails does not hold back the next one', async (t) =>
   await t.rejects(first, { message: 'the hold is full' });
   t.equal((await second).partId, 'B', 'B is recorded');
 });
-
-t.test(
-  'image.sha256 from the frame hasher is the sha256 of the frame bytes, as hashed in place',
-  async (t) => {
-    const hasher = new FrameHasher(quietLog);
-    await hasher.start();
-    t.teardown(() => hasher.stop());
-    const s = setup(t, 5_000, hasher.hash);
-    const data = Buffer.alloc(600_000, 7);
-    const done = s.shot('A', data);
-    await flush();
-    s.pending[0]?.resolve(s.answer(0.9));
-    const d = await done;
-    t.equal(d.image?.sha256, createHash('sha256').update(data).digest('hex'));
-    t.equal(d.image?.stored, false);
-  },
-);
