@@ -5,6 +5,7 @@ import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
 import type { ConnectionState, Frame, FrameSource, SkippedFiles } from './frame.js';
+import type { LookAhead } from './look-ahead.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
 /** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
@@ -62,7 +63,8 @@ const FPS_WINDOW_MS = 10_000;
 /**
  * A continuous camera has at most this many parts in flight: the one being judged and the next, already
  * started (its frame read and handed to the model) so that its decode runs while the other infers. One
- * ahead, never more: a slow model costs the line throughput, never a queue of stale frames or memory.
+ * ahead, never more: a slow model costs the line throughput, never a queue of stale frames or memory. With
+ * a LookAhead, the cameras of one model share one part ahead between them.
  */
 export const CONTINUOUS_PARTS_IN_FLIGHT = 2;
 
@@ -85,6 +87,8 @@ export class Camera<R> implements Service {
   private skipped = 0;
   private frameTimes: number[] = [];
   private lastError: string | null = null;
+  /** The model whose part ahead this camera holds (LookAhead), while it has two parts in flight. */
+  private aheadFor: string | undefined;
   private captureOk: boolean | null = null;
   private readonly captureLog: RateLimitedLog;
 
@@ -101,6 +105,8 @@ export class Camera<R> implements Service {
       onSkipped?: () => void;
       /** Recipes: the model, deadline and recipe of the next shot (default: the camera's config). */
       profile?: () => CameraProfile;
+      /** Continuous: the parts ahead shared with the other cameras (default: one ahead for this camera). */
+      lookAhead?: LookAhead;
     },
   ) {
     this.name = `camera:${config.id}`;
@@ -231,9 +237,15 @@ export class Camera<R> implements Service {
   private startLoop(): void {
     const abort = new AbortController();
     this.loopAbort = abort;
-    this.loopDone = this.runLoop(abort.signal).catch((err: unknown) => {
-      if (!abort.signal.aborted) this.deps.log.error({ err }, 'camera loop ended unexpectedly');
-    });
+    this.loopDone = this.runLoop(abort.signal)
+      .catch((err: unknown) => {
+        if (!abort.signal.aborted) this.deps.log.error({ err }, 'camera loop ended unexpectedly');
+      })
+      .finally(() => {
+        // no more parts from this loop: its part ahead and its place in line go to the other cameras
+        this.deps.lookAhead?.leave(this.config.id);
+        this.aheadFor = undefined;
+      });
   }
 
   private async runLoop(signal: AbortSignal): Promise<void> {
@@ -254,10 +266,11 @@ export class Camera<R> implements Service {
         if (wait > 0) await sleep(wait, signal, this.deps.clock);
         else nextTick = this.deps.clock.now(); // fell behind: do not try to catch up with a burst
       }
-      if (this.inflight.size >= (periodMs === 0 ? CONTINUOUS_PARTS_IN_FLIGHT : 1)) {
+      const busy = periodMs === 0 ? !this.mayStartPart() : this.inflight.size > 0;
+      if (busy) {
         if (periodMs === 0) {
-          // continuous, one part judged and the next already started: the oldest is waited for, never spun
-          // on, and the frame after them is taken as soon as one is done
+          // continuous, one part judged and the next already started (or no part ahead free): one is waited
+          // for, never spun on, and the next frame is taken as soon as it is done
           await this.oneSettled(signal);
           continue;
         }
@@ -284,6 +297,28 @@ export class Camera<R> implements Service {
     }
   }
 
+  /**
+   * Continuous: whether the next part may start now. With none in flight, yes; with one, only as the part
+   * ahead (a LookAhead slot for the model, when cameras share them); with two, no.
+   */
+  private mayStartPart(): boolean {
+    if (this.inflight.size === 0) return true;
+    if (this.inflight.size >= CONTINUOUS_PARTS_IN_FLIGHT) return false;
+    const { lookAhead } = this.deps;
+    if (!lookAhead) return true;
+    const model = this.profile().modelId;
+    if (!lookAhead.take(model, this.config.id)) return false;
+    this.aheadFor = model;
+    return true;
+  }
+
+  /** The part ahead is given back once the camera is down to one part in flight. */
+  private releaseAhead(): void {
+    if (this.aheadFor === undefined || this.inflight.size > 1) return;
+    this.deps.lookAhead?.give(this.aheadFor, this.config.id);
+    this.aheadFor = undefined;
+  }
+
   /** Resolves when a part in flight is done, or when `signal` aborts (the loop stopping). */
   private oneSettled(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
@@ -305,7 +340,10 @@ export class Camera<R> implements Service {
     });
     const settled = tracked.catch(() => {});
     this.inflight.add(settled);
-    void settled.finally(() => this.inflight.delete(settled));
+    void settled.finally(() => {
+      this.inflight.delete(settled);
+      this.releaseAhead();
+    });
     return tracked;
   }
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { LookAhead } from '../../../agent/capture/index.js';
 import { cameraRig } from '../../helpers/camera-harness.js';
 import { flush, ManualClock } from '../../helpers/manual-clock.js';
 
@@ -162,6 +163,53 @@ t.test(
     const names = await Promise.all(rig.shots.shots.map(async (s) => (await s.frame).name));
     t.same(names, ['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8'], 'each file once, in order');
     t.equal(await rig.skipped(), 0);
+  },
+);
+
+t.test(
+  'continuous cameras of one model share one part ahead, taking turns; a stopped camera gives it up',
+  async (t) => {
+    const clock = new ManualClock();
+    const lookAhead = new LookAhead();
+    const a = cameraRig(t, clock, { trigger: { type: 'continuous' }, lookAhead });
+    const b = cameraRig(t, clock, { trigger: { type: 'continuous' }, lookAhead, id: 'cam2' });
+    await a.camera.start();
+    await b.camera.start();
+    a.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam1', 'camera a has the part ahead (it was free)');
+    t.equal(a.source.waiting, 1, 'and asks for its next frame');
+    b.source.emit();
+    await flush();
+    t.equal(b.shots.count, 1, 'camera b judges its part');
+    t.equal(b.source.waiting, 0, 'but starts none ahead: camera a has it');
+    a.source.emit();
+    await flush();
+    t.equal(a.camera.snapshot().inflight, 2, 'camera a: two in flight');
+
+    a.shots.finish(0);
+    await flush();
+    t.equal(lookAhead.holder('m1'), undefined, 'camera a down to one part: it gives the part ahead back');
+    t.equal(a.source.waiting, 0, 'and cannot take it again: camera b is waiting for its turn');
+    b.shots.finish(0);
+    await flush();
+    b.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam2', "camera b's turn");
+    t.equal(b.source.waiting, 1, 'camera b asks for a part ahead');
+
+    const stopping = b.camera.stop();
+    await flush();
+    t.equal(lookAhead.holder('m1'), undefined, 'a stopping camera gives its part ahead up at once');
+    b.shots.finishAll();
+    await stopping;
+    a.shots.finish(1);
+    await flush();
+    t.equal(a.source.waiting, 1, 'camera a goes on');
+    a.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam1', 'and has the part ahead again');
+    t.equal(await a.skipped(), 0);
   },
 );
 
