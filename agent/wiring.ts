@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Alerts } from './alerts.js';
-import { Camera, connectionReporter, createSource } from './capture/index.js';
+import { Camera, connectionReporter, createSource, LookAhead } from './capture/index.js';
 import type { AgentConfig, CameraConfig } from './config/index.js';
 import { type Decision, type FrameGate, Inspector } from './decision/index.js';
 import type { EventBus } from './events.js';
@@ -85,8 +85,10 @@ interface LineParts {
 export function buildLine(k: Kernel, parts: LineParts) {
   const cameras = new Map<string, Camera<Decision>>();
   const plcs = new Map<string, ModbusPlc>();
+  // continuous cameras of one model share one part ahead (docs/capture.md)
+  const lookAhead = new LookAhead();
   for (const c of k.config.cameras) {
-    const camera = buildCamera(k, c, parts);
+    const camera = buildCamera(k, c, parts, lookAhead);
     cameras.set(c.id, camera);
     if (c.plc) {
       // the camera records a verdict by its deadline whatever happens (fallback included): that is what the
@@ -103,7 +105,7 @@ export function buildLine(k: Kernel, parts: LineParts) {
   return { cameras, plcs };
 }
 
-function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decision> {
+function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts, lookAhead: LookAhead): Camera<Decision> {
   const { clock, metrics, alerts, events } = k;
   const model = parts.models.get(c.model) as ModelDeployment; // the config schema guarantees the reference
   const log = k.log.child({ module: 'camera', camera: c.id });
@@ -145,6 +147,7 @@ function buildCamera(k: Kernel, c: CameraConfig, parts: LineParts): Camera<Decis
     },
     // status shows the active recipe's model, also while a changeover to another is pending
     ...(recipes ? { profile: () => recipes.activeProfile(c.id) } : {}),
+    lookAhead,
   });
 }
 

@@ -5,6 +5,7 @@ import { STOP_TIMEOUT_MS } from '../lifecycle.js';
 import type { AgentMetrics } from '../metrics.js';
 import { type Clock, type Service, sleep } from '../service.js';
 import type { ConnectionState, Frame, FrameSource, SkippedFiles } from './frame.js';
+import type { LookAhead } from './look-ahead.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 
 /** A part to inspect: when it was triggered and the frame that shows it (still arriving, perhaps). */
@@ -59,11 +60,20 @@ const CAPTURE_RETRY_MS = 1_000;
 const GRAB_GRACE_MS = 1_000;
 /** The measured fps is averaged over this window. */
 const FPS_WINDOW_MS = 10_000;
+/**
+ * A continuous camera has at most this many parts in flight: the one being judged and the next, already
+ * started (its frame read and handed to the model) so that its decode runs while the other infers. One
+ * ahead, never more: a slow model costs the line throughput, never a queue of stale frames or memory. With
+ * a LookAhead, the cameras of one model share one part ahead between them.
+ */
+export const CONTINUOUS_PARTS_IN_FLIGHT = 2;
 
 /**
- * One camera: its source and its trigger. Free-running triggers (`interval`, `continuous`) take frames as
- * they come, one part in flight at a time (a tick that finds the camera busy is skipped and counted);
- * requested triggers (`mqtt`, `http`) each become a shot with the first frame captured after the request.
+ * One camera: its source and its trigger. `interval` takes a frame per tick, one part in flight at a time (a
+ * tick that finds the camera busy is skipped and counted); `continuous` takes frames as fast as the model
+ * judges them, with the next part started while one is judged (CONTINUOUS_PARTS_IN_FLIGHT); requested
+ * triggers (`mqtt`, `http`, `plc`) each become a shot with the first frame captured after the request. The
+ * inspector records a camera's parts in the order they were handed to it (docs/capture.md).
  */
 export class Camera<R> implements Service {
   readonly name: string;
@@ -77,6 +87,8 @@ export class Camera<R> implements Service {
   private skipped = 0;
   private frameTimes: number[] = [];
   private lastError: string | null = null;
+  /** The model whose part ahead this camera holds (LookAhead), while it has two parts in flight. */
+  private aheadFor: string | undefined;
   private captureOk: boolean | null = null;
   private readonly captureLog: RateLimitedLog;
 
@@ -93,6 +105,8 @@ export class Camera<R> implements Service {
       onSkipped?: () => void;
       /** Recipes: the model, deadline and recipe of the next shot (default: the camera's config). */
       profile?: () => CameraProfile;
+      /** Continuous: the parts ahead shared with the other cameras (default: one ahead for this camera). */
+      lookAhead?: LookAhead;
     },
   ) {
     this.name = `camera:${config.id}`;
@@ -223,9 +237,15 @@ export class Camera<R> implements Service {
   private startLoop(): void {
     const abort = new AbortController();
     this.loopAbort = abort;
-    this.loopDone = this.runLoop(abort.signal).catch((err: unknown) => {
-      if (!abort.signal.aborted) this.deps.log.error({ err }, 'camera loop ended unexpectedly');
-    });
+    this.loopDone = this.runLoop(abort.signal)
+      .catch((err: unknown) => {
+        if (!abort.signal.aborted) this.deps.log.error({ err }, 'camera loop ended unexpectedly');
+      })
+      .finally(() => {
+        // no more parts from this loop: its part ahead and its place in line go to the other cameras
+        this.deps.lookAhead?.leave(this.config.id);
+        this.aheadFor = undefined;
+      });
   }
 
   private async runLoop(signal: AbortSignal): Promise<void> {
@@ -246,10 +266,11 @@ export class Camera<R> implements Service {
         if (wait > 0) await sleep(wait, signal, this.deps.clock);
         else nextTick = this.deps.clock.now(); // fell behind: do not try to catch up with a burst
       }
-      if (this.inflight.size > 0) {
+      const busy = periodMs === 0 ? !this.mayStartPart() : this.inflight.size > 0;
+      if (busy) {
         if (periodMs === 0) {
-          // continuous: a part still in flight (a requested one, or one from before a disable) is waited
-          // for, never spun on: the next frame is taken as soon as it is judged
+          // continuous, one part judged and the next already started (or no part ahead free): one is waited
+          // for, never spun on, and the next frame is taken as soon as it is done
           await this.oneSettled(signal);
           continue;
         }
@@ -270,9 +291,32 @@ export class Camera<R> implements Service {
         continue;
       }
       this.noteFrame(frame);
-      const shot = this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
-      if (trigger.type === 'continuous') await shot.catch(() => {});
+      // not awaited: the loop goes on to the next frame (continuous) or tick (interval) meanwhile; a failed
+      // shot is kept as lastError and logged by track()
+      void this.track(this.handle({ triggeredAt: frame.capturedAt, frame: Promise.resolve(frame) }));
     }
+  }
+
+  /**
+   * Continuous: whether the next part may start now. With none in flight, yes; with one, only as the part
+   * ahead (a LookAhead slot for the model, when cameras share them); with two, no.
+   */
+  private mayStartPart(): boolean {
+    if (this.inflight.size === 0) return true;
+    if (this.inflight.size >= CONTINUOUS_PARTS_IN_FLIGHT) return false;
+    const { lookAhead } = this.deps;
+    if (!lookAhead) return true;
+    const model = this.profile().modelId;
+    if (!lookAhead.take(model, this.config.id)) return false;
+    this.aheadFor = model;
+    return true;
+  }
+
+  /** The part ahead is given back once the camera is down to one part in flight. */
+  private releaseAhead(): void {
+    if (this.aheadFor === undefined || this.inflight.size > 1) return;
+    this.deps.lookAhead?.give(this.aheadFor, this.config.id);
+    this.aheadFor = undefined;
   }
 
   /** Resolves when a part in flight is done, or when `signal` aborts (the loop stopping). */
@@ -296,7 +340,10 @@ export class Camera<R> implements Service {
     });
     const settled = tracked.catch(() => {});
     this.inflight.add(settled);
-    void settled.finally(() => this.inflight.delete(settled));
+    void settled.finally(() => {
+      this.inflight.delete(settled);
+      this.releaseAhead();
+    });
     return tracked;
   }
 

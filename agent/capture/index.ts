@@ -15,6 +15,7 @@ export {
   type CameraShot,
   type CameraState,
   type CameraStatus,
+  CONTINUOUS_PARTS_IN_FLIGHT,
   type ShotHandler,
 } from './camera.js';
 export { connectionReporter } from './connection-report.js';
@@ -37,6 +38,7 @@ export {
   MAX_ENCODED_FRAME_PIXELS,
   sniffImage,
 } from './image-check.js';
+export { LookAhead } from './look-ahead.js';
 export { MjpegSource } from './mjpeg-source.js';
 export { SyntheticSource } from './synthetic-source.js';
 export { WatchedSource } from './watchdog.js';

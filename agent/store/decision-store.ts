@@ -50,14 +50,28 @@ export interface DecisionIdentity {
   seq: number;
 }
 
+/** One decision to store: `within` runs in its transaction with the new seq (the images rows). */
+export interface RecordRequest {
+  draft: DecisionDraft;
+  within?: ((seq: number) => void) | undefined;
+  /** The id and seq handed out earlier (`handOut`) to a decision held while the store could not write. */
+  identity?: DecisionIdentity | undefined;
+}
+
+/** A stored decision and its payload as written (JSON, `historical: false`): what a live publish sends. */
+export interface StoredDecision {
+  decision: Decision;
+  payload: string;
+}
+
 /**
  * The agent's memory and only source of truth. One writer (this process, one connection, an exclusive lock).
  *
  * Durability: WAL with `synchronous = FULL`, so a decision whose insert returned survives a power cut,
- * not just a process crash; it costs one fsync of the WAL per decision (see `npm run bench -- store`),
- * which is cheap next to inference. The decision and its outbox rows are written in one transaction: a
- * decision is never stored without being queued for delivery on every channel. A `SeqGuard` keeps the
- * highest seq handed out outside the WAL too, and `faults` says which writes fail now (issue 16).
+ * not just a process crash; it costs one fsync of the WAL per transaction, and decisions ready together
+ * share one (`recordAll`: group commit). A decision and its outbox rows are in one transaction: it is never
+ * stored without being queued for delivery on every channel. A `SeqGuard` keeps the highest seq handed out
+ * outside the WAL too, and `faults` says which writes fail now (issue 16).
  */
 export class DecisionStore implements Service {
   readonly name = 'store';
@@ -82,11 +96,7 @@ export class DecisionStore implements Service {
     | 'probe',
     Statement
   >;
-  private recordTx!: (
-    draft: DecisionDraft,
-    within?: (seq: number) => void,
-    identity?: DecisionIdentity,
-  ) => Decision;
+  private recordTx!: (requests: readonly RecordRequest[]) => StoredDecision[];
 
   /** Only assigns: the file is opened, checked and migrated by `start()` (or `open()`). */
   constructor(private readonly opts: StoreOptions) {
@@ -158,50 +168,65 @@ export class DecisionStore implements Service {
       hasRef: db.prepare('SELECT 1 FROM decisions WHERE camera_id = ? AND source_ref = ? LIMIT 1'),
       probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe', ?)"),
     };
-    this.recordTx = db.transaction(
-      (draft: DecisionDraft, within?: (seq: number) => void, identity?: DecisionIdentity): Decision => {
-        // above the highest seq ever stored (sqlite_sequence: AUTOINCREMENT keeps it after deletes) and ever
-        // handed out (the guard's mark, outside the WAL); one writer in a transaction makes it race-free
-        const seq = identity?.seq ?? this.seqGuard.next(this.lastSeq());
-        const decision = composeDecision(draft, { id: identity?.id ?? uuidv7(), seq, agentId: this.agentId });
-        this.stmt.insertDecision.run({
-          seq,
-          id: decision.id,
-          cameraId: draft.cameraId,
-          partId: draft.partId ?? null,
-          verdict: draft.verdict,
-          triggeredAt: draft.triggeredAt,
-          decidedAt: draft.decidedAt,
-          payload: JSON.stringify(decision),
-          sourceRef: draft.sourceRef ?? null,
-        });
-        const at = this.now();
-        for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
-        within?.(seq);
-        return decision;
-      },
+    // every record is a batch (of one, mostly): one transaction, one fsync, however many decisions
+    this.recordTx = db.transaction((requests: readonly RecordRequest[]) =>
+      requests.map((r) => this.insert(r)),
     );
   }
 
+  /** One decision and its outbox rows, inside the caller's transaction. */
+  private insert({ draft, within, identity }: RecordRequest): StoredDecision {
+    // above the highest seq ever stored (sqlite_sequence: AUTOINCREMENT keeps it after deletes) and ever
+    // handed out (the guard's mark, outside the WAL); one writer in a transaction makes it race-free
+    const seq = identity?.seq ?? this.seqGuard.next(this.lastSeq());
+    const decision = composeDecision(draft, { id: identity?.id ?? uuidv7(), seq, agentId: this.agentId });
+    const payload = JSON.stringify(decision);
+    this.stmt.insertDecision.run({
+      seq,
+      id: decision.id,
+      cameraId: draft.cameraId,
+      partId: draft.partId ?? null,
+      verdict: draft.verdict,
+      triggeredAt: draft.triggeredAt,
+      decidedAt: draft.decidedAt,
+      payload,
+      sourceRef: draft.sourceRef ?? null,
+    });
+    const at = this.now();
+    for (const channel of this.channels) this.stmt.insertOutbox.run(seq, channel, at);
+    within?.(seq);
+    return { decision, payload };
+  }
+
   /**
-   * Stores a decision and queues it for delivery, durably, before anyone is told about it. `within` runs in
-   * the same transaction with the new seq (the images rows). A failure rolls the whole transaction back.
-   * `identity`: the id and seq handed out earlier (`handOut`) to a decision held while the store could not
-   * write.
+   * Stores a decision and queues it for delivery, durably, before anyone is told about it; a failure rolls
+   * the whole transaction back. `within` and `identity`: see RecordRequest.
    */
   record(draft: DecisionDraft, within?: (seq: number) => void, identity?: DecisionIdentity): Decision {
-    let decision: Decision;
+    return (this.recordAll([{ draft, within, identity }])[0] as StoredDecision).decision;
+  }
+
+  /**
+   * Group commit: several decisions in ONE transaction (one fsync of the WAL), seqs in the order given,
+   * each with its payload as written. All or nothing: a failure rolls every one of them back (none has a
+   * seq or an id then; the caller may store them again, one by one).
+   */
+  recordAll(requests: readonly RecordRequest[]): StoredDecision[] {
+    if (requests.length === 0) return [];
+    let stored: StoredDecision[];
     try {
-      decision = this.recordTx(draft, within, identity);
+      stored = this.recordTx(requests);
     } catch (err) {
       this.faults.note('record', err);
-      throw new AgentError(ErrorCodes.STORE_WRITE, `cannot store a decision: ${(err as Error).message}`, {
+      const what = requests.length === 1 ? 'a decision' : `${requests.length} decisions`;
+      throw new AgentError(ErrorCodes.STORE_WRITE, `cannot store ${what}: ${(err as Error).message}`, {
         cause: err,
       });
     }
     this.faults.note('record');
-    this.advanceMark(decision.seq, true);
-    return decision;
+    // the mark follows the highest seq: held seqs below it were handed out already (their mark moved then)
+    this.advanceMark(Math.max(...stored.map((s) => s.decision.seq)), true);
+    return stored;
   }
 
   /**
@@ -346,10 +371,8 @@ export class DecisionStore implements Service {
   }
 
   private lastSeqOf(db: Database): number {
-    const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").get() as
-      | { seq: number }
-      | undefined;
-    return row?.seq ?? 0;
+    const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").get();
+    return (row as { seq: number } | undefined)?.seq ?? 0;
   }
 
   /** The mark follows every seq handed out; a failure to write it is a store fault, not a lost decision. */

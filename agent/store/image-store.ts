@@ -87,11 +87,15 @@ export class ImageStore {
    * is started whose result would be thrown away, taking sharp's threads from preprocessing.
    */
   prepare(evidence: Evidence, draft: DecisionDraft, encode = true): Promise<PreparedImage>[] {
+    // a JPEG frame is kept byte for byte: the inspector hashed those very bytes already (image.sha256)
+    const { frame } = evidence;
+    const known = draft.image ? { data: frame.data, sha256: draft.image.sha256 } : undefined;
     if (!encode) {
-      const { frame } = evidence;
-      return frame.kind === 'encoded' && isJpeg(frame.data) ? [encoded('frame', frameJpeg(frame))] : [];
+      return frame.kind === 'encoded' && isJpeg(frame.data)
+        ? [encoded('frame', frameJpeg(frame), known)]
+        : [];
     }
-    const jobs: Promise<PreparedImage>[] = [encoded('frame', frameJpeg(evidence.frame))];
+    const jobs: Promise<PreparedImage>[] = [encoded('frame', frameJpeg(frame), known)];
     const result = evidence.inference?.result ?? draft.result;
     if (result?.task === 'detection' && result.detections.length > 0) {
       jobs.push(encoded('annotated', annotatedJpeg(evidence.frame, result)));
@@ -260,10 +264,16 @@ function allocatedOf(path: string): number {
   }
 }
 
-async function encoded(kind: ImageKind, work: Promise<Buffer>): Promise<PreparedImage> {
+/** `known`: bytes already hashed; used when the encoder handed them back unchanged (a JPEG frame). */
+async function encoded(
+  kind: ImageKind,
+  work: Promise<Buffer>,
+  known?: { data: Buffer; sha256: string },
+): Promise<PreparedImage> {
   try {
     const data = await work;
-    return { kind, data, sha256: createHash('sha256').update(data).digest('hex') };
+    const sha256 = data === known?.data ? known.sha256 : createHash('sha256').update(data).digest('hex');
+    return { kind, data, sha256 };
   } catch (err) {
     throw new AgentError(ErrorCodes.STORE_WRITE, `${kind} could not be encoded: ${describeError(err)}`, {
       cause: err,

@@ -14,6 +14,8 @@ export {
   type DecisionIdentity,
   DecisionStore,
   type OutboxEntry,
+  type RecordRequest,
+  type StoredDecision,
   type StoreOptions,
   type StoreStats,
 } from './decision-store.js';

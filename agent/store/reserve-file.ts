@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { fileSystemOf } from './disk-space.js';
 
 const CHUNK = 64 * 1024;
 
@@ -59,4 +60,15 @@ export class ReserveFile {
     rmSync(this.path, { force: true });
     return had;
   }
+}
+
+/**
+ * The reserve file's size: `store.reserveMB`, but at most a tenth of the budget and a tenth of the file
+ * system (a reserve that took a small disk's room would cause what it is there to cure).
+ */
+export function reserveBytes(opts: { reserveMB?: number; maxDiskMB: number }, dbPath: string): number {
+  const MB = 1024 * 1024;
+  const fs = fileSystemOf(dbPath);
+  const bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10, (fs?.size ?? Infinity) / 10);
+  return Math.floor(bytes);
 }

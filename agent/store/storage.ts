@@ -7,15 +7,16 @@ import type { ImageStats } from '../inference/index.js';
 import { LogLimit } from '../log-limit.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { Clock, Service } from '../service.js';
-import type { DecisionIdentity, DecisionStore } from './decision-store.js';
+import type { DecisionIdentity, DecisionStore, StoredDecision } from './decision-store.js';
 import { DiskBudget } from './disk-budget.js';
-import { fileSystemOf } from './disk-space.js';
+import { GroupCommit, type ReadyDecision } from './group-commit.js';
 import { HeldDecisions } from './held-decisions.js';
 import type { ImageKind } from './image-codec.js';
 import { ImageStore, type PreparedImage, type WrittenImage } from './image-store.js';
 import { isDiskFull, storeFault } from './open-database.js';
 import { Pruner } from './pruner.js';
-import { ReserveFile } from './reserve-file.js';
+import { MAX_INLINE_FREES, recoverStore } from './recovery.js';
+import { ReserveFile, reserveBytes } from './reserve-file.js';
 import { RetentionSweep } from './retention.js';
 import { RECOVER_PERIOD_MS, StoreHealth } from './store-health.js';
 import { type ImageLookup, lookupImage, prepareInTime, STORE_MARGIN_MS, withImages } from './timed-images.js';
@@ -30,8 +31,9 @@ declare module '../events.js' {
      * for listeners that show it or keep frames of their own (the technician page keeps a reference to the
      * newest; dataset/HardExamples copies what it keeps); they never encode on this turn. `imageStats`:
      * what the judged frame looked like to the model (none for ERROR and deadline fallbacks), for drift.
+     * `payload`: the decision exactly as stored (JSON, `historical: false`), so a live publish sends it as is.
      */
-    DecisionStored: { decision: Decision; evidence?: Evidence; imageStats?: ImageStats };
+    DecisionStored: { decision: Decision; payload?: string; evidence?: Evidence; imageStats?: ImageStats };
   }
 }
 
@@ -55,9 +57,6 @@ export interface StorageDeps {
 
 export const IMAGE_KINDS: readonly ImageKind[] = ['frame', 'annotated', 'anomaly-map'];
 
-/** On a full disk a verdict frees at most this many steps inline before it is held (recovery goes on). */
-const MAX_INLINE_FREES = 20;
-
 interface Parts {
   images: ImageStore;
   pruner: Pruner;
@@ -66,14 +65,15 @@ interface Parts {
   reserve: ReserveFile;
   health: StoreHealth;
   held: HeldDecisions;
+  group: GroupCommit;
 }
 
 /**
  * The store around the decision log: images kept with decisions, the disk budget, retention, and the
  * store's health. `record` keeps image files first, then the decision and its images rows in one
  * transaction; a failed image never costs the verdict (`image.stored: false`, counted). `recordOrHold` is
- * what the inspectors call: a verdict the store cannot take is answered degraded and held in memory until
- * it can (HeldDecisions).
+ * what the inspectors call: verdicts ready in the same turn share one transaction (GroupCommit); a verdict
+ * the store cannot take is answered degraded and held in memory until it can (HeldDecisions).
  */
 export class Storage implements Service {
   readonly name = 'storage';
@@ -126,7 +126,11 @@ export class Storage implements Service {
       held: () => held.size,
     });
     health.attach();
-    this.parts = { images, pruner, budget, retention, reserve, health, held };
+    const group = new GroupCommit({
+      commitAll: (ready) => this.commitAll(ready),
+      commitOne: (ready) => this.commitOrHold(ready),
+    });
+    this.parts = { images, pruner, budget, retention, reserve, health, held, group };
   }
 
   /** Opens, makes the reserve, then runs the retention sweep, the disk budget's watch and the health watch. */
@@ -143,6 +147,7 @@ export class Storage implements Service {
   async stop(): Promise<void> {
     if (!this.parts) return;
     await Promise.all([this.retention.stop(), this.budget.stop(), this.health.stop()]);
+    if (this.store.isOpen) this.parts.group.flush();
     if (this.store.isOpen && this.parts.held.size > 0) {
       this.store.probe();
       this.parts.held.flush();
@@ -186,10 +191,28 @@ export class Storage implements Service {
    * Rejects only when the hold is full too: the shot fails, counted as `decision_unstored`.
    */
   async recordOrHold(draft: DecisionDraft, evidence?: Evidence): Promise<Decision> {
-    const { held } = this.opened();
+    const { held, group } = this.opened();
     const written = held.size > 0 ? [] : await this.keepImages(draft, evidence);
-    // from here on synchronous: nothing is stored between the hold's last verdict and this one
-    if (held.size > 0 && !this.flushHeld()) {
+    return group.add({ draft, written, evidence });
+  }
+
+  /** A group of verdicts in one transaction; only while nothing is held (held verdicts are stored first). */
+  private commitAll(ready: readonly ReadyDecision[]): Decision[] {
+    if (this.opened().held.size > 0) throw new Error('verdicts are held: each goes through the hold');
+    const at = this.deps.clock.now();
+    const stored = this.store.recordAll(
+      ready.map(({ draft, written }) => ({
+        draft: withImages(draft, written),
+        within: (seq: number) => this.images.insertRows(seq, written, at),
+      })),
+    );
+    this.told(stored.map((s, i) => ({ ...s, evidence: ready[i]?.evidence })));
+    return stored.map((s) => s.decision);
+  }
+
+  /** One verdict: stored, or held while the store cannot write (from here on synchronous, in queue order). */
+  private commitOrHold({ draft, written, evidence }: ReadyDecision): Decision {
+    if (this.opened().held.size > 0 && !this.flushHeld()) {
       this.images.discard(written);
       return this.hold(draft, new Error('earlier verdicts are still held'));
     }
@@ -251,27 +274,34 @@ export class Storage implements Service {
     evidence?: Evidence,
   ): Decision {
     const at = this.deps.clock.now();
-    let decision: Decision;
+    let stored: StoredDecision;
     try {
-      decision = this.store.record(
-        withImages(draft, written),
-        (seq) => this.images.insertRows(seq, written, at),
-        identity,
-      );
+      const within = (seq: number) => this.images.insertRows(seq, written, at);
+      [stored] = this.store.recordAll([{ draft: withImages(draft, written), within, identity }]) as [
+        StoredDecision,
+      ];
     } catch (err) {
       this.images.discard(written);
       if (!isDiskFull(err)) throw err;
-      decision = this.recordOnFullDisk(draft, err, written.length, identity);
+      stored = this.recordOnFullDisk(draft, err, written.length, identity);
     }
-    // the budget check (and any dropping it starts) runs after the verdict is delivered, not before
+    this.told([{ ...stored, evidence }]);
+    return stored.decision;
+  }
+
+  /** After a commit: `DecisionStored` for each, in seq order; the budget check once, after the verdicts. */
+  private told(stored: readonly (StoredDecision & { evidence?: Evidence | undefined })[]): void {
+    // the budget check (and any dropping it starts) runs after the verdicts are delivered, not before
     setImmediate(() => this.afterRecord());
-    const imageStats = evidence?.inference?.imageStats;
-    this.deps.events.emit('DecisionStored', {
-      decision,
-      ...(evidence ? { evidence } : {}),
-      ...(imageStats ? { imageStats } : {}),
-    });
-    return decision;
+    for (const { decision, payload, evidence } of stored) {
+      const imageStats = evidence?.inference?.imageStats;
+      this.deps.events.emit('DecisionStored', {
+        decision,
+        payload,
+        ...(evidence ? { evidence } : {}),
+        ...(imageStats ? { imageStats } : {}),
+      });
+    }
   }
 
   private afterRecord(): void {
@@ -288,13 +318,13 @@ export class Storage implements Service {
     err: unknown,
     imagesLost: number,
     identity?: DecisionIdentity,
-  ): Decision {
+  ): StoredDecision {
     this.budget.onDiskFull(err);
     this.budget.count('image_write_failed', imagesLost);
     let last = err;
     for (let i = 0; i < MAX_INLINE_FREES && this.budget.freeSome(); i++) {
       try {
-        return this.store.record(withImages(draft, []), undefined, identity);
+        return this.store.recordAll([{ draft: withImages(draft, []), identity }])[0] as StoredDecision;
       } catch (again) {
         if (!isDiskFull(again)) throw again;
         last = again;
@@ -324,39 +354,11 @@ export class Storage implements Service {
     return decision;
   }
 
-  /**
-   * One recovery try (StoreHealth calls it while writes fail or verdicts are held): on a full disk free a
-   * step at a time until a write like a decision's goes through; store held verdicts; delete image rows
-   * whose files were freed; make the reserve again once the disk has room for it twice over.
-   */
+  /** One recovery try (StoreHealth calls it while writes fail or verdicts are held): recovery.ts. */
   private recover(): void {
-    const { store, budget, pruner, held, reserve } = { store: this.store, ...this.opened() };
-    // acknowledgements that fail for room while nothing delivered can go: the reserve is for this
-    const ackFull = store.faults.list().some((f) => f.op === 'ack' && f.kind === 'full');
-    if (ackFull) budget.releaseReserve('writing acknowledgements needs room');
-    let writable = store.probe();
-    for (let i = 0; !writable && store.faults.has('full') && i < MAX_INLINE_FREES; i++) {
-      if (!budget.freeSome({ releaseReserve: ackFull })) break;
-      writable = store.probe();
-    }
-    // the disk without room (DISK_FULL still raised): delivered data goes until it has the room again
-    for (let i = 0; this.opened().health.diskTight && i < MAX_INLINE_FREES && !budget.diskHasRoom(); i++) {
-      if (!budget.freeSynced()) break;
-    }
-    if (!writable) return;
-    if (store.faults.list().some((f) => f.op === 'checkpoint')) {
-      try {
-        store.checkpoint();
-      } catch {
-        return; // noted by the store; tried again next time
-      }
-    }
-    pruner.flushPending();
-    if (held.size > 0) held.flush();
-    const free = budget.freeOnDisk();
-    if (reserve.released && free !== null && free > 2 * reserveBytes(this.opts, store.path)) {
-      reserve.ensure();
-    }
+    const { budget, pruner, held, reserve, health } = this.opened();
+    const reserveSize = () => reserveBytes(this.opts, this.store.path);
+    recoverStore({ store: this.store, budget, pruner, held, reserve, health, reserveSize });
   }
 
   private write(prepared: PreparedImage[]): WrittenImage[] {
@@ -379,17 +381,6 @@ export class Storage implements Service {
       return [];
     }
   }
-}
-
-/**
- * The reserve file's size: `store.reserveMB`, but at most a tenth of the budget and a tenth of the file
- * system (a reserve that took a small disk's room would cause what it is there to cure).
- */
-function reserveBytes(opts: StorageOptions, dbPath: string): number {
-  const MB = 1024 * 1024;
-  const fs = fileSystemOf(dbPath);
-  const bytes = Math.min((opts.reserveMB ?? 0) * MB, (opts.maxDiskMB * MB) / 10, (fs?.size ?? Infinity) / 10);
-  return Math.floor(bytes);
 }
 
 export { isDiskFull, STORE_MARGIN_MS };

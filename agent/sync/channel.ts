@@ -11,8 +11,12 @@ export interface DeliveryChannel {
   readonly connected: boolean;
   onUp(fn: () => void): void;
   onDown(fn: () => void): void;
-  /** Publishes one decision; resolves only when the broker acknowledged it (PUBACK). */
-  deliver(decision: Decision, historical: boolean): Promise<void>;
+  /**
+   * Publishes one decision; resolves only when the broker acknowledged it (PUBACK). `stored`: the decision
+   * as the store wrote it (JSON, `historical: false`), given for live decisions, so a channel whose format
+   * is that JSON sends it without serialising the decision again.
+   */
+  deliver(decision: Decision, historical: boolean, stored?: string): Promise<void>;
 }
 
 /** CONTRACT section 3's JSON format: `R/decisions/<cameraId>`, QoS 1. */
@@ -33,8 +37,11 @@ export class JsonChannel implements DeliveryChannel {
     this.link.onDown(fn);
   }
 
-  deliver(decision: Decision, historical: boolean): Promise<void> {
+  deliver(decision: Decision, historical: boolean, stored?: string): Promise<void> {
     const topic = `${this.link.topicRoot}/decisions/${decision.cameraId}`;
-    return this.link.publish(topic, JSON.stringify({ ...decision, historical }), { qos: 1 });
+    // the stored payload is this very JSON (same keys, same order) with `historical: false`
+    const payload =
+      stored !== undefined && !historical ? stored : JSON.stringify({ ...decision, historical });
+    return this.link.publish(topic, payload, { qos: 1 });
   }
 }

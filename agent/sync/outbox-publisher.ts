@@ -30,6 +30,11 @@ const ACK_RETRY_MS = 1_000;
 const MAX_PENDING_ACKS = 100_000;
 /** Backlog rows read per query: one query per slot would cost more than the publish itself. */
 const BACKLOG_PREFETCH = 256;
+/**
+ * Live decisions handed in (DecisionStored) while the window is full are kept at most this many; past it
+ * they are dropped from memory and read back from the store, which holds them anyway (its outbox rows).
+ */
+const LIVE_QUEUE_MAX = 1_024;
 
 /**
  * Delivers the outbox at least once, in two lanes per connection:
@@ -41,6 +46,10 @@ const BACKLOG_PREFETCH = 256;
  * backlog can also be held to `backlogRatePerSec` (a token bucket on the injected clock), so draining a
  * week of history does not saturate a thin plant uplink. A decision is marked sent only on PUBACK; one that
  * fails or times out stays unsent and is sent again (consumers dedup by `id`).
+ * The live lane sends the decisions `DecisionStored` hands it (already durable), as they are, with the
+ * payload the store wrote: nothing is read back and parsed again. It reads the store only to catch up
+ * (a `notify()` without the decision, a failed publish, more waiting than LIVE_QUEUE_MAX); the backlog
+ * lane always reads the store.
  */
 export class OutboxPublisher implements Service {
   readonly name: string;
@@ -51,8 +60,10 @@ export class OutboxPublisher implements Service {
   private backlogBuf: OutboxEntry[] = [];
   /** The backlog read to its end on this connection (a failed send reopens it). */
   private backlogDone = false;
-  /** A decision may be waiting in the live lane (set by notify): otherwise no query for it on each PUBACK. */
-  private liveDirty = true;
+  /** Live decisions handed in and not sent yet, in seq order (all above `liveCursor`). */
+  private live: { decision: Decision; payload?: string | undefined }[] = [];
+  /** The live lane reads the store until it has caught up (then `live` holds what is new). */
+  private liveFromStore = true;
   private readonly inflight = new Set<number>();
   private liveInflight = 0;
   private readonly bucket: TokenBucket | undefined;
@@ -84,7 +95,11 @@ export class OutboxPublisher implements Service {
   }
 
   async start(): Promise<void> {
-    this.deps.events?.on('DecisionStored', () => this.notify(), this.name);
+    this.deps.events?.on(
+      'DecisionStored',
+      ({ decision, payload }) => this.offer(decision, payload),
+      this.name,
+    );
     this.channel.onUp(() => this.onConnected());
     this.channel.onDown(() => {
       this.liveFrom = Number.POSITIVE_INFINITY;
@@ -102,9 +117,19 @@ export class OutboxPublisher implements Service {
     this.flushAcks();
   }
 
-  /** Called after each decision is stored. */
+  /** A decision was stored (without its details: the live lane reads the store for it). */
   notify(): void {
-    this.liveDirty = true;
+    this.liveFromStore = true;
+    this.pump();
+  }
+
+  /** A decision just stored, with its payload as written: the live lane sends it as it is. */
+  offer(decision: Decision, payload?: string): void {
+    // not connected (liveFrom infinite): it goes with the backlog of the next connection
+    if (decision.seq >= this.liveFrom && !this.liveFromStore) {
+      if (this.live.length < LIVE_QUEUE_MAX) this.live.push({ decision, payload });
+      else this.readLiveFromStore(this.liveCursor);
+    }
     this.pump();
   }
 
@@ -124,7 +149,9 @@ export class OutboxPublisher implements Service {
     this.backlogCursor = 0;
     this.backlogBuf = [];
     this.backlogDone = false;
-    this.liveDirty = true;
+    // everything stored so far is the backlog; what is stored from now on is handed in (DecisionStored)
+    this.live = [];
+    this.liveFromStore = false;
     const backlog = this.store.stats().backlog;
     if (backlog > 0) this.deps.log.info({ backlog }, 'sending the backlog, oldest first');
     this.pump();
@@ -135,17 +162,8 @@ export class OutboxPublisher implements Service {
     this.pumping = true;
     try {
       while (this.channel.connected && Number.isFinite(this.liveFrom)) {
-        const room = this.opts.maxInFlight - this.inflight.size;
-        if (room <= 0) return;
-        const live = this.liveDirty
-          ? this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room)
-          : [];
-        for (const entry of live) {
-          this.liveCursor = entry.seq;
-          this.send(entry.decision, false);
-        }
-        if (live.length >= room) return; // the window is full of live decisions; more may be waiting
-        this.liveDirty = false;
+        if (this.inflight.size >= this.opts.maxInFlight) return;
+        if (!this.sendLive()) return; // the window is full of live decisions; more may be waiting
         if (this.backlogDone && this.backlogBuf.length === 0) return;
         const backlogRoom = this.backlogCap() - (this.inflight.size - this.liveInflight);
         const allowed = Math.min(backlogRoom, this.opts.maxInFlight - this.inflight.size, this.tokens());
@@ -160,6 +178,39 @@ export class OutboxPublisher implements Service {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Sends live decisions, oldest first, while the window has room; false when more are waiting. */
+  private sendLive(): boolean {
+    while (this.liveFromStore) {
+      const room = this.opts.maxInFlight - this.inflight.size;
+      if (room <= 0) return false;
+      const rows = this.store.unsent(this.channel.name, this.liveCursor, Number.MAX_SAFE_INTEGER, room);
+      // rows still in flight or acked (not yet written) are skipped by send(); the next page then
+      for (const entry of rows) {
+        this.liveCursor = entry.seq;
+        this.send(entry.decision, false);
+      }
+      if (rows.length < room) {
+        // caught up with the store: what is stored from now on is handed in
+        this.liveFromStore = false;
+        this.live = [];
+      }
+    }
+    while (this.inflight.size < this.opts.maxInFlight && this.live.length > 0) {
+      const { decision, payload } = this.live.shift() as { decision: Decision; payload?: string };
+      if (decision.seq <= this.liveCursor) continue; // already read from the store
+      this.liveCursor = decision.seq;
+      this.send(decision, false, payload);
+    }
+    return this.live.length === 0;
+  }
+
+  /** The live lane goes back to the store from `afterSeq` (what is handed in meanwhile is read there too). */
+  private readLiveFromStore(afterSeq: number): void {
+    this.liveCursor = Math.min(this.liveCursor, afterSeq);
+    this.liveFromStore = true;
+    this.live = [];
   }
 
   /** Up to `n` backlog entries, oldest first, read from the store `BACKLOG_PREFETCH` at a time. */
@@ -200,21 +251,29 @@ export class OutboxPublisher implements Service {
     return n;
   }
 
-  private send(decision: Decision, historical: boolean): void {
+  private send(decision: Decision, historical: boolean, payload?: string): void {
     const { seq } = decision;
     if (this.inflight.has(seq) || this.pendingSet.has(seq)) return;
     this.inflight.add(seq);
     if (!historical) this.liveInflight++;
+    // out of the window at once, either way: a read of the store before the next pump (another publish
+    // settling first) must not skip a failed decision as still in flight
+    const settled = () => {
+      this.inflight.delete(seq);
+      if (!historical) this.liveInflight--;
+    };
     this.channel
-      .deliver(decision, historical)
+      .deliver(decision, historical, payload)
       .then(
         () => {
+          settled();
           this.pendingAcks.push(seq);
           this.pendingSet.add(seq);
           this.deps.metrics.published.inc({ channel: this.channel.name, historical: String(historical) });
           this.scheduleFlush();
         },
         (err: unknown) => {
+          settled();
           this.deps.metrics.publishFailures.inc();
           this.deps.log.warn({ err, seq }, 'publish failed; the decision stays in the outbox');
           // send it again on this connection if it lasts; a new connection starts from the oldest anyway
@@ -224,16 +283,11 @@ export class OutboxPublisher implements Service {
             this.backlogBuf = [];
             this.backlogDone = false;
           } else {
-            this.liveCursor = Math.min(this.liveCursor, seq - 1);
-            this.liveDirty = true;
+            this.readLiveFromStore(seq - 1);
           }
         },
       )
-      .finally(() => {
-        this.inflight.delete(seq);
-        if (!historical) this.liveInflight--;
-        this.pump();
-      });
+      .finally(() => this.pump());
   }
 
   private scheduleFlush(): void {

@@ -48,7 +48,9 @@ cameras:
     const decisions = await waitFor(
       async () => {
         const d = await http.decisions();
-        return d && d.length >= files.length ? d.reverse() : undefined;
+        // in seq order, which is trigger order, here the files' order (the API lists by decidedAt: with one
+        // part ahead, a bomb refused at once is decided before the good frame ahead of it is judged)
+        return d && d.length >= files.length ? d.sort((a, b) => a.seq - b.seq) : undefined;
       },
       60_000,
       'a decision for every file',

@@ -5,6 +5,7 @@ import {
   type CameraShot,
   type Frame,
   type FrameSource,
+  type LookAhead,
   type WatchdogStatus,
 } from '../../agent/capture/index.js';
 import type { CameraConfig, TriggerConfig } from '../../agent/config/index.js';
@@ -171,6 +172,10 @@ export interface CameraRigOptions {
   latencyMs?: number;
   /** Shots finish at once instead of waiting for `shots.finish(i)`. */
   autoFinish?: boolean;
+  /** Continuous: parts ahead shared with other cameras (the rig's camera judges with model `m1`). */
+  lookAhead?: LookAhead;
+  /** The camera's id (default CAMERA_ID). */
+  id?: string;
 }
 
 export function cameraRig(t: Test, clock: ManualClock, options: CameraRigOptions) {
@@ -191,7 +196,7 @@ export function cameraRig(t: Test, clock: ManualClock, options: CameraRigOptions
     inc(...args);
   }) as typeof metrics.framesSkipped.inc;
   const config: CameraConfig = {
-    id: CAMERA_ID,
+    id: options.id ?? CAMERA_ID,
     enabled: options.enabled ?? true,
     source: { type: 'synthetic', width: 8, height: 8, fps: 30 },
     trigger: options.trigger,
@@ -205,13 +210,14 @@ export function cameraRig(t: Test, clock: ManualClock, options: CameraRigOptions
     clock,
     log,
     metrics,
+    ...(options.lookAhead ? { lookAhead: options.lookAhead } : {}),
   });
   t.teardown(async () => {
     shots.finishAll();
     await camera.stop();
   });
   const counter = async (c: typeof metrics.framesSkipped) =>
-    (await c.get()).values.find((v) => v.labels.camera === CAMERA_ID)?.value ?? 0;
+    (await c.get()).values.find((v) => v.labels.camera === config.id)?.value ?? 0;
   return Object.assign(rig, {
     camera,
     source,

@@ -59,7 +59,9 @@ t.test(
   'only the database file immutable: decisions still go to the WAL, but its checkpoints fail, and that is seen',
   async (t) => {
     const alerts: Alert[] = [];
-    const s = tempStorage({ maxDiskMB: 4 }, { raise: (a) => alerts.push({ ...a, id: '', ts: 0 }) });
+    // a budget the WAL below (about 7.5 MB, its checkpoints failing) stays under: reaching the budget is
+    // DISK_FULL's own case (the budget's check runs between these decisions, each committed in its turn)
+    const s = tempStorage({ maxDiskMB: 16 }, { raise: (a) => alerts.push({ ...a, id: '', ts: 0 }) });
     t.teardown(() => s.store.close());
     await s.storage.start();
     t.teardown(() => s.storage.stop());

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { LookAhead } from '../../../agent/capture/index.js';
 import { cameraRig } from '../../helpers/camera-harness.js';
 import { flush, ManualClock } from '../../helpers/manual-clock.js';
 
@@ -97,7 +98,7 @@ t.test(
 );
 
 t.test(
-  'a continuous trigger takes the first frame after the part in flight finishes, skipping nothing',
+  'a continuous trigger starts the next part while one is judged: one ahead at most, newest frame wins',
   async (t) => {
     const clock = new ManualClock();
     const rig = cameraRig(t, clock, { trigger: { type: 'continuous' } });
@@ -114,20 +115,101 @@ t.test(
     );
     t.equal(rig.shots.shot(0).partId, undefined);
 
-    t.equal(rig.source.waiting, 0, 'no frame is asked for while part 0 is judged');
+    t.equal(rig.source.waiting, 1, 'while part 0 is judged, the next frame is asked for at once');
+    const second = rig.source.emit();
+    await flush();
+    t.equal(rig.shots.count, 2, 'part 1 is started (its frame handed over) while part 0 is judged');
+    t.equal((await rig.shots.shot(1).frame).name, second);
+    t.equal(rig.camera.snapshot().inflight, 2);
+
+    t.equal(rig.source.waiting, 0, 'two parts in flight: no frame is asked for');
     rig.source.emit(); // goes to nobody
     await clock.advance(5000);
-    t.equal(rig.shots.count, 1, 'still one part');
+    t.equal(rig.shots.count, 2, 'never more than one part ahead, however long they take');
 
     rig.shots.finish(0);
     await flush();
-    t.equal(rig.source.waiting, 1, 'part 0 done: the next frame is asked for');
-    const third = rig.source.emit();
-    await flush();
+    t.equal(rig.source.waiting, 1, 'part 0 done: the frame after them is asked for');
     t.equal(rig.shots.count, 2);
-    t.equal((await rig.shots.shot(1).frame).name, third, 'the frame captured meanwhile was not kept');
-    t.equal(rig.source.nextCalls, 2);
+    const fourth = rig.source.emit();
+    await flush();
+    t.equal(rig.shots.count, 3);
+    t.equal((await rig.shots.shot(2).frame).name, fourth, 'the frame captured meanwhile was not kept');
+    t.equal(rig.source.nextCalls, 3);
+    t.equal(rig.source.waiting, 0, 'parts 1 and 2 in flight');
+
+    rig.shots.finish(2); // the camera counts parts; the inspector keeps their record order (inspector tests)
+    await flush();
+    t.equal(rig.source.waiting, 1, 'any part done makes room for the next');
     t.equal(await rig.skipped(), 0, 'a continuous loop waits; it never skips');
+  },
+);
+
+t.test(
+  'a continuous folder camera: every file becomes a part, in order, with one part ahead at most',
+  async (t) => {
+    const clock = new ManualClock();
+    // a folder always has its next file: it answers at once
+    const rig = cameraRig(t, clock, { trigger: { type: 'continuous' }, latencyMs: 0 });
+    await rig.camera.start();
+    await flush();
+    t.equal(rig.shots.count, 2, 'part 0 judged, part 1 started');
+    t.equal(rig.source.nextCalls, 2, 'no file taken beyond the part ahead');
+    for (let i = 0; i < 6; i++) {
+      rig.shots.finish(i);
+      await flush();
+      t.equal(rig.camera.snapshot().inflight, 2, `after part ${i}: two in flight again`);
+    }
+    const names = await Promise.all(rig.shots.shots.map(async (s) => (await s.frame).name));
+    t.same(names, ['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8'], 'each file once, in order');
+    t.equal(await rig.skipped(), 0);
+  },
+);
+
+t.test(
+  'continuous cameras of one model share one part ahead, taking turns; a stopped camera gives it up',
+  async (t) => {
+    const clock = new ManualClock();
+    const lookAhead = new LookAhead();
+    const a = cameraRig(t, clock, { trigger: { type: 'continuous' }, lookAhead });
+    const b = cameraRig(t, clock, { trigger: { type: 'continuous' }, lookAhead, id: 'cam2' });
+    await a.camera.start();
+    await b.camera.start();
+    a.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam1', 'camera a has the part ahead (it was free)');
+    t.equal(a.source.waiting, 1, 'and asks for its next frame');
+    b.source.emit();
+    await flush();
+    t.equal(b.shots.count, 1, 'camera b judges its part');
+    t.equal(b.source.waiting, 0, 'but starts none ahead: camera a has it');
+    a.source.emit();
+    await flush();
+    t.equal(a.camera.snapshot().inflight, 2, 'camera a: two in flight');
+
+    a.shots.finish(0);
+    await flush();
+    t.equal(lookAhead.holder('m1'), undefined, 'camera a down to one part: it gives the part ahead back');
+    t.equal(a.source.waiting, 0, 'and cannot take it again: camera b is waiting for its turn');
+    b.shots.finish(0);
+    await flush();
+    b.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam2', "camera b's turn");
+    t.equal(b.source.waiting, 1, 'camera b asks for a part ahead');
+
+    const stopping = b.camera.stop();
+    await flush();
+    t.equal(lookAhead.holder('m1'), undefined, 'a stopping camera gives its part ahead up at once');
+    b.shots.finishAll();
+    await stopping;
+    a.shots.finish(1);
+    await flush();
+    t.equal(a.source.waiting, 1, 'camera a goes on');
+    a.source.emit();
+    await flush();
+    t.equal(lookAhead.holder('m1'), 'cam1', 'and has the part ahead again');
+    t.equal(await a.skipped(), 0);
   },
 );
 
