@@ -1,6 +1,7 @@
 import { decodeFrame, type Frame, MAX_ENCODED_FRAME_PIXELS } from '../capture/index.js';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { toFloat16Array } from './float16.js';
+import { shownSize } from './frame-size.js';
 import type { Region } from './image-stats.js';
 import type { InputSpec } from './manifest-schema.js';
 
@@ -130,24 +131,26 @@ export function minSourceSize(input: Pick<InputSpec, 'width' | 'height'>): { wid
 }
 
 /**
- * Decodes a frame and turns it into the model's input tensor, as the manifest says. Decoding and resizing
- * run on libuv's pool (sharp is asynchronous), so they overlap with inference in the workers. The frame goes
- * through capture's `decodeFrame` (format allow-list, pixel limit, truncated frames refused); one smaller
- * than `minSourceSize` is refused before its pixels are decoded. Every refusal is EVA_ERR_FRAME_DECODE.
+ * Decodes a frame and turns it into the model's input tensor, as the manifest says. The frame goes through
+ * capture's `decodeFrame` (format allow-list, pixel limit, truncated frames refused); one smaller than
+ * `minSourceSize` is refused before its pixels are decoded. Every refusal is EVA_ERR_FRAME_DECODE.
+ * Decoding and resizing are one sharp call on libuv's pool when the size is known from the header
+ * (raw frames, JPEG: `shownSize`), so a session worker's decode of the next frame runs while its session
+ * infers the current one; other formats ask sharp for their size first.
  */
 export async function preprocess(frame: Frame, input: InputSpec): Promise<Preprocessed> {
+  const known = shownSize(frame);
   const { pixels, plan } = await decodeFrame(frame, async (image) => {
-    let w: number;
-    let h: number;
-    if (frame.kind === 'raw') {
-      w = frame.width;
-      h = frame.height;
-    } else {
-      // the size as shown, after EXIF orientation (what rotate() below produces)
+    let size = known;
+    if (!size) {
+      // the size as shown, after EXIF orientation (what autoOrient below produces)
       const meta = await image.metadata();
-      w = meta.autoOrient?.width ?? meta.width ?? 0;
-      h = meta.autoOrient?.height ?? meta.height ?? 0;
+      size = {
+        width: meta.autoOrient?.width ?? meta.width ?? 0,
+        height: meta.autoOrient?.height ?? meta.height ?? 0,
+      };
     }
+    const { width: w, height: h } = size;
     const min = minSourceSize(input);
     if (w < min.width || h < min.height) {
       throw new AgentError(
@@ -157,15 +160,16 @@ export async function preprocess(frame: Frame, input: InputSpec): Promise<Prepro
     }
     const plan = planResize(w, h, input);
     let pipeline = image
-      .rotate() // honour EXIF orientation, as a person viewing the file would
+      .autoOrient() // honour EXIF orientation, as a person viewing the file would
       .removeAlpha()
       .toColourspace('srgb')
-      // no JPEG shrink-on-load: it is faster but feeds the model other pixels than a full decode (the
-      // way models are trained and golden images checked), and a raw video frame of the same scene
+      // fastShrinkOnLoad false (the default) still lets libjpeg scale the DCT while decoding, leaving at
+      // least 2x for the resize kernel (1080p -> 224: decoded at 1/2); `fastDecode` lets it go further
+      // where sharp allows (docs/models.md: speed and how far the outputs move)
       .resize(plan.resizeWidth, plan.resizeHeight, {
         fit: 'fill',
         kernel: 'linear',
-        fastShrinkOnLoad: false,
+        fastShrinkOnLoad: input.fastDecode === true,
       });
     if (plan.pad) {
       const v = input.padValue;
