@@ -9,7 +9,8 @@
  *   event-loop lag (monitorEventLoopDelay);
  * - batch sizes 1, 2, 4 (`batch.max`) with 4 callers, on a model with a free batch dimension.
  * `--base DIR` is another checkout's root (e.g. `git archive <commit> agent | tar -x -C DIR`): its rows are
- * measured alongside. `--only NAME,...` runs only the named rows. The child mode (`--child JSON`) is internal.
+ * measured alongside. `--set main,fast,batch,threads` picks the row sets (default main: the before/after
+ * rows). The child mode (`--child JSON`) is internal.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ interface Row {
   workers: number;
   intraOpThreads: number;
   manifestExtra: string;
+  /** session.run rows: frames per run */
+  batch: number;
 }
 
 interface Result {
@@ -108,12 +111,19 @@ async function child(row: Row, model: string, framesDir: string, seconds: number
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
       ...(row.intraOpThreads > 0 ? { intraOpNumThreads: row.intraOpThreads } : {}),
+      // as the session workers of this checkout run it (no spinning threads)
+      ...(row.impl === 'new'
+        ? { extra: { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' } }
+        : {}),
     });
     const pre = await inference.preprocess(frames[0], loaded.manifest.input);
-    const feed = new ort.Tensor('float32', pre.tensor.data, pre.tensor.dims);
+    const one = pre.tensor.data as Float32Array;
+    const data = new Float32Array(one.length * row.batch);
+    for (let i = 0; i < row.batch; i++) data.set(one, i * one.length);
+    const feed = new ort.Tensor('float32', data, [row.batch, ...pre.tensor.dims.slice(1)]);
     work = async () => {
       await session.run({ [loaded.manifest.input.name]: feed });
-      count++;
+      count += row.batch;
     };
     stop = () => session.release();
   } else {
@@ -167,35 +177,66 @@ async function child(row: Row, model: string, framesDir: string, seconds: number
 
 function rows(): Row[] {
   const base = opt('base', '') !== '';
-  const r = (
-    name: string,
-    kind: Row['kind'],
-    callers = 1,
-    inFlight = 1,
-    workers = 1,
-    intraOpThreads = 0,
-    manifestExtra = '',
-  ): Row[] =>
-    (base ? (['base', 'new'] as const) : (['new'] as const)).map((impl) => ({
-      name,
-      impl,
-      kind,
-      callers,
-      inFlight,
-      workers,
-      intraOpThreads,
-      manifestExtra,
-    }));
-  const all: Row[] = [
-    ...r('decode', 'decode'),
-    { ...r('decode fastDecode', 'decode', 1, 1, 1, 0, 'fastDecode: true')[0], impl: 'new' } as Row,
-    ...r('session.run', 'run'),
-    ...r('infer 1 caller', 'infer', 1, 1),
-    ...r('infer 1 camera 2 in flight', 'infer', 1, 2),
-    ...r('infer 4 callers', 'infer', 4, 1),
-  ];
-  const only = opt('only', '');
-  return only ? all.filter((x) => only.split(',').includes(x.name)) : all;
+  const both = (row: Omit<Row, 'impl'>): Row[] =>
+    (base ? (['base', 'new'] as const) : (['new'] as const)).map((impl) => ({ ...row, impl }));
+  const only = (row: Omit<Row, 'impl'>): Row[] => [{ ...row, impl: 'new' }];
+  const r = (name: string, kind: Row['kind'], more: Partial<Row> = {}): Omit<Row, 'impl'> => ({
+    name,
+    kind,
+    callers: 1,
+    inFlight: 1,
+    workers: 1,
+    intraOpThreads: 0,
+    manifestExtra: '',
+    batch: 1,
+    ...more,
+  });
+  const sets: Record<string, Row[]> = {
+    // before/after: the same rows on both checkouts
+    main: [
+      ...both(r('decode', 'decode')),
+      ...both(r('session.run', 'run')),
+      ...both(r('infer 1 caller', 'infer')),
+      ...both(r('infer 1 camera 2 in flight', 'infer', { inFlight: 2 })),
+      ...both(r('infer 4 callers', 'infer', { callers: 4 })),
+    ],
+    fast: [
+      ...only(r('decode', 'decode')),
+      ...only(r('decode fastDecode', 'decode', { manifestExtra: 'fastDecode: true' })),
+      ...only(r('infer 4 callers', 'infer', { callers: 4 })),
+      ...only(r('infer 4 callers fastDecode', 'infer', { callers: 4, manifestExtra: 'fastDecode: true' })),
+    ],
+    batch: [1, 2, 4].flatMap((n) => [
+      ...only(r(`session.run batch ${n}`, 'run', { batch: n, intraOpThreads: 1 })),
+      ...only(
+        r(`infer 4 callers batch ${n}`, 'infer', {
+          callers: 4,
+          intraOpThreads: 1,
+          manifestExtra: n > 1 ? `^batch: { max: ${n}, waitMs: 0 }` : '',
+        }),
+      ),
+    ]),
+    threads: [
+      [1, 0],
+      [1, 1],
+      [1, 2],
+      [2, 1],
+    ].flatMap(([workers, threads]) =>
+      [1, 4].flatMap((callers) =>
+        only(
+          r(`infer ${callers} caller(s) ${workers} worker(s) x ${threads || 'default'} thread(s)`, 'infer', {
+            callers,
+            inFlight: callers === 1 ? 2 : 1,
+            workers,
+            intraOpThreads: threads,
+          }),
+        ),
+      ),
+    ),
+  };
+  return opt('set', 'main')
+    .split(',')
+    .flatMap((name) => sets[name] ?? []);
 }
 
 async function main(): Promise<void> {

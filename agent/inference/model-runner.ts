@@ -32,6 +32,8 @@ export interface Inference {
   maps?: { anomaly?: AnomalyMap };
   /** What the frame looked like to the model (computed in the worker; drift monitoring reads it). */
   imageStats?: ImageStats;
+  /** How many frames the session.run that judged this one took (manifest `batch`; 1 when alone). */
+  batch?: number;
 }
 
 export interface ModelStatus {
@@ -208,6 +210,7 @@ export class ModelRunner implements Service {
       sourceWidth: run.sourceWidth,
       sourceHeight: run.sourceHeight,
       timings: { preprocess: run.preprocessMs, queue: run.queueMs, inference: run.inferenceMs },
+      batch: run.batch,
     };
   }
 

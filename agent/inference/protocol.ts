@@ -4,10 +4,13 @@
  * small, but an anomaly map, which is transferred too.
  */
 
+import type { MessagePort } from 'node:worker_threads';
 import type { AnomalyMap } from './anomaly.js';
 import type { ImageStats, Region, StatsInput } from './image-stats.js';
-import type { ModelManifest } from './manifest-schema.js';
+import type { InputSpec, ModelManifest } from './manifest-schema.js';
+import type { Geometry } from './resize-plan.js';
 import type { TaskResult } from './result.js';
+import type { Tensor } from './tensor.js';
 
 export interface WireTensor {
   data: Float32Array | Uint8Array | Int32Array | BigInt64Array | Uint16Array;
@@ -49,15 +52,25 @@ export interface LoadRequest {
    * the worker computes beside each run; none = no statistics.
    */
   stats?: { feed: string; input: StatsInput } | undefined;
-  /** How to preprocess frames and read the outputs: needed for frame jobs (tensor jobs need none). */
+  /** How to read the outputs (and warm up): needed for frame jobs (tensor jobs need none). */
   manifest?: ModelManifest | undefined;
+  /** Where this worker's frames come from, preprocessed: its channel to the pool's decode worker. */
+  decoder?: MessagePort | undefined;
 }
 
-/** A frame to preprocess, run (alone or batched with others) and decode into the task's result. */
+/**
+ * A frame this worker will run (alone or batched with others) and decode into the task's result, once the
+ * decode worker hands it over preprocessed (FrameReady, by the same id).
+ */
 export interface FrameRequest {
   type: 'frame';
   id: number;
-  frame: WireFrame;
+}
+
+/** A new channel to a new decode worker: the frames the old one had not handed over are lost. */
+export interface DecoderRequest {
+  type: 'decoder';
+  port: MessagePort;
 }
 
 /** Ready tensors to run as they are (model benchmarks); the raw outputs come back. */
@@ -85,7 +98,39 @@ export interface CloseRequest {
   type: 'close';
 }
 
-export type ToWorker = LoadRequest | FrameRequest | RunRequest | CancelRequest | WarmRequest | CloseRequest;
+export type ToWorker =
+  | LoadRequest
+  | FrameRequest
+  | DecoderRequest
+  | RunRequest
+  | CancelRequest
+  | WarmRequest
+  | CloseRequest;
+
+/**
+ * To the pool's decode worker: frames are decoded there, in a thread that never blocks in session.run, so
+ * the decode of the next frame starts at once even while a session worker is busy inferring.
+ */
+export type ToDecoder =
+  | { type: 'init'; input: InputSpec; stats: boolean }
+  /** the channel to session worker `slot` (a replacement's channel replaces the old one) */
+  | { type: 'attach'; slot: number; port: MessagePort }
+  | { type: 'decode'; id: number; slot: number; frame: WireFrame }
+  | CloseRequest;
+
+/** From the decode worker to a session worker, on their channel. */
+export type FrameReady =
+  | {
+      type: 'ready';
+      id: number;
+      tensor: Tensor;
+      geometry: Geometry;
+      sourceWidth: number;
+      sourceHeight: number;
+      imageStats?: ImageStats | undefined;
+      preprocessMs: number;
+    }
+  | { type: 'failed'; id: number; code: string; error: string };
 
 export interface ProviderAttempt {
   provider: string;

@@ -1,29 +1,30 @@
 /**
  * One onnxruntime session in its own thread: `session.run` blocks the thread that calls it for the whole
- * inference, so it must never run on the main thread where MQTT, HTTP and capture live. Frames arrive as
- * bytes and are decoded, preprocessed, run and decoded into results here (WorkerLine), so the main thread
- * only routes bytes and results.
+ * inference, so it must never run on the main thread where MQTT, HTTP and capture live. Frames arrive
+ * preprocessed from the pool's decode worker (decode-worker.ts), are run here, alone or batched
+ * (WorkerLine), and decoded into the task's result, so the main thread only routes bytes and results.
+ * No sharp here: a session worker can be terminated at any time without pulling libvips from under a call.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { Frame } from '../capture/index.js';
 import { describeError } from '../errors.js';
 import { sha256Of } from '../read-limited.js';
 import { splitOutputs } from './batch.js';
 import { decodeOutputs } from './decode.js';
 import { imageStatsOf } from './image-stats.js';
-import { planResize, preprocess, toTensor } from './preprocess.js';
 import type {
+  FrameReady,
   FromWorker,
   LoadRequest,
   ProviderAttempt,
   ToWorker,
-  WireFrame,
   WireTensor,
 } from './protocol.js';
+import { planResize } from './resize-plan.js';
+import { toTensor } from './tensor.js';
 import { type SessionOutputs, WorkerLine } from './worker-line.js';
 
 if (!parentPort) throw new Error('session-worker must run in a worker thread');
@@ -33,6 +34,7 @@ let sessionProvider = '';
 let runs = 0;
 let request: LoadRequest | undefined;
 let line: WorkerLine | undefined;
+let decoder: MessagePort | undefined;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -101,6 +103,7 @@ async function load(req: LoadRequest): Promise<void> {
       runs = 0;
       attempts.push({ provider });
       line = newLine(req);
+      if (req.decoder) listen(req.decoder);
       send({
         type: 'loaded',
         provider,
@@ -119,10 +122,6 @@ async function load(req: LoadRequest): Promise<void> {
 function newLine(req: LoadRequest): WorkerLine {
   const manifest = req.manifest;
   return new WorkerLine({
-    preprocess: (frame) => {
-      if (!manifest) throw new Error('frames need the model manifest (pool loaded without one)');
-      return preprocess(frame, manifest.input);
-    },
     run: runSession,
     decode: (outputs, geometry) => {
       if (!manifest) throw new Error('frames need the model manifest (pool loaded without one)');
@@ -225,15 +224,19 @@ async function warm(): Promise<void> {
   }
 }
 
-function toFrame(wire: WireFrame): Frame {
-  const data = Buffer.from(wire.data.buffer, wire.data.byteOffset, wire.data.byteLength);
-  return wire.kind === 'raw'
-    ? { kind: 'raw', data, width: wire.width, height: wire.height, channels: wire.channels, capturedAt: 0 }
-    : { kind: 'encoded', data, capturedAt: 0 };
+/** Frames come preprocessed from the decode worker over `port`; a new port means a new decode worker. */
+function listen(port: MessagePort): void {
+  if (decoder) {
+    decoder.close();
+    line?.decoderLost('the decode worker died');
+  }
+  decoder = port;
+  port.on('message', (message: FrameReady) => line?.frameReady(message));
 }
 
 async function close(): Promise<void> {
   await line?.whenIdle();
+  decoder?.close();
   await session?.release().catch(() => undefined);
   process.exit(0);
 }
@@ -251,8 +254,11 @@ port.on('message', (message: ToWorker) => {
       work = close();
       break;
     case 'frame':
-      if (line) line.addFrame(message.id, toFrame(message.frame));
+      if (line) line.addFrame(message.id);
       else send({ type: 'run-failed', id: message.id, error: 'no session loaded' });
+      break;
+    case 'decoder':
+      listen(message.port);
       break;
     case 'run':
       if (line) line.addTensor(message.id, message.feeds, message.region);

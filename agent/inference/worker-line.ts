@@ -1,10 +1,9 @@
-import type { Frame } from '../capture/index.js';
 import { describeError, ErrorCodes } from '../errors.js';
 import { splitOutputs, stackTensors } from './batch.js';
 import type { Decoded } from './decode.js';
 import type { ImageStats, Region } from './image-stats.js';
-import type { Geometry, Preprocessed } from './preprocess.js';
-import type { FromWorker, WireTensor } from './protocol.js';
+import type { FrameReady, FromWorker, WireTensor } from './protocol.js';
+import type { Geometry } from './resize-plan.js';
 
 /** A session.run's outputs, valid until `release` (onnxruntime's buffers, read in place). */
 export interface SessionOutputs {
@@ -13,12 +12,11 @@ export interface SessionOutputs {
 }
 
 export interface LineDeps {
-  preprocess: (frame: Frame) => Promise<Preprocessed>;
   /** One session.run; throws when the session (the provider) fails. */
   run: (feeds: Record<string, WireTensor>) => Promise<SessionOutputs>;
   /** Outputs of one frame -> the task's result (decode.ts); throws on outputs it cannot read. */
   decode: (outputs: Record<string, WireTensor>, geometry: Geometry) => Decoded;
-  /** The frame's image statistics from its input tensor, or undefined (none wanted, or they failed). */
+  /** A tensor job's image statistics from its input, or undefined (none wanted, or they failed). */
   stats: (tensor: WireTensor, region: Region | undefined) => ImageStats | undefined;
   send: (message: FromWorker, transfer?: ArrayBuffer[]) => void;
   now: () => number;
@@ -36,19 +34,19 @@ interface Entry {
   ready: boolean;
   cancelled: boolean;
   readyAt: number;
-  /** a frame job, once preprocessed */
-  frame?: { pre: Preprocessed; preprocessMs: number; imageStats: ImageStats | undefined };
+  /** a frame job, once the decode worker handed it over */
+  frame?: Extract<FrameReady, { type: 'ready' }>;
   /** a tensor job */
   tensor?: { feeds: Record<string, WireTensor>; region: Region | undefined };
 }
 
 /**
- * The jobs one session worker holds, in the order they came. Frames are decoded as soon as they arrive
- * (sharp, on libuv's pool: this is what overlaps with the session.run of the frame before), and run in
- * order, one session.run at a time: the ready frames at the head of the line together, up to `maxBatch`,
- * after waiting at most `batchWaitMs` for company. The pool bounds how many jobs a worker holds.
- * A cancelled job is dropped unless its session.run has begun; its decode, which cannot be stopped, is
- * awaited first, so the worker never has a sharp call in flight that nobody tracks.
+ * The jobs one session worker holds, in the order the pool handed them over. A frame is decoded by the
+ * pool's decode worker meanwhile (what overlaps with the session.run of the frame before) and arrives here
+ * ready (`frameReady`); frames run in order, one session.run at a time: the ready frames at the head of the
+ * line together, up to `maxBatch`, after waiting at most `batchWaitMs` for company. The pool bounds how
+ * many jobs a worker holds. A cancelled job is dropped unless its session.run has begun; a frame still
+ * decoding is dropped once its decode is over, so a job is never forgotten while sharp still works on it.
  */
 export class WorkerLine {
   private readonly entries: Entry[] = [];
@@ -56,6 +54,8 @@ export class WorkerLine {
   private cancelTimer: (() => void) | undefined;
   private maxBatch: number;
   private idleWaiters: (() => void)[] = [];
+  /** frames the decoder handed over before the pool's word about them came (two channels, no order) */
+  private readonly early = new Map<number, FrameReady>();
 
   constructor(private readonly deps: LineDeps) {
     this.maxBatch = Math.max(1, deps.maxBatch);
@@ -77,23 +77,46 @@ export class WorkerLine {
     this.maxBatch = 1;
   }
 
-  addFrame(id: number, frame: Frame): void {
-    const entry: Entry = { id, ready: false, cancelled: false, readyAt: 0 };
-    this.entries.push(entry);
-    const started = this.deps.now();
-    this.deps.preprocess(frame).then(
-      (pre) => {
-        const imageStats = entry.cancelled ? undefined : this.deps.stats(pre.tensor, pre.region);
-        entry.frame = { pre, preprocessMs: this.deps.now() - started, imageStats };
-        this.settleDecode(entry);
-      },
-      (err: unknown) => {
-        this.remove(entry);
-        if (entry.cancelled) this.deps.send({ type: 'cancelled', id });
-        else this.deps.send({ type: 'job-failed', id, code: codeOf(err), error: describeError(err) });
-        this.pump();
-      },
-    );
+  /** The pool handed this worker a frame; it arrives from the decode worker. */
+  addFrame(id: number): void {
+    this.entries.push({ id, ready: false, cancelled: false, readyAt: 0 });
+    const early = this.early.get(id);
+    if (early) {
+      this.early.delete(id);
+      this.frameReady(early);
+    }
+  }
+
+  /** A frame from the decode worker: preprocessed, or why it could not be. */
+  frameReady(message: FrameReady): void {
+    const entry = this.entries.find((e) => e.id === message.id && !e.ready);
+    if (!entry) {
+      this.early.set(message.id, message);
+      return;
+    }
+    if (entry.cancelled || message.type === 'failed') {
+      this.remove(entry);
+      if (entry.cancelled) this.deps.send({ type: 'cancelled', id: entry.id });
+      else if (message.type === 'failed') {
+        this.deps.send({ type: 'job-failed', id: entry.id, code: message.code, error: message.error });
+      }
+    } else {
+      entry.frame = message;
+      entry.ready = true;
+      entry.readyAt = this.deps.now();
+    }
+    this.pump();
+  }
+
+  /** The decode worker died: the frames it had not handed over never will be. */
+  decoderLost(reason: string): void {
+    this.early.clear();
+    for (const entry of this.entries.filter((e) => !e.ready)) {
+      this.remove(entry);
+      const message = `frame lost: ${reason}`;
+      this.deps.send({ type: 'job-failed', id: entry.id, code: ErrorCodes.WORKER_DIED, error: message });
+    }
+    this.pump();
   }
 
   addTensor(id: number, feeds: Record<string, WireTensor>, region: Region | undefined): void {
@@ -116,17 +139,6 @@ export class WorkerLine {
       this.deps.send({ type: 'cancelled', id });
       this.pump();
     }
-  }
-
-  private settleDecode(entry: Entry): void {
-    if (entry.cancelled) {
-      this.remove(entry);
-      this.deps.send({ type: 'cancelled', id: entry.id });
-    } else {
-      entry.ready = true;
-      entry.readyAt = this.deps.now();
-    }
-    this.pump();
   }
 
   private remove(entry: Entry): void {
@@ -196,8 +208,7 @@ export class WorkerLine {
   }
 
   private async runFrames(batch: Entry[]): Promise<void> {
-    const frames = batch.map((e) => e.frame as NonNullable<Entry['frame']>);
-    const tensor = stackTensors(frames.map((f) => f.pre.tensor));
+    const tensor = stackTensors(batch.map((e) => (e.frame as NonNullable<Entry['frame']>).tensor));
     let session: SessionOutputs;
     let inferenceMs: number;
     try {
@@ -225,10 +236,10 @@ export class WorkerLine {
   }
 
   private judge(entry: Entry, outputs: Record<string, WireTensor>, inferenceMs: number, n: number): void {
-    const { pre, preprocessMs, imageStats } = entry.frame as NonNullable<Entry['frame']>;
+    const frame = entry.frame as NonNullable<Entry['frame']>;
     let decoded: Decoded;
     try {
-      decoded = this.deps.decode(outputs, pre.geometry);
+      decoded = this.deps.decode(outputs, frame.geometry);
     } catch (err) {
       this.deps.send({ type: 'job-failed', id: entry.id, code: codeOf(err), error: describeError(err) });
       return;
@@ -242,10 +253,10 @@ export class WorkerLine {
         id: entry.id,
         result: decoded.result,
         ...(anomaly ? { maps: { anomaly } } : {}),
-        imageStats,
-        sourceWidth: pre.sourceWidth,
-        sourceHeight: pre.sourceHeight,
-        preprocessMs,
+        imageStats: frame.imageStats,
+        sourceWidth: frame.sourceWidth,
+        sourceHeight: frame.sourceHeight,
+        preprocessMs: frame.preprocessMs,
         inferenceMs,
         batch: n,
       },

@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Frame } from '../capture/index.js';
 import { AgentError, type ErrorCode, ErrorCodes } from '../errors.js';
 import { type Clock, systemClock, waitUntil } from '../service.js';
+import { Decoder } from './decoder.js';
 import type { ImageStats, Region } from './image-stats.js';
 import type {
   FrameRequest,
@@ -16,18 +15,7 @@ import type {
   WireFrame,
   WireTensor,
 } from './protocol.js';
-
-/**
- * The worker entry beside this module: compiled `.js` in dist/; `.ts` when running from source (tests, bench),
- * where the worker needs the tsx loader itself (a test runner's loader does not always reach workers).
- */
-function startWorker(): Worker {
-  const js = new URL('./session-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js);
-  const ts = new URL('./session-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
-  return new Worker(boot, { eval: true });
-}
+import { retireWorker, startWorker } from './spawn-worker.js';
 
 /** True for a run the session itself failed: the trigger for falling back to the next provider. */
 export function isProviderFault(err: unknown): boolean {
@@ -60,6 +48,8 @@ interface Job {
 }
 
 interface Slot {
+  /** this worker's key with the decode worker (a replacement gets a new one) */
+  key: number;
   worker: Worker;
   /** jobs handed to this worker: running, decoding or waiting there */
   jobs: Job[];
@@ -73,16 +63,17 @@ export interface PoolLoadResult {
   outputNames: string[];
 }
 
-/** How long a retiring worker may take to finish its decodes and end itself before it is terminated. */
+/** How long a retiring session worker may take to finish its jobs and end itself before it is terminated. */
 const RETIRE_MS = 2_000;
 
 /**
- * A fixed set of worker threads, each holding one session of the same model. Jobs queue here in the main
- * thread, in order, and go to the least busy worker, which holds at most `2 x maxBatch` of them: one
- * session.run's worth running and one decoding ahead (so the next frame decodes while the current one
- * infers, and no more frames than that sit decoded in memory). A job whose caller gave up (its signal
- * aborted) is dropped from the queue, or from its worker unless its session.run has begun, rather than run
- * for nobody. A worker that dies fails the jobs it held and is replaced.
+ * A fixed set of worker threads, each holding one session of the same model, and (with a manifest) one
+ * decode worker that preprocesses frames for all of them. Jobs queue here in the main thread, in order, and
+ * go to the least busy session worker, which holds at most `2 x maxBatch` of them: one session.run's worth
+ * running and one decoding ahead (so the next frame decodes while the current one infers, and no more
+ * frames than that are decoded ahead). A job whose caller gave up (its signal aborted) leaves the queue,
+ * or its worker unless its session.run has begun, rather than run for nobody. A worker that dies fails
+ * the jobs it held and is replaced.
  */
 export class SessionPool {
   private readonly slots: Slot[] = [];
@@ -91,6 +82,8 @@ export class SessionPool {
   private loadArgs: Omit<LoadRequest, 'type'> | undefined;
   private closed = false;
   private readonly perWorker: number;
+  private decoder: Decoder | undefined;
+  private nextSlot = 1;
 
   constructor(
     private readonly size: number,
@@ -105,6 +98,18 @@ export class SessionPool {
   /** Starts the workers and loads the model in each; resolves with the provider the first worker chose. */
   async load(args: Omit<LoadRequest, 'type'>): Promise<PoolLoadResult> {
     this.loadArgs = args;
+    if (args.manifest) {
+      this.decoder = new Decoder(
+        { input: args.manifest.input, stats: args.stats !== undefined },
+        this.log,
+        this.clock,
+        () => this.slots.map((s) => s.key),
+        (key, port) => {
+          this.slots.find((s) => s.key === key)?.worker.postMessage({ type: 'decoder', port }, [port]);
+        },
+      );
+      this.decoder.start();
+    }
     const results = await Promise.all(Array.from({ length: this.size }, () => this.spawn()));
     return results[0] as PoolLoadResult;
   }
@@ -135,6 +140,11 @@ export class SessionPool {
 
   /** A frame preprocessed, run and decoded in a worker (the pool must be loaded with a manifest). */
   infer(frame: Frame, signal?: AbortSignal): Promise<FrameResult> {
+    if (!this.decoder) {
+      return Promise.reject(
+        new AgentError(ErrorCodes.MODEL_UNAVAILABLE, 'frames need a pool loaded with a manifest'),
+      );
+    }
     // the caller keeps its frame (storage, the shadow lane): the worker gets a copy of the bytes, transferred
     const data = new Uint8Array(frame.data.byteLength);
     data.set(frame.data);
@@ -170,7 +180,9 @@ export class SessionPool {
       this.settle(job, new AgentError(ErrorCodes.MODEL_UNAVAILABLE, 'model is being unloaded'));
     }
     await waitUntil(() => !this.slots.some((s) => s.jobs.length > 0), graceMs, 10, this.clock);
-    await Promise.all(this.slots.splice(0).map((s) => this.retire(s.worker)));
+    await Promise.all(this.slots.splice(0).map((s) => retireWorker(s.worker, RETIRE_MS, this.clock)));
+    // last: session workers waited for the frames it was decoding for them
+    await this.decoder?.close();
   }
 
   private enqueue(payload: Payload, signal: AbortSignal | undefined): Promise<RunResult | FrameResult> {
@@ -199,24 +211,11 @@ export class SessionPool {
     this.slots.find((s) => s.jobs.includes(job))?.worker.postMessage({ type: 'cancel', id: job.id });
   }
 
-  private retire(worker: Worker): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = this.clock.setTimeout(() => {
-        void worker.terminate().then(() => resolve());
-      }, RETIRE_MS);
-      worker.once('exit', () => {
-        this.clock.clearTimeout(timer);
-        resolve();
-      });
-      worker.postMessage({ type: 'close' });
-    });
-  }
-
   private spawn(): Promise<PoolLoadResult> {
     const args = this.loadArgs;
     if (!args) throw new Error('load() first');
-    const worker = startWorker();
-    const slot: Slot = { worker, jobs: [] };
+    const worker = startWorker('session-worker');
+    const slot: Slot = { key: this.nextSlot++, worker, jobs: [] };
     return new Promise((resolve, reject) => {
       let loaded = false;
       worker.on('message', (msg: FromWorker) => {
@@ -270,8 +269,9 @@ export class SessionPool {
         }
         this.dispatch();
       });
-      const request: LoadRequest = { type: 'load', ...args };
-      worker.postMessage(request);
+      const decoder: MessagePort | undefined = this.decoder?.channel(slot.key);
+      const request: LoadRequest = { type: 'load', ...args, decoder };
+      worker.postMessage(request, decoder ? [decoder] : []);
     });
   }
 
@@ -331,8 +331,10 @@ export class SessionPool {
       slot.jobs.push(job);
       const { payload } = job;
       if (payload.type === 'frame') {
-        const request: FrameRequest = { type: 'frame', id: job.id, frame: payload.frame };
-        slot.worker.postMessage(request, [payload.frame.data.buffer as ArrayBuffer]);
+        // the session worker hears of the frame first, then the decode worker hands it over, preprocessed
+        const request: FrameRequest = { type: 'frame', id: job.id };
+        slot.worker.postMessage(request);
+        this.decoder?.decode(job.id, slot.key, payload.frame);
       } else {
         const transfer = Object.values(payload.feeds).map((t) => t.data.buffer as ArrayBuffer);
         const request: RunRequest = { type: 'run', id: job.id, feeds: payload.feeds, region: payload.region };
