@@ -20,6 +20,8 @@ let input: InputSpec | undefined;
 let stats = false;
 let inFlight = 0;
 let closing = false;
+let received = 0;
+let exitOnFrame: number | undefined;
 
 function toFrame(wire: WireFrame): Frame {
   const data = Buffer.from(wire.data.buffer, wire.data.byteOffset, wire.data.byteLength);
@@ -76,6 +78,7 @@ port.on('message', (message: ToDecoder) => {
     case 'init':
       input = message.input;
       stats = message.stats;
+      exitOnFrame = message.exitOnFrame;
       break;
     case 'attach': {
       const { slot, port: channel } = message;
@@ -87,6 +90,7 @@ port.on('message', (message: ToDecoder) => {
       break;
     }
     case 'decode':
+      if (++received === exitOnFrame) process.exit(1); // test-only fault (WorkerFaults.exitDecoderOnFrame)
       inFlight++;
       void decode(message.id, message.slot, message.frame).finally(() => {
         inFlight--;

@@ -32,6 +32,8 @@ export interface WorkerFaults {
   emulate?: string[];
   /** Every run on this provider fails after `afterRuns` successful ones (a GPU that fails mid-shift). */
   failRuns?: { provider: string; afterRuns: number };
+  /** The pool's first decode worker exits when its N-th frame arrives (a crash in the decode thread). */
+  exitDecoderOnFrame?: number;
 }
 
 export interface LoadRequest {
@@ -112,7 +114,7 @@ export type ToWorker =
  * the decode of the next frame starts at once even while a session worker is busy inferring.
  */
 export type ToDecoder =
-  | { type: 'init'; input: InputSpec; stats: boolean }
+  | { type: 'init'; input: InputSpec; stats: boolean; exitOnFrame?: number }
   /** the channel to session worker `slot` (a replacement's channel replaces the old one) */
   | { type: 'attach'; slot: number; port: MessagePort }
   | { type: 'decode'; id: number; slot: number; frame: WireFrame }

@@ -100,7 +100,11 @@ export class SessionPool {
     this.loadArgs = args;
     if (args.manifest) {
       this.decoder = new Decoder(
-        { input: args.manifest.input, stats: args.stats !== undefined },
+        {
+          input: args.manifest.input,
+          stats: args.stats !== undefined,
+          exitOnFrame: args.faults?.exitDecoderOnFrame,
+        },
         this.log,
         this.clock,
         () => this.slots.map((s) => s.key),

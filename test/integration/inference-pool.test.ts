@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Frame } from '../../agent/capture/index.js';
-import { loadManifest, ModelRunner, SessionPool } from '../../agent/inference/index.js';
+import { loadManifest, ModelRunner, SessionPool, type WorkerFaults } from '../../agent/inference/index.js';
 import { REPO, tempDir, WASHER_MODEL } from '../helpers/agent-process.js';
 import { quietLog, sampleLabels } from '../helpers/fixtures.js';
 
@@ -14,7 +14,7 @@ const frame = (i: number): Frame => ({
   capturedAt: 0,
 });
 
-async function pool(t: Test, maxBatch = 1): Promise<SessionPool> {
+async function pool(t: Test, maxBatch = 1, faults?: WorkerFaults): Promise<SessionPool> {
   const loaded = loadManifest(WASHER_MODEL);
   const p = new SessionPool(1, quietLog, undefined, undefined, maxBatch);
   t.teardown(() => p.close());
@@ -24,6 +24,7 @@ async function pool(t: Test, maxBatch = 1): Promise<SessionPool> {
     intraOpThreads: 1,
     manifest: loaded.manifest,
     stats: { feed: loaded.manifest.input.name, input: loaded.manifest.input },
+    faults,
   });
   await p.warmUp();
   return p;
@@ -87,6 +88,19 @@ t.test('an undecodable frame fails alone, with its reason, between good ones', a
   const good = p.infer(frame(1));
   await t.rejects(bad, { code: 'EVA_ERR_FRAME_DECODE', message: /frame could not be decoded/ });
   t.equal((await good).result.task, 'classification');
+});
+
+t.test('a decode worker that dies: the frame it held fails, the next ones are judged', async (t) => {
+  const p = await pool(t, 1, { exitDecoderOnFrame: 2 });
+  t.equal((await p.infer(frame(0))).result.task, 'classification');
+  await t.rejects(p.infer(frame(1)), { code: 'EVA_ERR_WORKER_DIED', message: /decode worker died/ });
+  const next = await Promise.all([2, 3, 4].map((i) => p.infer(frame(i))));
+  t.same(
+    next.map((r) => r.result.task),
+    ['classification', 'classification', 'classification'],
+    'a replacement decodes them',
+  );
+  t.equal(p.busy, 0);
 });
 
 t.test('frames waiting at the same moment share one session.run; results are the same', async (t) => {
