@@ -53,6 +53,7 @@ export function resolveManifest(raw: RawManifest, onnx: OnnxInfo, ctx: Context):
     description: raw.description ?? meta.description,
     detection: raw.detection,
     anomaly: raw.anomaly,
+    batch: raw.batch,
     golden: raw.golden,
     version: raw.version ?? ctx.sha256.slice(0, 12),
     task,
@@ -69,7 +70,24 @@ export function resolveManifest(raw: RawManifest, onnx: OnnxInfo, ctx: Context):
     manifest.anomalyNormalization = anomalyNormalization(raw, ctx, fail);
   }
   checkGolden(manifest, fail);
+  checkBatch(manifest, onnx, fail);
   return manifest;
+}
+
+/**
+ * Batching stacks frames along the first dimension of the input and splits every output along its own
+ * first: both must be free in the graph (a fixed 1 keeps one frame per run, and saying otherwise is refused).
+ */
+function checkBatch(m: ModelManifest, onnx: OnnxInfo, fail: (p: string) => never): void {
+  if (!m.batch || m.batch.max === 1) return;
+  const fixed = [...onnx.inputs.filter((i) => i.name === m.input.name), ...onnx.outputs].find(
+    (t) => typeof t.shape[0] === 'number' || t.shape.length === 0,
+  );
+  if (fixed) {
+    fail(
+      `batch.max ${m.batch.max} needs a free batch dimension, but "${fixed.name}" has shape [${fixed.shape.join(', ')}]; leave batch.max at 1`,
+    );
+  }
 }
 
 function resolveInput(

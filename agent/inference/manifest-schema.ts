@@ -30,6 +30,9 @@ const inputSchema = z
     std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]).default([1, 1, 1]),
     // the graph normalises itself (anomalib v2): feed x * scale only
     normalizedInGraph: z.boolean().default(false),
+    // JPEG shrink-on-load as far as sharp allows (libjpeg scales the DCT by 1/2, 1/4 or 1/8 while decoding):
+    // faster, but the model sees slightly different pixels than with the default decode (docs/models.md)
+    fastDecode: z.boolean().default(false),
   })
   .refine((i) => !i.normalizedInGraph || (i.mean.every((v) => v === 0) && i.std.every((v) => v === 1)), {
     message: 'normalizedInGraph: true feeds x*scale only; mean/std must be left at their defaults',
@@ -51,6 +54,16 @@ const outputSchema = z.strictObject({
   activation: z.enum(['none', 'softmax', 'sigmoid']).default('none'),
   // detections: yolov5 [1,N,5+nc] | yolov8 [1,4+nc,N] | end2end [1,K,6]; inferred from the shape when omitted
   format: z.enum(['yolov5', 'yolov8', 'end2end']).optional(),
+});
+
+/**
+ * Frames waiting at the same moment (several cameras on one model) go through one session.run, when the
+ * model's batch dimension is free: at most `max` frames, a frame waiting at most `waitMs` for company.
+ * max 1 (the default) runs every frame alone; waitMs 0 never holds a frame back (docs/models.md).
+ */
+const batchSchema = z.strictObject({
+  max: z.number().int().min(1).max(64).default(1),
+  waitMs: z.number().min(0).max(1_000).default(0),
 });
 
 const box = z.tuple([z.number(), z.number(), z.number(), z.number()]);
@@ -110,12 +123,20 @@ export const manifestSchema = z.looseObject({
   labels: z.array(z.string().min(1)).min(1).optional(),
   detection: detectionSchema.default(detectionSchema.parse({})),
   anomaly: anomalySchema.default(anomalySchema.parse({})),
+  batch: batchSchema.default(batchSchema.parse({})),
   golden: z.array(goldenSchema).default([]),
 });
 
 export type RawManifest = z.output<typeof manifestSchema>;
-/** `cropPct` stays optional here, so input specs written before it existed (tests, benches) still fit. */
-export type InputSpec = Required<Omit<RawManifest['input'], 'cropPct'>> & { cropPct?: number | undefined };
+/**
+ * `cropPct` and `fastDecode` stay optional here, so input specs written before they existed (tests, benches)
+ * still fit.
+ */
+export type InputSpec = Required<Omit<RawManifest['input'], 'cropPct' | 'fastDecode'>> & {
+  cropPct?: number | undefined;
+  fastDecode?: boolean | undefined;
+};
+export type BatchSpec = z.output<typeof batchSchema>;
 export type OutputSpec = z.output<typeof outputSchema>;
 export type GoldenSpec = z.output<typeof goldenSchema>;
 
@@ -134,6 +155,8 @@ export interface ModelManifest {
   description?: string | undefined;
   detection: RawManifest['detection'];
   anomaly: RawManifest['anomaly'];
+  /** how frames are batched (none: one frame per run); max > 1 only with a free batch dimension */
+  batch?: BatchSpec | undefined;
   golden: GoldenSpec[];
   version: string;
   task: Task;

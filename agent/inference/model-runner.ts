@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 // onnxruntime-node is loaded in the main thread too, so its shared library stays mapped while workers come
 // and go (a native addon unloaded under a live worker can take the process down; see docs/architecture.md).
 import 'onnxruntime-node';
@@ -9,11 +8,9 @@ import type { ModelConfig } from '../config/index.js';
 import { AgentError, describeError, ErrorCodes } from '../errors.js';
 import { type Clock, type Service, systemClock, waitUntil } from '../service.js';
 import type { AnomalyMap } from './anomaly.js';
-import { decodeOutputs } from './decode.js';
 import { checkGoldenImages } from './golden.js';
 import type { ImageStats } from './image-stats.js';
 import { type LoadedManifest, loadManifest } from './manifest.js';
-import { planResize, preprocess, toTensor } from './preprocess.js';
 import type { ProviderAttempt, WorkerFaults } from './protocol.js';
 import type { ModelRef, TaskResult } from './result.js';
 import { isProviderFault, SessionPool } from './worker-pool.js';
@@ -35,6 +32,8 @@ export interface Inference {
   maps?: { anomaly?: AnomalyMap };
   /** What the frame looked like to the model (computed in the worker; drift monitoring reads it). */
   imageStats?: ImageStats;
+  /** How many frames the session.run that judged this one took (manifest `batch`; 1 when alone). */
+  batch?: number;
 }
 
 export interface ModelStatus {
@@ -200,20 +199,18 @@ export class ModelRunner implements Service {
     frame: Frame,
     signal?: AbortSignal,
   ): Promise<Inference> {
-    const t0 = performance.now();
-    const pre = await preprocess(frame, loaded.manifest.input);
-    const preprocessMs = performance.now() - t0;
-    const run = await pool.run({ [loaded.manifest.input.name]: pre.tensor }, signal, pre.region);
-    const decoded = decodeOutputs(run.outputs, loaded.manifest, pre.geometry);
+    // decoded, preprocessed, run and decoded again in a worker: here only bytes go out and a result comes in
+    const run = await pool.infer(frame, signal);
     return {
-      result: decoded.result,
-      ...(decoded.maps ? { maps: decoded.maps } : {}),
+      result: run.result,
+      ...(run.maps ? { maps: run.maps } : {}),
       ...(run.imageStats ? { imageStats: run.imageStats } : {}),
       model: this.modelRef(),
       labels: loaded.manifest.labels,
-      sourceWidth: pre.sourceWidth,
-      sourceHeight: pre.sourceHeight,
-      timings: { preprocess: preprocessMs, queue: run.queueMs, inference: run.inferenceMs },
+      sourceWidth: run.sourceWidth,
+      sourceHeight: run.sourceHeight,
+      timings: { preprocess: run.preprocessMs, queue: run.queueMs, inference: run.inferenceMs },
+      batch: run.batch,
     };
   }
 
@@ -260,6 +257,7 @@ export class ModelRunner implements Service {
         this.log,
         (err) => this.options.onProblem?.(err),
         this.clock,
+        loaded.manifest.batch?.max ?? 1,
       );
       let provider: string;
       try {
@@ -271,6 +269,7 @@ export class ModelRunner implements Service {
           expectSha256: loaded.sha256,
           faults: this.options.faults,
           stats: { feed: loaded.manifest.input.name, input: loaded.manifest.input },
+          manifest: loaded.manifest,
         });
         attempts.push(...chosen.attempts.slice(0, -1));
         provider = chosen.provider;
@@ -298,18 +297,19 @@ export class ModelRunner implements Service {
       }
       let stage: 'warm-up' | 'golden' = 'warm-up';
       try {
-        // warm-up: the first run allocates and optimises; doing it here keeps it out of the first deadline
-        const { manifest } = loaded;
-        const blank = new Uint8Array(manifest.input.width * manifest.input.height * 3);
-        const warm = await pool.run({ [manifest.input.name]: toTensor(blank, manifest.input) });
-        // decoding the warm-up output checks the real output shapes against the task (free dims included)
+        // warm-up, on every worker: the first run allocates and optimises (out of the first deadline), and
+        // decoding its outputs checks the real output shapes against the task (free dims included)
         try {
-          decodeOutputs(
-            warm.outputs,
-            manifest,
-            planResize(manifest.input.width, manifest.input.height, manifest.input).geometry,
-          );
+          const batch = await pool.warmUp();
+          const wanted = loaded.manifest.batch?.max ?? 1;
+          if (batch < wanted) {
+            this.log.warn(
+              { wanted, batch },
+              'the model did not split its outputs per frame: frames run one by one',
+            );
+          }
         } catch (err) {
+          if (isProviderFault(err)) throw err;
           throw new AgentError(ErrorCodes.MODEL_LOAD, `warm-up run failed: ${describeError(err)}`, {
             cause: err,
           });

@@ -190,3 +190,39 @@ t.test('float16 and BGR/NCHW tensors', async (t) => {
   // channel 0 is blue: red pixel 0, green 0, blue 1, white 1 (1.0 = 0x3c00)
   t.same(Array.from(f16.tensor.data.subarray(0, 4)), [0, 0, 0x3c00, 0x3c00]);
 });
+
+t.test('input.fastDecode: off is sharp default decode, on lets libjpeg shrink further', async (t) => {
+  // 1920x1080 letterboxed to 640: a shrink of 3, where sharp's default decodes in full and fastShrinkOnLoad
+  // at 1/2 (docs/models.md has the table)
+  const jpeg = await sharp({
+    create: {
+      width: 1920,
+      height: 1080,
+      channels: 3,
+      background: { r: 0, g: 0, b: 0 },
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
+  })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  const frame: Frame = { kind: 'encoded', data: jpeg, capturedAt: 0 };
+  const spec = input({ width: 640, height: 640, resize: 'letterbox' });
+  const plan = planResize(1920, 1080, spec);
+  const reference = (fastShrinkOnLoad: boolean) =>
+    sharp(jpeg)
+      .resize(plan.resizeWidth, plan.resizeHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad })
+      .extend({
+        ...(plan.pad ?? { top: 0, bottom: 0, left: 0, right: 0 }),
+        background: { r: 114, g: 114, b: 114 },
+      })
+      .raw()
+      .toBuffer();
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+  const plain = (await preprocess(frame, spec)).tensor.data as Uint8Array;
+  const off = (await preprocess(frame, { ...spec, fastDecode: false })).tensor.data as Uint8Array;
+  const on = (await preprocess(frame, { ...spec, fastDecode: true })).tensor.data as Uint8Array;
+  t.ok(same(plain, await reference(false)), 'the default decode, pixel for pixel');
+  t.ok(same(off, plain), 'fastDecode: false changes nothing');
+  t.ok(same(on, await reference(true)), 'fastDecode: true is sharp with fastShrinkOnLoad');
+  t.notOk(same(on, off), 'and those pixels differ');
+});
