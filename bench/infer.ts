@@ -112,15 +112,17 @@ async function child(row: Row, model: string, framesDir: string, seconds: number
     };
   } else if (row.kind === 'run') {
     const ort = await import('onnxruntime-node');
-    const session = await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      ...(row.intraOpThreads > 0 ? { intraOpNumThreads: row.intraOpThreads } : {}),
-      // as the session workers of this checkout run it (no spinning threads)
-      ...(row.impl === 'new'
-        ? { extra: { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' } }
-        : {}),
-    });
+    // as the session workers of each checkout create it (this one's threads do not spin)
+    const session = await ort.InferenceSession.create(
+      path,
+      inference.sessionOptions
+        ? inference.sessionOptions('cpu', row.intraOpThreads)
+        : {
+            executionProviders: ['cpu'],
+            graphOptimizationLevel: 'all',
+            ...(row.intraOpThreads > 0 ? { intraOpNumThreads: row.intraOpThreads } : {}),
+          },
+    );
     const pre = await inference.preprocess(frames[0], loaded.manifest.input);
     const one = pre.tensor.data as Float32Array;
     const data = new Float32Array(one.length * row.batch);

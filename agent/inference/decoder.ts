@@ -78,12 +78,19 @@ export class Decoder {
     this.post({ type: 'decode', id, slot, frame }, [frame.data.buffer as ArrayBuffer]);
   }
 
-  /** Ends the decode worker once its decodes are done (bounded). */
+  /**
+   * Ends the decode worker once its decodes are done; waits RETIRE_MS at most, after which a worker still
+   * inside a decode (a frame libvips takes that long over) is left to end by itself, never terminated.
+   */
   async close(): Promise<void> {
     this.closing = true;
     this.backlog = [];
-    if (this.worker) await retireWorker(this.worker, RETIRE_MS, this.clock);
+    const worker = this.worker;
     this.worker = undefined;
+    if (!worker) return;
+    await retireWorker(worker, RETIRE_MS, this.clock, false);
+    if (worker.threadId !== -1)
+      this.log.warn('decode worker still decoding after its pool closed; it ends by itself');
   }
 
   private post(message: ToDecoder, transfer: (ArrayBuffer | MessagePort)[] = []): void {

@@ -24,6 +24,7 @@ import type {
   WireTensor,
 } from './protocol.js';
 import { planResize } from './resize-plan.js';
+import { NO_SPIN, sessionOptions } from './session-options.js';
 import { toTensor } from './tensor.js';
 import { type SessionOutputs, WorkerLine } from './worker-line.js';
 
@@ -41,25 +42,13 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 /**
- * onnxruntime's intra-op threads spin while they wait for work by default: between two frames they burned
- * as much CPU as the inference itself (a 2-core box: 20 ms of CPU per frame instead of 12), taken from the
- * decodes running beside them. Off, they sleep; the run itself is as fast.
- */
-const NO_SPIN = { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' };
-
-/**
  * TensorRT builds its engine at session creation (minutes for a big model). With a cache file, the first
  * load dumps an EP-context model (`ep.context_*` session keys: the only TensorRT knobs onnxruntime-node lets
  * through, see docs/gpu.md) and every later load opens that dump instead of rebuilding the engine.
  */
 async function create(req: LoadRequest, provider: string): Promise<ort.InferenceSession> {
   const ep = req.faults?.emulate?.includes(provider) ? 'cpu' : provider;
-  const base: ort.InferenceSession.SessionOptions = {
-    executionProviders: [ep],
-    graphOptimizationLevel: 'all',
-    ...(req.intraOpThreads > 0 ? { intraOpNumThreads: req.intraOpThreads } : {}),
-    extra: NO_SPIN,
-  };
+  const base = sessionOptions(ep, req.intraOpThreads);
   const cache = provider === 'tensorrt' ? req.engineCacheFile : undefined;
   if (!cache) return ort.InferenceSession.create(req.modelPath, base);
   if (existsSync(cache)) {

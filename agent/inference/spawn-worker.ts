@@ -17,14 +17,20 @@ export function startWorker(name: 'session-worker' | 'decode-worker'): Worker {
 }
 
 /**
- * Asks a worker to end itself (`close`: it waits for its own work first) and resolves once it has; after
- * `ms` it is terminated. A worker terminated inside a sharp call can take the process down (sharp #2263),
- * which is why the decode worker is asked, not killed.
+ * Asks a worker to end itself (`close`: it waits for its own work first) and resolves once it has, or after
+ * `ms` at the latest. Then a session worker is terminated; a worker that may be inside a sharp call
+ * (`terminate: false`, the decode worker) is left to end by itself, unreferenced: terminating it there can
+ * take the whole process down (sharp #2263).
  */
-export function retireWorker(worker: Worker, ms: number, clock: Clock): Promise<void> {
+export function retireWorker(worker: Worker, ms: number, clock: Clock, terminate = true): Promise<void> {
   return new Promise((resolve) => {
     const timer = clock.setTimeout(() => {
-      void worker.terminate().then(() => resolve());
+      if (terminate) {
+        void worker.terminate().then(() => resolve());
+      } else {
+        worker.unref();
+        resolve();
+      }
     }, ms);
     worker.once('exit', () => {
       clock.clearTimeout(timer);

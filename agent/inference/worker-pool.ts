@@ -174,9 +174,9 @@ export class SessionPool {
   }
 
   /**
-   * Lets the jobs workers hold finish (bounded by `graceMs`), then asks each worker to end itself once its
-   * decodes are done (terminated after RETIRE_MS at the latest: a worker killed inside a sharp call can take
-   * the process down, see docs/architecture.md).
+   * Lets the jobs workers hold finish (bounded by `graceMs`), then asks each worker to end itself: session
+   * workers once their line is empty (terminated after RETIRE_MS), the decode worker last, once no sharp call
+   * is in flight (never terminated: see decoder.ts).
    */
   async close(graceMs = 5_000): Promise<void> {
     this.closed = true;
