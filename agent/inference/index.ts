@@ -44,4 +44,5 @@ export {
 } from './preprocess.js';
 export type { ProviderAttempt, WireTensor, WorkerFaults } from './protocol.js';
 export type { ModelRef, TaskResult } from './result.js';
+export { sessionOptions } from './session-options.js';
 export { SessionPool } from './worker-pool.js';

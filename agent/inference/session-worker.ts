@@ -17,6 +17,7 @@ import type {
   ToWorker,
   WireTensor,
 } from './protocol.js';
+import { sessionOptions } from './session-options.js';
 
 if (!parentPort) throw new Error('session-worker must run in a worker thread');
 const port = parentPort;
@@ -37,11 +38,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
  */
 async function create(req: LoadRequest, provider: string): Promise<ort.InferenceSession> {
   const ep = faults?.emulate?.includes(provider) ? 'cpu' : provider;
-  const base: ort.InferenceSession.SessionOptions = {
-    executionProviders: [ep],
-    graphOptimizationLevel: 'all',
-    ...(req.intraOpThreads > 0 ? { intraOpNumThreads: req.intraOpThreads } : {}),
-  };
+  const base = sessionOptions(ep, req.intraOpThreads);
   const cache = provider === 'tensorrt' ? req.engineCacheFile : undefined;
   if (!cache) return ort.InferenceSession.create(req.modelPath, base);
   if (existsSync(cache)) {
