@@ -25,7 +25,6 @@ export interface AgentRunSpec {
   intervalFps?: number | undefined;
   workers: number;
   intraOpThreads: number;
-  ngClasses?: string[] | undefined;
   brokerUrl: string;
   workDir: string;
   warmupSeconds: number;
@@ -54,7 +53,7 @@ export interface AgentRunFigures {
   threadsMsPerDecision: Record<string, number>;
 }
 
-interface Seen {
+export interface Seen {
   at: number;
   triggeredAt: number;
   decidedAt: number;
@@ -91,7 +90,6 @@ function configFor(spec: AgentRunSpec, port: number, topicRoot: string): string 
       source: { type: 'folder', path: spec.framesDir, loop: true },
       trigger,
       model: spec.modelId,
-      ...(spec.ngClasses ? { rules: { ngClasses: spec.ngClasses } } : {}),
     })),
   };
   return stringify(config);
@@ -133,13 +131,16 @@ async function stop(proc: ChildProcess): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
-  const port = await freePort();
-  const topicRoot = `bench/run-${process.pid}-${Date.now()}`;
-  const configPath = join(spec.workDir, 'agent.yaml');
-  writeFileSync(configPath, configFor(spec, port, topicRoot));
+/**
+ * A plant's consumer: subscribed at QoS 1 before anything publishes, it notes when each decision arrives
+ * (the bench process does nothing else meanwhile, so its clock reads the arrival, not its own work).
+ */
+export async function subscribeDecisions(
+  brokerUrl: string,
+  filter: string,
+): Promise<{ seen: Seen[]; end: () => Promise<void> }> {
   const seen: Seen[] = [];
-  const sub = await mqtt.connectAsync(spec.brokerUrl, { clientId: `bench-sub-${process.pid}-${Date.now()}` });
+  const sub = await mqtt.connectAsync(brokerUrl, { clientId: `bench-sub-${process.pid}-${Date.now()}` });
   sub.on('message', (_topic, payload) => {
     const d = JSON.parse(payload.toString('utf8')) as Omit<Seen, 'at'>;
     seen.push({
@@ -151,7 +152,16 @@ export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
       latencyMs: d.latencyMs,
     });
   });
-  await sub.subscribeAsync(`${topicRoot}/decisions/+`, { qos: 1 });
+  await sub.subscribeAsync(filter, { qos: 1 });
+  return { seen, end: () => sub.endAsync() };
+}
+
+export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
+  const port = await freePort();
+  const topicRoot = `bench/run-${process.pid}-${Date.now()}`;
+  const configPath = join(spec.workDir, 'agent.yaml');
+  writeFileSync(configPath, configFor(spec, port, topicRoot));
+  const { seen, end: endSubscription } = await subscribeDecisions(spec.brokerUrl, `${topicRoot}/decisions/+`);
   const logFile = join(spec.workDir, 'agent.log');
   const out = openSync(logFile, 'a');
   // the agent logs to a file, as under systemd: nothing the bench does can hold up its stdout
@@ -193,7 +203,7 @@ export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
     return figures(spec, window, start, end, lag);
   } finally {
     await stop(proc);
-    await sub.endAsync();
+    await endSubscription();
   }
 }
 

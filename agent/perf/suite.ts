@@ -4,7 +4,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadManifest, type ModelManifest } from '../inference/index.js';
-import { type AgentRunFigures, runAgent } from './agent-run.js';
+import { type AgentRunFigures, runAgent, subscribeDecisions } from './agent-run.js';
 import { type LimitFigures, measureLimit } from './limit.js';
 import type { PlainFigures, PlainJob } from './plain-script.js';
 import { nodeArgsFor } from './scripts.js';
@@ -21,8 +21,6 @@ export interface CaseSpec {
   files: string[];
   /** what the frames are, for the report: `32 generated 1920x1080 JPEGs` */
   framesLabel: string;
-  /** the cameras' NG classes (default: the agent's, every label but `ok`) */
-  ngClasses?: string[] | undefined;
 }
 
 export interface SuiteOptions {
@@ -77,7 +75,8 @@ function plainJob(spec: CaseSpec, manifest: ModelManifest, opts: SuiteOptions, d
     },
     softmax: scores?.activation === 'softmax',
     labels: manifest.labels,
-    ngClasses: spec.ngClasses ?? manifest.labels.filter((l) => l !== 'ok'),
+    // the agent's default rules: every label but `ok` is a defect
+    ngClasses: manifest.labels.filter((l) => l !== 'ok'),
     confidence: manifest.detection.confidence,
     files: spec.files,
     brokerUrl: opts.brokerUrl,
@@ -124,8 +123,11 @@ export async function benchCase(spec: CaseSpec, opts: SuiteOptions): Promise<Cas
   );
 
   say(`${spec.id}: plain script, ${opts.seconds} s`);
-  const plain = await runPlainProcess(plainJob(spec, manifest, opts, dir), dir);
-  say(`${spec.id}: plain ${plain.fps} fps`);
+  const job = plainJob(spec, manifest, opts, dir);
+  // the broker forwards the plain script's decisions to a consumer too, as it does the agent's
+  const consumer = await subscribeDecisions(opts.brokerUrl, job.topic);
+  const plain = await runPlainProcess(job, dir).finally(() => consumer.end());
+  say(`${spec.id}: plain ${plain.fps} fps (${consumer.seen.length} decisions reached the consumer)`);
 
   const agent: Record<string, AgentRunFigures> = {};
   for (const cameras of opts.cameras) {
@@ -137,7 +139,6 @@ export async function benchCase(spec: CaseSpec, opts: SuiteOptions): Promise<Cas
       cameras,
       workers: opts.workers,
       intraOpThreads: opts.intraOpThreads,
-      ngClasses: spec.ngClasses,
       brokerUrl: opts.brokerUrl,
       warmupSeconds: opts.warmupSeconds,
       seconds: opts.seconds,

@@ -8,9 +8,11 @@ Writes OUT_DIR/<id>/model.onnx and OUT_DIR/<id>/manifest.yaml for each model ask
   - yolo-det:     a YOLOv8n-like detector (C2f backbone, SPPF, PAN neck, decoupled head with DFL, ~3.2M
                   parameters, 80 classes); input `images` [N,3,640,640], output `output0` [N,84,8400] in the
                   Ultralytics YOLOv8 layout (cx, cy, w, h in input pixels, then per-class sigmoid scores)
-Random weights with fixed seeds: the figures are about speed, not accuracy. The detector's class bias is set
-the way Ultralytics initialises YOLOv8 (a prior of about 5 objects per image), so it reports few boxes, as a
-trained detector on a good part does; the classifiers' NG class is one of 1000, so nearly every part is OK.
+Random weights with fixed seeds: the figures are about speed, not accuracy, but the outputs are made to look
+like a trained model's on a line of good parts, since what the agent does after inference depends on them
+(an NG frame is stored, an unsure one kept as a hard example): the classifiers' last layer favours class 0
+(`ok`, p ~ 0.99: a confident OK), and the detector's class bias is set as Ultralytics initialises YOLOv8
+(a prior of about 5 objects per image), so it reports few boxes. The compute is that of the architecture.
 Opset 17, dynamic batch dimension. CPU only; the bench runs this when the models are missing from its cache.
 """
 
@@ -141,6 +143,11 @@ def write_manifest(folder, lines):
 def classifier(out, model_id, factory, description):
     torch.manual_seed(SEED)
     net = factory(weights=None, num_classes=1000)
+    last = net.fc if isinstance(net, torchvision.models.ResNet) else net.classifier[-1]
+    with torch.no_grad():  # a confident `ok`, as a trained model on a good part (see the docstring)
+        last.weight.mul_(0.1)
+        last.bias.zero_()
+        last.bias[0] = 12.0
     folder = os.path.join(out, model_id)
     os.makedirs(folder, exist_ok=True)
     export(net, 224, "input", "logits", os.path.join(folder, "model.onnx"))

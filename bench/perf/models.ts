@@ -10,14 +10,10 @@ import { join } from 'node:path';
 export interface BenchModel {
   id: string;
   path: string;
-  /** the cameras' NG classes; the generated classifiers' NG class is one of 1000, so parts come out OK */
-  ngClasses?: string[];
 }
 
 export const GENERATED = ['mobilenetv3s', 'resnet18', 'yolo-det'] as const;
 export const SHIPPED = ['washer', 'washer-det', 'washer-anomaly', 'washer-int8', 'washer-fp16'] as const;
-
-const NG_CLASSES: Record<string, string[]> = { mobilenetv3s: ['class-1'], resnet18: ['class-1'] };
 
 /** Debian's python3 first (TESTING.md: the one with python3-torch), then whatever python3 is on PATH. */
 function pythonWithTorch(): string | undefined {
@@ -72,7 +68,7 @@ export function resolveModels(
     } else if (!existsSync(path)) {
       skipped.push(`${id}: not generated (python3 with torch, torchvision and onnx is not on this machine)`);
     } else {
-      models.push({ id, path, ...(NG_CLASSES[id] ? { ngClasses: NG_CLASSES[id] } : {}) });
+      models.push({ id, path });
     }
   }
   return { models, skipped };

@@ -78,7 +78,7 @@ const generated = await ensureFrames(CACHE, { ...DEFAULT_FRAMES, count: frameCou
 });
 // the set's own folder holds every frame made so far: the cameras replay exactly the ones asked for
 const generatedDir =
-  frameCount === DEFAULT_FRAMES.count ? generated.dir : join(CACHE, `frames-subset-${frameCount}`);
+  framesIn(generated.dir).length === frameCount ? generated.dir : join(CACHE, `frames-subset-${frameCount}`);
 if (generatedDir !== generated.dir) {
   const { mkdirSync, copyFileSync, readdirSync, rmSync } = await import('node:fs');
   mkdirSync(generatedDir, { recursive: true });
@@ -94,7 +94,6 @@ const cases: CaseSpec[] = models.map((m) => ({
   framesDir: generatedDir,
   files: framesIn(generatedDir),
   framesLabel: label,
-  ngClasses: m.ngClasses,
 }));
 // the shipped samples: the washer model on the frames it was made for (640x480, tens of KB)
 const samplesDir = join(REPO, 'samples/washer');
