@@ -233,6 +233,10 @@ export const benchCommand: CliCommand = {
       .option('--frames <dir>', 'with --e2e: the JPEG/PNG frames the cameras replay')
       .option('--seconds <s>', 'with --e2e: measured seconds of each plain and agent run (default 15)')
       .option('--cameras <list>', 'with --e2e: camera counts of the agent runs (default 1,4)')
+      .option(
+        '--rounds <n>',
+        'with --e2e: rounds of limit, plain and agent runs; the median is reported (default 1)',
+      )
       .option('--broker <url>', 'with --e2e: publish to this broker (default: start the local mosquitto)')
       .option('--out <dir>', 'with --e2e: also write the Markdown and JSON report into this folder'),
   async run({ opts, ctx }) {

@@ -76,6 +76,7 @@ export async function runE2eBench(
     decodePasses: DECODE_PASSES,
     limitSeconds: LIMIT_S,
     cameras,
+    rounds: intOption(opts, 'rounds', 1),
     halfLoad: 0.5,
     workers: intOption(opts, 'workers', 1),
     intraOpThreads: intOption(opts, 'threads', 0, 0),

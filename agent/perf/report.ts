@@ -133,7 +133,8 @@ export function toMarkdown(r: BenchReport): string {
     `# edge-vision-agent benchmark, ${r.startedAt}`,
     '',
     `${m.cores} x ${m.cpu}, ${m.memoryGB} GiB, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadavg.join(' ')}.`,
-    `Broker: ${r.broker}. Each plain and agent run: ${o.warmupSeconds} s warm-up, ${o.seconds} s measured. ` +
+    `Broker: ${r.broker}. Each plain and agent run: ${o.warmupSeconds} s warm-up, ${o.seconds} s measured; ` +
+      `${o.rounds} round(s) of limit, plain and continuous agent runs. ` +
       `Agent model config: workers ${o.workers}, intraOpThreads ${o.intraOpThreads || "0 (onnxruntime's default)"}. ` +
       `Partial load: ${Math.round(o.halfLoad * 100)} % of the continuous rate, interval trigger.`,
     '',
@@ -208,6 +209,33 @@ export function toMarkdown(r: BenchReport): string {
       }),
     ),
   ];
+  lines.push(
+    '',
+    '## Rounds',
+    '',
+    "Frames/s of each round (the figures above are the median round; a ratio is the median of the rounds' own):",
+    '',
+    ...table(
+      [
+        'model',
+        'round',
+        'limit pipelined',
+        'plain',
+        ...r.options.cameras.map((n) => `agent ${n} cam`),
+        'load (1 min)',
+      ],
+      r.cases.flatMap((c) =>
+        c.rounds.map((round, i) => [
+          c.id,
+          String(i + 1),
+          show(round.pipelinedFps),
+          show(round.plainFps),
+          ...r.options.cameras.map((n) => show(round.agentFps[`${n}cam`] ?? Number.NaN)),
+          show(round.loadavg),
+        ]),
+      ),
+    ),
+  );
   if (r.skipped.length > 0) lines.push('', '## Not measured', '', ...r.skipped.map((s) => `- ${s}`));
   return `${lines.join('\n')}\n`;
 }
