@@ -54,7 +54,7 @@ export interface DecisionIdentity {
  * The agent's memory and only source of truth. One writer (this process, one connection, an exclusive lock).
  *
  * Durability: WAL with `synchronous = FULL`, so a decision whose insert returned survives a power cut,
- * not just a process crash; it costs one fsync of the WAL per decision (see `npm run bench -- store`),
+ * not just a process crash; it costs one fsync of the WAL per decision (see `npm run bench:micro -- store`),
  * which is cheap next to inference. The decision and its outbox rows are written in one transaction: a
  * decision is never stored without being queued for delivery on every channel. A `SeqGuard` keeps the
  * highest seq handed out outside the WAL too, and `faults` says which writes fail now (issue 16).
