@@ -231,7 +231,12 @@ export const benchCommand: CliCommand = {
         'the limit, the plain script and the agent end to end on --frames (docs/performance.md)',
       )
       .option('--frames <dir>', 'with --e2e: the JPEG/PNG frames the cameras replay')
-      .option('--seconds <s>', 'with --e2e: measured seconds of each plain and agent run (default 15)')
+      .option(
+        '--turn <s>',
+        'with --e2e: seconds of each turn of the limit, plain script and agent (default 3)',
+      )
+      .option('--cycles <n>', 'with --e2e: cycles of turns; each ratio is the median of theirs (default 5)')
+      .option('--seconds <s>', 'with --e2e: measured seconds of each run at 50 % load (default 10)')
       .option('--cameras <list>', 'with --e2e: camera counts of the agent runs (default 1,4)')
       .option(
         '--rounds <n>',

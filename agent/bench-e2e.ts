@@ -3,7 +3,7 @@
  * measured as the repository's `npm run bench` measures ours (docs/performance.md): the limit (decode alone,
  * `session.run` alone, both pipelined), the plain one-frame-at-a-time script, and this agent end to end
  * (folder cameras replaying DIR, decisions stored and published to a broker: the one given with --broker,
- * else a local `mosquitto` started on a free loopback port).
+ * else a local `mosquitto` started on a free loopback port), the last three in turns (agent/perf/turns.ts).
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -11,8 +11,10 @@ import { type CliContext, intOption, UsageError } from './cli/index.js';
 import { type CaseSpec, runSuite, toMarkdown, writeReport } from './perf/index.js';
 
 const IMAGE = /\.(jpe?g|png)$/i;
-/** Before each measured window: the first runs allocate, the first decisions open the store and the broker. */
+/** After its first frame, before the turns: the first runs allocate, the first decisions open the store. */
 const WARMUP_S = 3;
+/** After each SIGCONT, before a turn is measured (work stopped mid-way finishes). */
+const SETTLE_S = 1;
 /** Passes over the frames when timing decode alone; seconds of `session.run` alone and of the pipeline. */
 const DECODE_PASSES = 3;
 const LIMIT_S = 5;
@@ -71,12 +73,14 @@ export async function runE2eBench(
     framesLabel: `${frames.length} frames from ${framesDir}`,
   }));
   const { report, failures } = await runSuite(cases, {
-    seconds: seconds(opts, 'seconds', 15),
+    cycles: intOption(opts, 'cycles', 5),
+    turnSeconds: seconds(opts, 'turn', 3),
+    settleSeconds: SETTLE_S,
+    seconds: seconds(opts, 'seconds', 10),
     warmupSeconds: WARMUP_S,
     decodePasses: DECODE_PASSES,
     limitSeconds: LIMIT_S,
     cameras,
-    rounds: intOption(opts, 'rounds', 1),
     halfLoad: 0.5,
     workers: intOption(opts, 'workers', 1),
     intraOpThreads: intOption(opts, 'threads', 0, 0),

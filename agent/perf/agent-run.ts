@@ -4,16 +4,14 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { freePort, waitFor } from './broker.js';
-import { cpuBetween, type ProcSample, sampleProcess } from './proc-stat.js';
 import { nodeArgsFor } from './scripts.js';
-import { round, type Spread, spread } from './stats.js';
+import { round } from './stats.js';
 
 /**
  * The agent end to end, as a plant runs it: `edge-agent run` as a process of its own, folder cameras
  * replaying the frames (`loop: true`), decisions stored in its SQLite store and published to the broker,
- * where a subscriber in the bench counts them and times each one from the decision's own `triggeredAt`
- * (when the camera took the frame) to its arrival. CPU time and memory come from /proc, the event-loop lag
- * from the agent's `/metrics` (`eva_event_loop_lag_p99_seconds`, over the measured window).
+ * where a subscriber in the bench notes when each arrives (the decision carries its own `triggeredAt`: when
+ * the camera took the frame). Its event-loop lag comes from its `/metrics` (`eva_event_loop_lag_p99_seconds`).
  */
 export interface AgentRunSpec {
   modelId: string;
@@ -28,38 +26,26 @@ export interface AgentRunSpec {
   brokerUrl: string;
   workDir: string;
   warmupSeconds: number;
-  seconds: number;
 }
 
-export interface AgentRunFigures {
-  cameras: number;
-  trigger: 'continuous' | 'interval';
-  /** interval triggers: the rate asked for, all cameras together */
-  offeredFps: number | null;
-  decisions: number;
-  fps: number;
-  /** decision.triggeredAt -> arrival at the subscriber */
-  latencyMs: Spread;
-  /** decision.triggeredAt -> decision.decidedAt (the verdict, before it is stored and published) */
-  decideMs: Spread;
-  loopLagMs: { p99: number; max: number };
-  cpuMsPerDecision: { process: number; main: number };
-  rssMB: { start: number; end: number };
-  /** means of the decisions' own latencyMs (the agent's view of where a frame's time went) */
-  stagesMs: { queue: number; preprocess: number; inference: number; total: number };
-  verdicts: Record<string, number>;
-  degraded: number;
-  /** CPU ms per decision by thread name (main thread, inference workers, libuv pool, onnxruntime ...) */
-  threadsMsPerDecision: Record<string, number>;
-}
-
+/** A decision as the consumer saw it (the plain script's carry the same fields). */
 export interface Seen {
+  /** Date.now() when it arrived */
   at: number;
   triggeredAt: number;
   decidedAt: number;
   verdict: string;
   degraded: boolean;
-  latencyMs: { queue: number; preprocess: number; inference: number; total: number };
+  latencyMs?: { queue: number; preprocess: number; inference: number; total: number };
+}
+
+/** A running agent: its pid, what its consumer has seen, its event-loop window, and how to stop it. */
+export interface AgentHandle {
+  pid: number;
+  seen: Seen[];
+  /** Scrapes /metrics: closes the event-loop window opened by the previous call and opens the next. */
+  loopLag(): Promise<{ p99: number; max: number }>;
+  stop(): Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 180_000;
@@ -95,15 +81,6 @@ function configFor(spec: AgentRunSpec, port: number, topicRoot: string): string 
   return stringify(config);
 }
 
-async function scrape(port: number): Promise<{ lagP99: number; lagMax: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return {
-    lagP99: value('eva_event_loop_lag_p99_seconds') * 1000,
-    lagMax: value('eva_event_loop_lag_max_seconds') * 1000,
-  };
-}
-
 async function ready(port: number): Promise<boolean> {
   try {
     return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
@@ -120,16 +97,16 @@ function logTail(file: string): string {
   }
 }
 
-async function stop(proc: ChildProcess): Promise<void> {
+/** SIGTERM (after a SIGCONT: a stopped process cannot act on it), SIGKILL if it does not exit in time. */
+export async function endProcess(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  proc.kill('SIGCONT');
   proc.kill('SIGTERM');
   const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await exited;
   clearTimeout(timer);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A plant's consumer: subscribed at QoS 1 before anything publishes, it notes when each decision arrives
@@ -149,19 +126,22 @@ export async function subscribeDecisions(
       decidedAt: d.decidedAt,
       verdict: d.verdict,
       degraded: d.degraded,
-      latencyMs: d.latencyMs,
+      ...(d.latencyMs ? { latencyMs: d.latencyMs } : {}),
     });
   });
   await sub.subscribeAsync(filter, { qos: 1 });
   return { seen, end: () => sub.endAsync() };
 }
 
-export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the agent and returns once it is ready, has published a decision and has run `warmupSeconds`. */
+export async function startAgent(spec: AgentRunSpec): Promise<AgentHandle> {
   const port = await freePort();
   const topicRoot = `bench/run-${process.pid}-${Date.now()}`;
   const configPath = join(spec.workDir, 'agent.yaml');
   writeFileSync(configPath, configFor(spec, port, topicRoot));
-  const { seen, end: endSubscription } = await subscribeDecisions(spec.brokerUrl, `${topicRoot}/decisions/+`);
+  const consumer = await subscribeDecisions(spec.brokerUrl, `${topicRoot}/decisions/+`);
   const logFile = join(spec.workDir, 'agent.log');
   const out = openSync(logFile, 'a');
   // the agent logs to a file, as under systemd: nothing the bench does can hold up its stdout
@@ -170,15 +150,20 @@ export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
     env: { ...process.env, EDGE_AGENT_CONFIG: configPath },
   });
   closeSync(out);
-  const pid = proc.pid;
+  const stop = async () => {
+    await endProcess(proc);
+    await consumer.end();
+  };
   try {
+    const pid = proc.pid;
     if (pid === undefined) throw new Error('the agent did not start');
     // every wait also watches the process: an agent that exits is reported with its last log lines
     const alive =
       <T>(check: () => T | Promise<T>) =>
       async () => {
-        if (proc.exitCode !== null)
+        if (proc.exitCode !== null) {
           throw new Error(`the agent exited (${proc.exitCode}):\n${logTail(logFile)}`);
+        }
         return check();
       };
     await waitFor(
@@ -187,63 +172,28 @@ export async function runAgent(spec: AgentRunSpec): Promise<AgentRunFigures> {
       'the agent to be ready',
     );
     await waitFor(
-      alive(() => seen.length > 0),
+      alive(() => consumer.seen.length > 0),
       FIRST_DECISION_TIMEOUT_MS,
       'its first decision',
     );
     await sleep(spec.warmupSeconds * 1000);
-    await scrape(port); // opens the event-loop window
-    const from = seen.length;
-    const start: ProcSample = sampleProcess(pid);
-    await sleep(spec.seconds * 1000);
-    const end = sampleProcess(pid);
-    const lag = await scrape(port);
-    const window = seen.slice(from, seen.length);
     await alive(() => true)();
-    return figures(spec, window, start, end, lag);
-  } finally {
-    await stop(proc);
-    await endSubscription();
+    return {
+      pid,
+      seen: consumer.seen,
+      loopLag: async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        const value = (name: string) =>
+          Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) * 1000;
+        return {
+          p99: value('eva_event_loop_lag_p99_seconds'),
+          max: value('eva_event_loop_lag_max_seconds'),
+        };
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
   }
-}
-
-function figures(
-  spec: AgentRunSpec,
-  window: Seen[],
-  start: ProcSample,
-  end: ProcSample,
-  lag: { lagP99: number; lagMax: number },
-): AgentRunFigures {
-  const cpu = cpuBetween(start, end);
-  const n = Math.max(1, window.length);
-  const per = (v: number) => round(v / n);
-  const verdicts: Record<string, number> = {};
-  for (const d of window) verdicts[d.verdict] = (verdicts[d.verdict] ?? 0) + 1;
-  const mean = (key: keyof Seen['latencyMs']) =>
-    round(window.reduce((s, d) => s + (d.latencyMs?.[key] ?? 0), 0) / n);
-  return {
-    cameras: spec.cameras,
-    trigger: spec.intervalFps ? 'interval' : 'continuous',
-    offeredFps: spec.intervalFps ? round(spec.intervalFps * spec.cameras, 1) : null,
-    decisions: window.length,
-    fps: round((window.length * 1000) / cpu.wallMs, 1),
-    latencyMs: spread(window.map((d) => d.at - d.triggeredAt)),
-    decideMs: spread(window.map((d) => d.decidedAt - d.triggeredAt)),
-    loopLagMs: { p99: round(lag.lagP99), max: round(lag.lagMax) },
-    cpuMsPerDecision: { process: per(cpu.processMs), main: per(cpu.mainMs) },
-    rssMB: { start: round(start.rssBytes / 2 ** 20, 1), end: round(end.rssBytes / 2 ** 20, 1) },
-    stagesMs: {
-      queue: mean('queue'),
-      preprocess: mean('preprocess'),
-      inference: mean('inference'),
-      total: mean('total'),
-    },
-    verdicts,
-    degraded: window.filter((d) => d.degraded).length,
-    threadsMsPerDecision: Object.fromEntries(
-      Object.entries(cpu.threads)
-        .sort((a, b) => b[1] - a[1])
-        .map(([name, ms]) => [name, per(ms)]),
-    ),
-  };
 }

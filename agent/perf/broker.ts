@@ -79,7 +79,11 @@ export async function startMosquitto(binary = 'mosquitto'): Promise<BenchBroker>
     stderr += d.toString();
   });
   const spawnError = new Promise<never>((_, reject) =>
-    proc.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message}`))),
+    proc.once('error', (err) =>
+      reject(
+        new Error(`cannot start ${binary} (${err.message}): install it, or give a broker URL (--broker)`),
+      ),
+    ),
   );
   const url = `mqtt://127.0.0.1:${port}`;
   await Promise.race([

@@ -1,7 +1,7 @@
-export type { AgentRunFigures, AgentRunSpec } from './agent-run.js';
+export type { AgentRunSpec } from './agent-run.js';
 export { type BenchBroker, startMosquitto, useBroker } from './broker.js';
+export type { AgentRunFigures, PlainFigures } from './figures.js';
 export type { LimitFigures } from './limit.js';
-export type { PlainFigures } from './plain-script.js';
 export {
   type BenchReport,
   machine,

@@ -19,15 +19,15 @@ export interface LimitFigures {
   serialFps: number;
   /** the slower stage's rate, each stage measured alone: 1000 / max(decode mean, infer mean) */
   stageFps: number;
-  /** both stages at once, overlapped, with nothing else in the way (measurePipelined) */
-  pipelined: { fps: number; frames: number };
+  /** both stages at once, overlapped, with nothing else in the way (runPipelined, measured in turns) */
+  pipelined: { fps: number };
   intraOpThreads: number;
 }
 
 export interface LimitOptions {
   /** passes over the frames for the decode loop (the first, untimed, loads the codecs) */
   decodePasses: number;
-  /** seconds of `session.run` in the tight loop, and of the both-stages run */
+  /** seconds of `session.run` in the tight loop */
   seconds: number;
   intraOpThreads: number;
 }
@@ -114,15 +114,16 @@ const TENSORS_IN_FLIGHT = 2;
 /**
  * Both stages at once with nothing else in the way: frames decode on libuv's pool (the agent's `preprocess`,
  * two at a time) while the previous ones run in an inference thread (the agent's session options), a few
- * frames in flight. What the two stages can give together on these cores: the ceiling of any pipeline.
+ * frames in flight. What the two stages give together on these cores: the ceiling of any pipeline. Runs
+ * until `signal` aborts, calling `onFrame` for each frame through both stages.
  */
-export async function measurePipelined(
+export async function runPipelined(
   modelPath: string,
   manifest: ModelManifest,
   frames: readonly Buffer[],
-  tensor: Tensor,
-  opts: Pick<LimitOptions, 'seconds' | 'intraOpThreads'>,
-): Promise<LimitFigures['pipelined']> {
+  opts: { intraOpThreads: number; onFrame: () => void; signal: AbortSignal },
+): Promise<void> {
+  const first = (await preprocess(encodedFrame(frames[0] as Buffer), manifest.input)).tensor;
   const worker = new Worker(INFER_THREAD, {
     eval: true,
     workerData: {
@@ -130,19 +131,15 @@ export async function measurePipelined(
       modelPath,
       options: sessionOptions('cpu', opts.intraOpThreads),
       input: manifest.input.name,
-      type: tensor.type,
-      dims: tensor.dims,
+      type: first.type,
+      dims: first.dims,
     },
   });
   try {
-    return await new Promise<LimitFigures['pipelined']>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       let decoding = 0;
       let inferring = 0;
       let next = 0;
-      let done = 0;
-      let started = 0;
-      let until = Number.POSITIVE_INFINITY;
-      let warm = 3; // the first runs allocate: not counted, and the clock starts after them
       const ready: Tensor[] = [];
       const pump = () => {
         while (ready.length > 0 && inferring < 1) {
@@ -151,7 +148,7 @@ export async function measurePipelined(
           worker.postMessage(t.data, [t.data.buffer as ArrayBuffer]);
         }
         while (
-          performance.now() < until &&
+          !opts.signal.aborted &&
           decoding < DECODES_IN_FLIGHT &&
           decoding + ready.length + inferring < DECODES_IN_FLIGHT + TENSORS_IN_FLIGHT
         ) {
@@ -164,22 +161,13 @@ export async function measurePipelined(
           }, reject);
         }
       };
+      opts.signal.addEventListener('abort', () => resolve(), { once: true });
       worker.on('error', reject);
       worker.on('message', (msg: string) => {
         if (msg === 'ready') return pump();
         if (msg.startsWith('failed')) return reject(new Error(`inference thread ${msg}`));
         inferring--;
-        if (warm > 0 && --warm === 0) {
-          started = performance.now();
-          until = started + opts.seconds * 1000;
-        } else if (warm === 0) {
-          done++;
-        }
-        if (performance.now() >= until && inferring === 0) {
-          const elapsed = performance.now() - started;
-          resolve({ fps: round((done * 1000) / elapsed, 1), frames: done });
-          return;
-        }
+        opts.onFrame();
         pump();
       });
     });
@@ -188,21 +176,20 @@ export async function measurePipelined(
   }
 }
 
-export async function measureLimit(
+/** The stages alone, in this process, one after the other (the pipelined rate is measured in turns). */
+export async function measureStages(
   modelPath: string,
   manifest: ModelManifest,
   frames: readonly Buffer[],
   opts: LimitOptions,
-): Promise<LimitFigures> {
+): Promise<Omit<LimitFigures, 'pipelined'>> {
   const decode = await measureDecode(frames, manifest, opts.decodePasses);
   const inferMs = await measureInfer(modelPath, manifest, decode.tensors, opts);
-  const pipelined = await measurePipelined(modelPath, manifest, frames, decode.tensors[0] as Tensor, opts);
   return {
     decodeMs: decode.ms,
     inferMs,
     serialFps: round(1000 / (decode.ms.mean + inferMs.mean), 1),
     stageFps: round(1000 / Math.max(decode.ms.mean, inferMs.mean), 1),
-    pipelined,
     intraOpThreads: opts.intraOpThreads,
   };
 }

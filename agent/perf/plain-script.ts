@@ -3,7 +3,8 @@
  * time, each step awaited: read the file, decode and resize with sharp (its defaults), `session.run` on the
  * main thread (onnxruntime's default options), insert the decision into SQLite (WAL, synchronous=FULL as the
  * agent's store), publish it at QoS 1 and wait for the PUBACK. The bench runs it as a process of its own
- * (`node plain-script.js '<json>'`), so its CPU time and memory are its own; it prints its figures as JSON.
+ * (`node plain-script.js JOB.json`), so its CPU time and memory are its own, and counts its decisions at a
+ * consumer, as it counts the agent's.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -14,8 +15,7 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { cpuBetween, sampleProcess } from './proc-stat.js';
-import { round, type Spread, spread } from './stats.js';
+import { round, spread } from './stats.js';
 
 export interface PlainJob {
   modelPath: string;
@@ -40,19 +40,15 @@ export interface PlainJob {
   brokerUrl: string;
   topic: string;
   dbPath: string;
-  warmupSeconds: number;
-  seconds: number;
 }
 
-export interface PlainFigures {
-  fps: number;
-  decisions: number;
-  /** ms per frame in each step */
-  stagesMs: { read: number; decode: number; infer: number; store: number; publish: number };
-  /** frame read started -> PUBACK */
-  latencyMs: Spread;
-  cpuMsPerDecision: { process: number; main: number };
-  rssMB: { start: number; end: number };
+/** Median ms per frame of each step of the plain script. */
+export interface PlainSteps {
+  read: number;
+  decode: number;
+  infer: number;
+  store: number;
+  publish: number;
 }
 
 const FIT = { stretch: 'fill', letterbox: 'contain', 'shortside-centercrop': 'cover' } as const;
@@ -116,7 +112,12 @@ function verdictOf(
   return { verdict: score >= 0.5 ? 'NG' : 'OK', result: { score } };
 }
 
-export async function runPlain(job: PlainJob): Promise<PlainFigures> {
+/**
+ * Runs until `stop()` says so (the harness turns it on and off with SIGCONT / SIGSTOP and ends it with
+ * SIGTERM; its rate and CPU are measured from outside). Returns each step's median ms per frame: a frame cut
+ * by a SIGSTOP has one step that lasted seconds, which a median ignores and a mean would not.
+ */
+export async function runPlain(job: PlainJob, stop: () => boolean): Promise<PlainSteps> {
   const session = await ort.InferenceSession.create(job.modelPath);
   const db = new Database(job.dbPath);
   db.pragma('journal_mode = WAL');
@@ -127,16 +128,14 @@ export async function runPlain(job: PlainJob): Promise<PlainFigures> {
   const insert = db.prepare('INSERT INTO decisions (id, ts, verdict, payload) VALUES (?, ?, ?, ?)');
   const client = await mqtt.connectAsync(job.brokerUrl, { clientId: `plain-${process.pid}` });
   const { input } = job;
-  const stages = { read: 0, decode: 0, infer: 0, store: 0, publish: 0 };
-  const latencies: number[] = [];
-  const warmUntil = performance.now() + job.warmupSeconds * 1000;
-  let windowStart: ReturnType<typeof sampleProcess> | undefined;
-  let windowEnd = Number.POSITIVE_INFINITY;
-  for (let i = 0; performance.now() < windowEnd; i++) {
-    if (!windowStart && performance.now() >= warmUntil) {
-      windowStart = sampleProcess(process.pid);
-      windowEnd = windowStart.at + job.seconds * 1000;
-    }
+  const steps: Record<keyof PlainSteps, number[]> = {
+    read: [],
+    decode: [],
+    infer: [],
+    store: [],
+    publish: [],
+  };
+  for (let i = 0; !stop(); i++) {
     const triggeredAt = Date.now();
     const t0 = performance.now();
     const file = await readFile(job.files[i % job.files.length] as string);
@@ -162,6 +161,7 @@ export async function runPlain(job: PlainJob): Promise<PlainFigures> {
       triggeredAt,
       decidedAt: Date.now(),
       verdict,
+      degraded: false,
       result,
     };
     const payload = JSON.stringify(decision);
@@ -169,42 +169,32 @@ export async function runPlain(job: PlainJob): Promise<PlainFigures> {
     const t4 = performance.now();
     await client.publishAsync(job.topic, payload, { qos: 1 });
     const t5 = performance.now();
-    if (windowStart) {
-      stages.read += t1 - t0;
-      stages.decode += t2 - t1;
-      stages.infer += t3 - t2;
-      stages.store += t4 - t3;
-      stages.publish += t5 - t4;
-      latencies.push(t5 - t0);
-    }
+    steps.read.push(t1 - t0);
+    steps.decode.push(t2 - t1);
+    steps.infer.push(t3 - t2);
+    steps.store.push(t4 - t3);
+    steps.publish.push(t5 - t4);
   }
-  const end = sampleProcess(process.pid);
-  const start = windowStart ?? end;
-  const cpu = cpuBetween(start, end);
   await client.endAsync();
   db.close();
   await session.release();
-  const n = Math.max(1, latencies.length);
-  const per = (v: number) => round(v / n);
   return {
-    fps: round((latencies.length * 1000) / cpu.wallMs, 1),
-    decisions: latencies.length,
-    stagesMs: {
-      read: per(stages.read),
-      decode: per(stages.decode),
-      infer: per(stages.infer),
-      store: per(stages.store),
-      publish: per(stages.publish),
-    },
-    latencyMs: spread(latencies),
-    cpuMsPerDecision: { process: per(cpu.processMs), main: per(cpu.mainMs) },
-    rssMB: { start: round(start.rssBytes / 2 ** 20, 1), end: round(end.rssBytes / 2 ** 20, 1) },
+    read: spread(steps.read).p50,
+    decode: spread(steps.decode).p50,
+    infer: spread(steps.infer).p50,
+    store: spread(steps.store).p50,
+    publish: spread(steps.publish).p50,
   };
 }
 
-// run as a script: the job is a JSON file named by the first argument; the figures go to stdout, one line
+// run as a script: the job is a JSON file named by the first argument; it runs until SIGTERM, then prints its
+// steps' medians to stdout as one JSON line
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  runPlain(JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PlainJob).then(
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    stopping = true;
+  });
+  runPlain(JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PlainJob, () => stopping).then(
     (figures) => process.stdout.write(`${JSON.stringify(figures)}\n`, () => process.exit(0)),
     (err: unknown) => {
       process.stderr.write(`plain script failed: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { AgentRunFigures } from './agent-run.js';
+import type { AgentRunFigures } from './figures.js';
 import type { CaseFigures, SuiteOptions } from './suite.js';
 
 export interface Machine {
@@ -133,8 +133,8 @@ export function toMarkdown(r: BenchReport): string {
     `# edge-vision-agent benchmark, ${r.startedAt}`,
     '',
     `${m.cores} x ${m.cpu}, ${m.memoryGB} GiB, Linux ${m.kernel}, Node ${m.node}; load average at start ${m.loadavg.join(' ')}.`,
-    `Broker: ${r.broker}. Each plain and agent run: ${o.warmupSeconds} s warm-up, ${o.seconds} s measured; ` +
-      `${o.rounds} round(s) of limit, plain and continuous agent runs. ` +
+    `Broker: ${r.broker}. The pipelined limit, the plain script and the agent (continuous) measured in turns: ` +
+      `${o.cycles} cycles of ${o.turnSeconds} s each (after ${o.settleSeconds} s to settle); the partial-load runs alone, ${o.seconds} s. ` +
       `Agent model config: workers ${o.workers}, intraOpThreads ${o.intraOpThreads || "0 (onnxruntime's default)"}. ` +
       `Partial load: ${Math.round(o.halfLoad * 100)} % of the continuous rate, interval trigger.`,
     '',
@@ -187,7 +187,7 @@ export function toMarkdown(r: BenchReport): string {
       [
         'model',
         'plain fps',
-        'plain ms/frame read/decode/infer/store/publish',
+        'plain ms/frame (p50) read/decode/infer/store/publish',
         'plain CPU ms/decision process/main',
         'plain RSS MB',
         'limit fps serial / slower stage / pipelined',
@@ -195,7 +195,7 @@ export function toMarkdown(r: BenchReport): string {
         'frames mean KB',
       ],
       r.cases.map((c) => {
-        const s = c.plain.stagesMs;
+        const s = c.plain.stepsMs;
         return [
           c.id,
           show(c.plain.fps),
@@ -211,29 +211,13 @@ export function toMarkdown(r: BenchReport): string {
   ];
   lines.push(
     '',
-    '## Rounds',
+    '## Cycles',
     '',
-    "Frames/s of each round (the figures above are the median round; a ratio is the median of the rounds' own):",
+    "Frames/s of each turn, cycle by cycle (a ratio above is the median of the cycles' own):",
     '',
     ...table(
-      [
-        'model',
-        'round',
-        'limit pipelined',
-        'plain',
-        ...r.options.cameras.map((n) => `agent ${n} cam`),
-        'load (1 min)',
-      ],
-      r.cases.flatMap((c) =>
-        c.rounds.map((round, i) => [
-          c.id,
-          String(i + 1),
-          show(round.pipelinedFps),
-          show(round.plainFps),
-          ...r.options.cameras.map((n) => show(round.agentFps[`${n}cam`] ?? Number.NaN)),
-          show(round.loadavg),
-        ]),
-      ),
+      ['model', 'contender', ...Array.from({ length: o.cycles }, (_, i) => `cycle ${i + 1}`)],
+      r.cases.flatMap((c) => Object.entries(c.cycles).map(([name, fps]) => [c.id, name, ...fps.map(show)])),
     ),
   );
   if (r.skipped.length > 0) lines.push('', '## Not measured', '', ...r.skipped.map((s) => `- ${s}`));

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
  * in dist/ (an installed agent), else the `.ts` source through tsx (the repository, where tsx is a dev
  * dependency), the way the session worker is started from source.
  */
-const SCRIPTS = { agent: '../main', plain: './plain-script' } as const;
+const SCRIPTS = { agent: '../main', plain: './plain-script', limit: './limit-script' } as const;
 
 export function nodeArgsFor(which: keyof typeof SCRIPTS): string[] {
   const js = new URL(`${SCRIPTS[which]}.js`, import.meta.url);

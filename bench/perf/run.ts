@@ -7,11 +7,12 @@
  *
  *   npm run bench                                   the four models, 32 generated 1080p frames + the samples
  *   npm run bench -- --smoke                        one short pass on the washer model, 2 frames (CI)
- *   npm run bench -- --models resnet18 --duration 60 --cameras 4
- *   options: --models a,b  --frames N  --rounds N  --duration S  --warmup S  --iterations N  --limit-seconds S
- *            --cameras 1,4  --load 0.5  --workers N  --threads N  --broker URL  --out DIR  --no-samples  --keep
- * The machine is shared: the limit, the plain script and the continuous agent runs go in rounds (3; every
- * other one in reverse order), and each figure is its median round, each ratio the median of the rounds'.
+ *   npm run bench -- --models resnet18 --cameras 4 --duration 600      (a 10-minute run at 50 %: RSS growth)
+ *   options: --models a,b  --frames N  --cycles N  --turn S  --settle S  --duration S  --warmup S
+ *            --iterations N  --limit-seconds S  --cameras 1,4  --load 0.5  --workers N  --threads N
+ *            --broker URL  --out DIR  --no-samples  --keep
+ * The machine is shared: the pipelined limit, the plain script and the agent take turns (agent/perf/turns.ts:
+ * 8 cycles of 3 s each, the others SIGSTOPped meanwhile), and each ratio is the median of the cycles' own.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,7 +30,9 @@ const { values } = parseArgs({
     models: { type: 'string' },
     frames: { type: 'string' },
     duration: { type: 'string' },
-    rounds: { type: 'string' },
+    cycles: { type: 'string' },
+    turn: { type: 'string' },
+    settle: { type: 'string' },
     warmup: { type: 'string' },
     iterations: { type: 'string' },
     'limit-seconds': { type: 'string' },
@@ -59,11 +62,13 @@ const modelIds = (values.models ?? (smoke ? 'washer' : 'mobilenetv3s,resnet18,yo
   .filter(Boolean);
 const frameCount = num('frames', smoke ? 2 : DEFAULT_FRAMES.count);
 const options = {
+  cycles: num('cycles', smoke ? 1 : 8),
+  turnSeconds: num('turn', smoke ? 1.5 : 3),
+  settleSeconds: num('settle', smoke ? 0.5 : 1),
   seconds: num('duration', smoke ? 2 : 10),
   warmupSeconds: num('warmup', smoke ? 1 : 3),
   decodePasses: num('iterations', smoke ? 1 : 2),
   limitSeconds: num('limit-seconds', smoke ? 1 : 3),
-  rounds: num('rounds', smoke ? 1 : 3),
   cameras: (values.cameras ?? '1,4').split(',').map(Number),
   halfLoad: num('load', 0.5),
   workers: num('workers', 1),

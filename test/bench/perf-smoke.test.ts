@@ -12,9 +12,10 @@ import { requireTool } from '../helpers/tools.js';
 
 /**
  * The benchmark harness (docs/performance.md) cannot rot: `npm run bench -- --smoke` runs one short pass
- * (the washer model, two generated frames, the limit, the plain script and the agent with 1 and 4 cameras,
- * continuous and at 50 %) and its report must have every column, each a finite number. The figures
- * themselves are never asserted: this machine is shared and timing thresholds would be noise.
+ * (the washer model, two generated frames: the stages alone, then one cycle of turns of the pipelined limit,
+ * the plain script and the agent with 1 and 4 cameras, then the agent alone at 50 %) and its report must have
+ * every column, each a finite number. The figures themselves are never asserted: this machine is shared and
+ * timing thresholds would be noise.
  */
 
 const AGENT_RUNS = ['1cam', '1cam@50%', '4cam', '4cam@50%'];
@@ -47,10 +48,15 @@ t.test('npm run bench -- --smoke: every column of the report is a measured numbe
   t.same(Object.keys(c.agent).sort(), AGENT_RUNS, 'the agent with 1 and 4 cameras, continuous and at 50 %');
   for (const [key, run] of Object.entries(c.agent)) {
     t.ok(run.decisions > 0, `${key}: decisions counted at the subscriber (${run.decisions})`);
-    t.equal(run.degraded, 0, `${key}: no fallback verdicts (the deadline was met)`);
     t.ok(Object.keys(run.threadsMsPerDecision).length > 0, `${key}: CPU time by thread`);
   }
-  for (const stage of Object.values(c.plain.stagesMs)) t.ok(stage >= 0 && Number.isFinite(stage));
+  for (const [step, ms] of Object.entries(c.plain.stepsMs))
+    t.ok(ms >= 0 && Number.isFinite(ms), `plain ${step} ${ms} ms`);
+  t.same(
+    Object.keys(c.cycles).sort(),
+    ['1cam', '4cam', 'limit', 'plain'],
+    'turns of the limit, plain and agent',
+  );
   const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
   for (const col of SUMMARY_COLUMNS) t.ok(markdown.includes(col.header), `the table has "${col.header}"`);
   t.match(markdown, /\| washer \(2 generated 1920x1080/);
@@ -85,7 +91,19 @@ t.test('edge-agent bench --e2e: a user model on a user folder, limit vs plain vs
   if (!requireTool(t, 'mosquitto', 'the bench publishes decisions to a local mosquitto')) return;
   const c = capture();
   const code = await runBench(
-    ['--e2e', '--model', WASHER_MODEL, '--frames', SAMPLES, '--seconds', '1', '--cameras', '1', '--json'],
+    [
+      '--e2e',
+      '--model',
+      WASHER_MODEL,
+      '--frames',
+      SAMPLES,
+      '--cycles',
+      '1',
+      '--turn',
+      '1',
+      '--seconds',
+      '1',
+    ].concat(['--cameras', '1', '--json']),
     c.ctx,
   );
   t.equal(code, 0, c.err());
@@ -94,7 +112,7 @@ t.test('edge-agent bench --e2e: a user model on a user folder, limit vs plain vs
   t.same(Object.keys(report.cases[0]?.agent ?? {}), ['1cam', '1cam@50%']);
   t.ok((report.cases[0]?.plain.fps ?? 0) > 0, 'the plain script ran');
   t.ok((report.cases[0]?.ratios['1cam']?.vsPlain ?? 0) > 0, 'agent/plain');
-  t.match(c.err(), /bench: washer: agent, 1 camera/, 'progress on stderr');
+  t.match(c.err(), /bench: washer: agent alone, 1 camera/, 'progress on stderr');
 });
 
 t.test('edge-agent bench --e2e: a missing or empty frames folder is a usage error', async (t) => {
