@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { AgentRunFigures } from './figures.js';
+import { ratio } from './stats.js';
 import type { CaseFigures, SuiteOptions } from './suite.js';
 
 export interface Machine {
@@ -75,6 +76,15 @@ export const SUMMARY_COLUMNS: readonly { key: string; header: string; value: (c:
     value: (c) => [c.ratios['1cam']?.vsLimit ?? Number.NaN, c.ratios['4cam']?.vsLimit ?? Number.NaN],
   },
   {
+    // CPU per decision depends far less on what else runs on the machine than frames/s do
+    key: 'cpuVsPlain',
+    header: 'CPU/decision agent÷plain 1 / 4 cams',
+    value: (c) => [
+      ratio(run(c, '1cam').cpuMsPerDecision.process, c.plain.cpuMsPerDecision.process),
+      ratio(run(c, '4cam').cpuMsPerDecision.process, c.plain.cpuMsPerDecision.process),
+    ],
+  },
+  {
     key: 'latency1',
     header: 'trigger->published ms p50/p99 at 50%, 1 cam',
     value: (c) => [run(c, '1cam@50%').latencyMs.p50, run(c, '1cam@50%').latencyMs.p99],
@@ -118,6 +128,11 @@ function run(c: CaseFigures, key: string): AgentRunFigures {
   return c.agent[key] ?? MISSING;
 }
 
+function growth(rss: { start: number; end: number }): string {
+  const pct = ((rss.end - rss.start) / rss.start) * 100;
+  return Number.isFinite(pct) ? `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %` : '-';
+}
+
 const show = (v: number) => (Number.isFinite(v) ? String(v) : '-');
 const cell = (v: Cell) => (Array.isArray(v) ? v.map(show).join(' / ') : show(v));
 const tableRow = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -158,7 +173,7 @@ export function toMarkdown(r: BenchReport): string {
         'trigger->decided p50/p99 ms',
         'loop lag p99/max ms',
         'CPU ms/decision process/main',
-        'RSS MB start/end',
+        'RSS MB start/end (growth)',
         'preprocess/inference/queue ms',
         'verdicts',
       ],
@@ -172,7 +187,7 @@ export function toMarkdown(r: BenchReport): string {
           cell([a.decideMs.p50, a.decideMs.p99]),
           cell([a.loopLagMs.p99, a.loopLagMs.max]),
           cell([a.cpuMsPerDecision.process, a.cpuMsPerDecision.main]),
-          cell([a.rssMB.start, a.rssMB.end]),
+          `${cell([a.rssMB.start, a.rssMB.end])} (${growth(a.rssMB)})`,
           cell([a.stagesMs.preprocess, a.stagesMs.inference, a.stagesMs.queue]),
           Object.entries(a.verdicts)
             .map(([v, n]) => `${v} ${n}`)
@@ -188,6 +203,7 @@ export function toMarkdown(r: BenchReport): string {
         'model',
         'plain fps',
         'plain ms/frame (p50) read/decode/infer/store/publish',
+        'plain read->consumer p50/p99 ms',
         'plain CPU ms/decision process/main',
         'plain RSS MB',
         'limit fps serial / slower stage / pipelined',
@@ -200,6 +216,7 @@ export function toMarkdown(r: BenchReport): string {
           c.id,
           show(c.plain.fps),
           cell([s.read, s.decode, s.infer, s.store, s.publish]),
+          cell([c.plain.latencyMs.p50, c.plain.latencyMs.p99]),
           cell([c.plain.cpuMsPerDecision.process, c.plain.cpuMsPerDecision.main]),
           cell([c.plain.rssMB.start, c.plain.rssMB.end]),
           cell([c.limit.serialFps, c.limit.stageFps, c.limit.pipelined.fps]),

@@ -44,6 +44,8 @@ export interface SuiteOptions {
   cameras: number[];
   /** the share of the continuous rate offered in the partial-load runs (0.5) */
   halfLoad: number;
+  /** > 0: then the agent alone, continuous, with the most cameras, this long (memory growth: `Nx soak`) */
+  soakSeconds?: number | undefined;
   /** the model's `workers` and `intraOpThreads` in the agent's config (the agent's defaults: 1 and 0) */
   workers: number;
   intraOpThreads: number;
@@ -56,7 +58,7 @@ export interface CaseFigures {
   frames: { label: string; count: number; meanKB: number };
   limit: LimitFigures;
   plain: PlainFigures;
-  /** keyed `1cam`, `4cam` (continuous, in turns), `1cam@50%`, `4cam@50%` (alone) */
+  /** keyed `1cam`, `4cam` (continuous, in turns), `1cam@50%`, `4cam@50%` (alone), `4cam soak` (alone, asked) */
   agent: Record<string, AgentRunFigures>;
   /** agent fps over plain fps and over the pipelined limit: the median of each cycle's own ratio */
   ratios: Record<string, { vsPlain: number; vsLimit: number }>;
@@ -215,6 +217,18 @@ export async function benchCase(spec: CaseSpec, opts: SuiteOptions): Promise<Cas
           cameras,
           offeredFps: round(perCamera * cameras, 1),
         });
+      } finally {
+        await handle.stop();
+      }
+    }
+    if (opts.soakSeconds) {
+      const cameras = Math.max(...opts.cameras);
+      const key = `${cameras}cam soak`;
+      say(`agent alone, ${cameras} camera(s), continuous, for ${opts.soakSeconds} s (memory over time)`);
+      const handle = await startAgent(agentSpec(cameras, key));
+      try {
+        const turn = await oneTurn({ name: key, pid: handle.pid, window: handle.loopLag }, opts.soakSeconds);
+        agent[key] = agentFigures([turn], handle.seen, { cameras, offeredFps: null });
       } finally {
         await handle.stop();
       }

@@ -7,9 +7,9 @@
  *
  *   npm run bench                                   the four models, 32 generated 1080p frames + the samples
  *   npm run bench -- --smoke                        one short pass on the washer model, 2 frames (CI)
- *   npm run bench -- --models resnet18 --cameras 4 --duration 600      (a 10-minute run at 50 %: RSS growth)
+ *   npm run bench -- --models mobilenetv3s --soak 600     (then 10 minutes alone at full load: RSS growth)
  *   options: --models a,b  --frames N  --cycles N  --turn S  --settle S  --duration S  --warmup S
- *            --iterations N  --limit-seconds S  --cameras 1,4  --load 0.5  --workers N  --threads N
+ *            --iterations N  --limit-seconds S  --cameras 1,4  --load 0.5  --soak S  --workers N  --threads N
  *            --broker URL  --out DIR  --no-samples  --keep
  * The machine is shared: the pipelined limit, the plain script and the agent take turns (agent/perf/turns.ts:
  * 8 cycles of 3 s each, the others SIGSTOPped meanwhile), and each ratio is the median of the cycles' own.
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     models: { type: 'string' },
     frames: { type: 'string' },
     duration: { type: 'string' },
+    soak: { type: 'string' },
     cycles: { type: 'string' },
     turn: { type: 'string' },
     settle: { type: 'string' },
@@ -71,6 +72,7 @@ const options = {
   limitSeconds: num('limit-seconds', smoke ? 1 : 3),
   cameras: (values.cameras ?? '1,4').split(',').map(Number),
   halfLoad: num('load', 0.5),
+  soakSeconds: num('soak', 0),
   workers: num('workers', 1),
   intraOpThreads: num('threads', 0),
   brokerUrl: values.broker,
