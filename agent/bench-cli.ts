@@ -2,10 +2,13 @@
  * `edge-agent bench --model A.onnx --model B.onnx`: compares variants of one model (fp32 / fp16 / int8) on this
  * hardware, run the way the agent runs them (a SessionPool of worker threads), so the plant deploys the faster
  * one. Exit 0 when every model was measured, 1 on bad arguments or a model that would not load or run.
+ * With `--e2e --frames DIR`: the limit, the plain script and the agent end to end on those frames
+ * (bench-e2e.ts, docs/performance.md).
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import pino from 'pino';
+import { runE2eBench } from './bench-e2e.js';
 import {
   type CliCommand,
   type CliContext,
@@ -208,7 +211,8 @@ export async function benchModels(
 /** `edge-agent bench`: one command file, registered in agent/commands.ts. */
 export const benchCommand: CliCommand = {
   name: 'bench',
-  summary: "compare variants of one model (fp32 / fp16 / int8) on this machine's hardware",
+  summary:
+    "compare variants of one model (fp32 / fp16 / int8) on this machine's hardware; --e2e: the model on your frames, limit vs plain script vs the agent end to end",
   define: (c) =>
     c
       .option('--model <file>', 'a model variant; repeat for each (the first is the reference)', collect, [])
@@ -221,10 +225,29 @@ export const benchCommand: CliCommand = {
         'comma-separated, first that loads is used: tensorrt,cuda,cpu (default cpu)',
       )
       .option('--image <file>', "feed this image through the manifest's preprocessing (and time it)")
-      .option('--json', 'print the report as JSON'),
+      .option('--json', 'print the report as JSON')
+      .option(
+        '--e2e',
+        'the limit, the plain script and the agent end to end on --frames (docs/performance.md)',
+      )
+      .option('--frames <dir>', 'with --e2e: the JPEG/PNG frames the cameras replay')
+      .option(
+        '--turn <s>',
+        'with --e2e: seconds of each turn of the limit, plain script and agent (default 3)',
+      )
+      .option('--cycles <n>', 'with --e2e: cycles of turns; each ratio is the median of theirs (default 5)')
+      .option('--seconds <s>', 'with --e2e: measured seconds of each run at 50 % load (default 10)')
+      .option('--cameras <list>', 'with --e2e: camera counts of the agent runs (default 1,4)')
+      .option(
+        '--rounds <n>',
+        'with --e2e: rounds of limit, plain and agent runs; the median is reported (default 1)',
+      )
+      .option('--broker <url>', 'with --e2e: publish to this broker (default: start the local mosquitto)')
+      .option('--out <dir>', 'with --e2e: also write the Markdown and JSON report into this folder'),
   async run({ opts, ctx }) {
     const files = opts.model as string[];
     if (files.length === 0) throw new UsageError('at least one --model is needed');
+    if (opts.e2e) return runE2eBench(files, opts, ctx);
     const options: BenchOptions = {
       runs: intOption(opts, 'runs', 200),
       warmup: intOption(opts, 'warmup', 10),

@@ -1,8 +1,9 @@
 /**
- * `npm run bench`: throughput and latency figures measured side by side in one run (the machines are shared
- * and noisy: compare ratios within a run, not absolute numbers across runs).
- *   npm run bench                 all
- *   npm run bench -- inference    one group: inference | store | loop
+ * `npm run bench:micro`: throughput and latency figures measured side by side in one run (the machines are
+ * shared and noisy: compare ratios within a run, not absolute numbers across runs). The end-to-end benchmark
+ * (limit, plain script, agent) is `npm run bench` (bench/perf/run.ts, docs/performance.md).
+ *   npm run bench:micro                 all
+ *   npm run bench:micro -- inference    one group: inference | store | loop
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
