@@ -238,10 +238,6 @@ export const benchCommand: CliCommand = {
       .option('--cycles <n>', 'with --e2e: cycles of turns; each ratio is the median of theirs (default 5)')
       .option('--seconds <s>', 'with --e2e: measured seconds of each run at 50 % load (default 10)')
       .option('--cameras <list>', 'with --e2e: camera counts of the agent runs (default 1,4)')
-      .option(
-        '--rounds <n>',
-        'with --e2e: rounds of limit, plain and agent runs; the median is reported (default 1)',
-      )
       .option('--broker <url>', 'with --e2e: publish to this broker (default: start the local mosquitto)')
       .option('--out <dir>', 'with --e2e: also write the Markdown and JSON report into this folder'),
   async run({ opts, ctx }) {

@@ -26,6 +26,8 @@ export interface AgentRunFigures {
   degraded: number;
   /** CPU ms per decision by thread name (main thread, inference workers, libuv pool, onnxruntime ...) */
   threadsMsPerDecision: Record<string, number>;
+  /** the soak run: RSS in MB every RSS_EVERY_S seconds */
+  rssTrendMB?: number[];
 }
 
 export interface PlainFigures {
@@ -108,6 +110,7 @@ export function agentFigures(
         .sort((a, b) => b[1] - a[1])
         .map(([name, ms]) => [name, per(ms)]),
     ),
+    ...(turns[0]?.rssMB ? { rssTrendMB: turns[0].rssMB } : {}),
   };
 }
 

@@ -133,6 +133,19 @@ function growth(rss: { start: number; end: number }): string {
   return Number.isFinite(pct) ? `${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %` : '-';
 }
 
+const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+
+/**
+ * RSS over a long run goes up and down by tens of MB (collections, the allocator): two single samples can
+ * show +30 % or -10 % of nothing. Growth is the median of the last third of the samples over the first's.
+ */
+export function trendGrowth(trend: readonly number[]): { first: number; last: number; text: string } {
+  const third = Math.max(1, Math.floor(trend.length / 3));
+  const first = middle(trend.slice(0, third)) ?? Number.NaN;
+  const last = middle(trend.slice(-third)) ?? Number.NaN;
+  return { first, last, text: growth({ start: first, end: last }) };
+}
+
 const show = (v: number) => (Number.isFinite(v) ? String(v) : '-');
 const cell = (v: Cell) => (Array.isArray(v) ? v.map(show).join(' / ') : show(v));
 const tableRow = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -237,6 +250,19 @@ export function toMarkdown(r: BenchReport): string {
       r.cases.flatMap((c) => Object.entries(c.cycles).map(([name, fps]) => [c.id, name, ...fps.map(show)])),
     ),
   );
+  for (const c of r.cases) {
+    for (const [key, a] of Object.entries(c.agent)) {
+      if (!a.rssTrendMB) continue;
+      lines.push(
+        '',
+        `## Memory over the ${key} run (${c.id})`,
+        '',
+        `RSS MB every 30 s: ${a.rssTrendMB.join(', ')}.`,
+        `Median of the first third ${trendGrowth(a.rssTrendMB).first} MB, of the last third ` +
+          `${trendGrowth(a.rssTrendMB).last} MB: ${trendGrowth(a.rssTrendMB).text}.`,
+      );
+    }
+  }
   if (r.skipped.length > 0) lines.push('', '## Not measured', '', ...r.skipped.map((s) => `- ${s}`));
   return `${lines.join('\n')}\n`;
 }

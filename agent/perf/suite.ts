@@ -108,6 +108,9 @@ function runDir(dir: string, key: string): string {
   return path;
 }
 
+/** How often the soak run notes the agent's RSS. */
+const SOAK_RSS_EVERY_S = 30;
+
 /** Stops a started process now: it must not run during the next one's warm-up. */
 const pause = (pid: number) => process.kill(pid, 'SIGSTOP');
 
@@ -227,7 +230,11 @@ export async function benchCase(spec: CaseSpec, opts: SuiteOptions): Promise<Cas
       say(`agent alone, ${cameras} camera(s), continuous, for ${opts.soakSeconds} s (memory over time)`);
       const handle = await startAgent(agentSpec(cameras, key));
       try {
-        const turn = await oneTurn({ name: key, pid: handle.pid, window: handle.loopLag }, opts.soakSeconds);
+        const turn = await oneTurn(
+          { name: key, pid: handle.pid, window: handle.loopLag },
+          opts.soakSeconds,
+          SOAK_RSS_EVERY_S,
+        );
         agent[key] = agentFigures([turn], handle.seen, { cameras, offeredFps: null });
       } finally {
         await handle.stop();

@@ -23,6 +23,8 @@ export interface Turn {
   start: ProcSample;
   end: ProcSample;
   loopLag?: { p99: number; max: number };
+  /** RSS in MB at each `everySeconds` of a long turn (oneTurn) */
+  rssMB?: number[];
 }
 
 export interface TurnOptions {
@@ -43,16 +45,25 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** One measured window of a process that runs alone and is not stopped (the partial-load runs). */
-export async function oneTurn(c: Contender, seconds: number): Promise<Turn> {
+/**
+ * One measured window of a process that runs alone and is not stopped (the partial-load and soak runs);
+ * with `everySeconds`, its RSS is also noted that often (a leak grows steadily, a warm-up levels off).
+ */
+export async function oneTurn(c: Contender, seconds: number, everySeconds = 0): Promise<Turn> {
   await c.window?.();
   const from = Date.now();
   const start = sampleProcess(c.pid);
+  const rssMB: number[] = [];
+  const timer =
+    everySeconds > 0
+      ? setInterval(() => rssMB.push(round(sampleProcess(c.pid).rssBytes / 2 ** 20, 1)), everySeconds * 1000)
+      : undefined;
   await sleep(seconds * 1000);
+  clearInterval(timer);
   const end = sampleProcess(c.pid);
   const to = Date.now();
   const loopLag = await c.window?.();
-  return { cycle: 1, from, to, start, end, ...(loopLag ? { loopLag } : {}) };
+  return { cycle: 1, from, to, start, end, ...(loopLag ? { loopLag } : {}), ...(timer ? { rssMB } : {}) };
 }
 
 export async function takeTurns(
