@@ -215,8 +215,7 @@ const modelSchema = z.strictObject({
   providers: z.array(providerSchema).min(1).default(['cpu']),
   // extension: inference worker threads for this model
   workers: z.number().int().min(1).max(16).default(1),
-  // extension: onnxruntime intra-op threads per worker (0 = the cores left after one for decoding, shared
-  // by the workers: 1 on a 2-core box; docs/models.md "Speed")
+  // extension: onnxruntime intra-op threads per worker (0 = onnxruntime's default)
   intraOpThreads: z.number().int().min(0).default(0),
   // extension: where installed versions and the active-version record live (default: <store dir>/models/<id>)
   versionsDir: z.string().min(1).optional(),

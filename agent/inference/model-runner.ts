@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 // onnxruntime-node is loaded in the main thread too, so its shared library stays mapped while workers come
 // and go (a native addon unloaded under a live worker can take the process down; see docs/architecture.md).
@@ -68,19 +67,6 @@ export type RunnerConfig = Pick<ModelConfig, 'id' | 'path' | 'providers' | 'work
   /** Folder for TensorRT EP-context dumps (engine cache); none = the engine is rebuilt at every load. */
   engineCacheDir?: string | undefined;
 };
-
-/**
- * onnxruntime's threads per session: as configured, or (0, the default) the cores left after one for
- * decoding, shared by the workers. On a 2-core box that is 1 thread: the least CPU a frame (a second thread
- * costs 4-10% more in hand-overs), so the most frames/s once both cores are busy; docs/models.md "Speed".
- */
-export function intraOpThreadsFor(
-  config: Pick<ModelConfig, 'workers' | 'intraOpThreads'>,
-  cores = availableParallelism(),
-): number {
-  if (config.intraOpThreads > 0) return config.intraOpThreads;
-  return Math.max(1, Math.floor((cores - 1) / config.workers));
-}
 
 export interface ProviderFallback {
   model: string;
@@ -278,7 +264,7 @@ export class ModelRunner implements Service {
         const chosen = await pool.load({
           modelPath: loaded.modelPath,
           providers: remaining,
-          intraOpThreads: intraOpThreadsFor(this.config),
+          intraOpThreads: this.config.intraOpThreads,
           engineCacheFile: this.engineCacheFile(loaded),
           expectSha256: loaded.sha256,
           faults: this.options.faults,
