@@ -1,5 +1,5 @@
 export type { AgentRunSpec } from './agent-run.js';
-export { type BenchBroker, startMosquitto, useBroker } from './broker.js';
+export { type BenchBroker, freePort, startMosquitto, useBroker, waitFor } from './broker.js';
 export type { AgentRunFigures, PlainFigures } from './figures.js';
 export type { LimitFigures } from './limit.js';
 export {
